@@ -1,0 +1,67 @@
+package abi
+
+// Version is the ABI version this package implements. A module reports the
+// version it was built for from its ExportABIVersion export; the host refuses
+// a module whose version it does not implement.
+const Version = 1
+
+// Names of the functions a module exports.
+const (
+	ExportABIVersion = "wmr_abi_version" // () -> i32
+	ExportAlloc      = "wmr_alloc"       // (size i32) -> ptr i32
+	ExportInit       = "wmr_init"        // (ptr, len i32) -> i32 capability bits, or -1
+	ExportMap        = "wmr_map"         // (ptr, len i32) -> i32 status
+	ExportReduce     = "wmr_reduce"      // (ptr, len i32) -> i32 status
+	ExportCombine    = "wmr_combine"     // (ptr, len i32) -> i32 status; optional
+	// ExportStart is the WASI reactor initialiser (Go, Rust on wasm32-wasi);
+	// when present the host calls it once, before any other export.
+	ExportStart = "_initialize"
+)
+
+// ImportModule is the module name of the host functions a guest may import.
+const ImportModule = "wmr"
+
+// Names of the host functions in ImportModule.
+const (
+	ImportEmit       = "emit"        // (ptr, len i32)
+	ImportNextValues = "next_values" // (ptr, cap i32) -> i32
+	ImportFail       = "fail"        // (ptr, len i32)
+	ImportLog        = "log"         // (level, ptr, len i32)
+	ImportCounter    = "counter"     // (ptr, len i32, delta i64)
+)
+
+// Capability bits returned by a successful wmr_init.
+const (
+	// CapCombine says the module's wmr_combine is a combiner the host
+	// should run on map output before it leaves the map task.
+	CapCombine = 1 << 0
+)
+
+// Status codes returned by wmr_map, wmr_reduce and wmr_combine.
+const (
+	StatusOK    = 0
+	StatusError = -1 // the guest reported the error through the fail import first
+)
+
+// Log levels for the log import.
+const (
+	LogDebug = 0
+	LogInfo  = 1
+	LogWarn  = 2
+	LogError = 3
+)
+
+// Limits the host enforces and guests can rely on.
+const (
+	// MaxEmitBatch is the largest batch a guest may pass to emit at once.
+	MaxEmitBatch = 16 << 20
+	// MaxCounterName is the longest counter name, in bytes.
+	MaxCounterName = 128
+	// MaxLogMessage is the longest log message kept; longer ones are cut.
+	MaxLogMessage = 4 << 10
+	// MaxFailMessage is the longest error message kept; longer ones are cut.
+	MaxFailMessage = 16 << 10
+)
+
+// NoRecord is the record index of a failure that is not tied to one record.
+const NoRecord = -1
