@@ -1,0 +1,168 @@
+package wmr
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+func wordCount() Job {
+	sum := func(key []byte, values *Values, emit *Emitter) error {
+		n, err := values.SumInts()
+		if err != nil {
+			return err
+		}
+		emit.EmitInt(key, n)
+		return nil
+	}
+	return Job{
+		Map: func(_, line []byte, emit *Emitter) error {
+			for _, w := range strings.FieldsFunc(string(line), func(r rune) bool { return !unicode.IsLetter(r) }) {
+				emit.EmitString(w, "1")
+			}
+			return nil
+		},
+		Reduce:  sum,
+		Combine: sum,
+	}
+}
+
+func lines(text ...string) []Pair {
+	var ps []Pair
+	off := 0
+	for _, l := range text {
+		k := binary.BigEndian.AppendUint64(nil, uint64(off))
+		ps = append(ps, Pair{k, []byte(l)})
+		off += len(l) + 1
+	}
+	return ps
+}
+
+func render(ps []Pair) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%s=%s ", p.Key, p.Value)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func TestRunLocalWordCount(t *testing.T) {
+	out, err := RunLocal(wordCount(), lines("the cat", "the dog, the END", "Ünïcode ünïcode"), LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "END=1 cat=1 dog=1 the=3 Ünïcode=1 ünïcode=1"
+	if got := render(out); got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+}
+
+// A key with many values streams through next_values in small pieces.
+func TestValuesStreamAcrossContinuations(t *testing.T) {
+	const n = 100_000
+	in := make([]string, n)
+	for i := range in {
+		in[i] = "k"
+	}
+	job := wordCount()
+	job.Combine = nil
+	out, err := RunLocal(job, lines(in...), LocalOptions{ChunkValues: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(out); got != fmt.Sprintf("k=%d", n) {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestErrorsCarryRecordIndex(t *testing.T) {
+	job := Job{
+		Map: func(_, v []byte, _ *Emitter) error {
+			if bytes.Equal(v, []byte("bad")) {
+				return fmt.Errorf("cannot parse %q", v)
+			}
+			return nil
+		},
+		Reduce: func([]byte, *Values, *Emitter) error { return nil },
+	}
+	_, err := RunLocal(job, lines("ok", "ok", "bad"), LocalOptions{})
+	if err == nil || err.Error() != `record 2: cannot parse "bad"` {
+		t.Fatalf("err = %v", err)
+	}
+	job.Map = func(_, v []byte, _ *Emitter) error {
+		if len(v) == 3 {
+			panic("boom")
+		}
+		return nil
+	}
+	_, err = RunLocal(job, lines("ok", "bad"), LocalOptions{})
+	if err == nil || err.Error() != "record 1: panic: boom" {
+		t.Fatalf("panic err = %v", err)
+	}
+}
+
+func TestPartitionAndParams(t *testing.T) {
+	job := Job{
+		Init: func(tc *TaskContext) error {
+			if tc.Param("x") != "y" {
+				return fmt.Errorf("param x = %q", tc.Param("x"))
+			}
+			return nil
+		},
+		Map: func(_, v []byte, e *Emitter) error { e.Emit(v, nil); return nil },
+		Reduce: func(k []byte, _ *Values, e *Emitter) error {
+			e.EmitInt(k, int64(Task().Partition))
+			return nil
+		},
+		Partition: func(key []byte, n int) int { return int(key[0]-'a') % n },
+	}
+	out, err := RunLocal(job, lines("a", "b", "c", "d"), LocalOptions{Reducers: 2, Params: map[string]string{"x": "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(out); got != "a=0 c=0 b=1 d=1" {
+		t.Fatalf("got %s", got)
+	}
+	_, err = RunLocal(job, lines("a"), LocalOptions{})
+	if err == nil || !strings.Contains(err.Error(), `init: param x = ""`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{{"0", 0, true}, {"42", 42, true}, {"-7", -7, true}, {"+3", 3, true},
+		{"9223372036854775807", 1<<63 - 1, true}, {"-9223372036854775808", -1 << 63, true},
+		{"9223372036854775808", 0, false}, {"", 0, false}, {"-", 0, false}, {"1x", 0, false}} {
+		got, err := ParseInt([]byte(c.in))
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseInt(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}
+
+func BenchmarkMapEmit(b *testing.B) {
+	job := wordCount()
+	h := &localHost{}
+	g := newGuest(h)
+	g.job = &job
+	h.g = g
+	line := []byte("the quick brown fox jumps over the lazy dog and keeps running far away")
+	recs := make([]Pair, 1000)
+	for i := range recs {
+		recs[i] = Pair{make([]byte, 8), line}
+	}
+	batch := newBatch(recs)
+	b.SetBytes(int64(len(line) * len(recs)))
+	b.ReportAllocs()
+	for b.Loop() {
+		g.mapBatch(batch)
+		h.emitted = h.emitted[:0]
+	}
+}
