@@ -203,9 +203,9 @@ func (d *Decoder) ArrayLen() (int, error) {
 		d.off++
 		n := d.readN(4)
 		// Every item takes at least one byte: a count past the end is a lie.
-		if n > uint64(len(d.buf)-d.off) {
+		if left := len(d.buf) - d.off; n > uint64(left) {
 			d.off -= 5
-			return 0, d.errf("array of %d items in %d bytes", n, len(d.buf)-d.off)
+			return 0, d.errf("array header promises %d items but only %d bytes follow", n, left)
 		}
 		return int(n), nil
 	}

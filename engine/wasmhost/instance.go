@@ -1,0 +1,435 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wmr-dev/wmr/abi"
+)
+
+// Sink receives the records a guest emits. key and value point into guest
+// memory and are valid only during the call: a Sink copies what it keeps.
+// partition is -1 unless the guest chose one. An error from Emit stops the
+// guest and is returned from the Instance call that was running.
+type Sink interface {
+	Emit(key, value []byte, partition int) error
+}
+
+// ValueSource streams the rest of a reduce group whose values did not fit
+// its chunk (the guest asks for them through next_values).
+type ValueSource interface {
+	// PeekValue returns the group's next value without consuming it; ok
+	// is false when the group has no more values.
+	PeekValue() (v []byte, ok bool, err error)
+	// SkipValue consumes the value PeekValue returned.
+	SkipValue()
+}
+
+// maxCounters bounds the distinct counters one instance may create per task.
+const maxCounters = 1000
+
+// maxLogsPerTask bounds the log messages one instance may send per task.
+const maxLogsPerTask = 200
+
+// Instance is one instantiated module. It is not safe for concurrent use:
+// wazero functions must not be called from several goroutines at once.
+type Instance struct {
+	module   *Module
+	mod      api.Module
+	mem      api.Memory
+	fAlloc   api.Function
+	fInit    api.Function
+	fMap     api.Function
+	fReduce  api.Function
+	fCombine api.Function
+	stack    [2]uint64
+	output   boundedBuffer
+	caps     int32
+	broken   bool
+
+	// State of the call in progress.
+	call        string
+	sink        Sink
+	values      ValueSource
+	cont        abi.ContinuationWriter
+	batch       abi.BatchReader
+	abort       error
+	failed      bool
+	failMsg     string
+	failRecord  int
+	outputBytes int64
+
+	counters map[string]int64
+	logs     int
+	logAttrs []any
+}
+
+// Instantiate creates a fresh instance: runs the module's start function
+// (_initialize, for Go and Rust reactors) and checks its ABI version.
+func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
+	i := &Instance{module: m, counters: map[string]int64{}, failRecord: abi.NoRecord}
+	i.output.limit = 8 << 10
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(&i.output).
+		WithStderr(&i.output)
+	mod, err := m.host.runtime.InstantiateModule(ctx, m.compiled, cfg)
+	if err != nil {
+		return nil, &ModuleError{Module: m.name, Record: abi.NoRecord, Msg: "cannot be instantiated: " + firstLine(err.Error()), Kind: ErrInvalidModule, Cause: err}
+	}
+	i.mod = mod
+	i.mem = mod.Memory()
+	i.fAlloc = mod.ExportedFunction(abi.ExportAlloc)
+	i.fInit = mod.ExportedFunction(abi.ExportInit)
+	i.fMap = mod.ExportedFunction(abi.ExportMap)
+	i.fReduce = mod.ExportedFunction(abi.ExportReduce)
+	i.fCombine = mod.ExportedFunction(abi.ExportCombine)
+	if start := mod.ExportedFunction(abi.ExportStart); start != nil {
+		i.call = abi.ExportStart
+		if _, err := start.Call(i.callCtx(ctx)); err != nil {
+			err = i.callError(ctx, err)
+			mod.Close(ctx)
+			return nil, err
+		}
+	}
+	i.call = abi.ExportABIVersion
+	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(i.callCtx(ctx))
+	if err != nil {
+		err = i.callError(ctx, err)
+		mod.Close(ctx)
+		return nil, err
+	}
+	if v := api.DecodeI32(res[0]); v != abi.Version {
+		mod.Close(ctx)
+		return nil, &ModuleError{Module: m.name, Record: abi.NoRecord, Kind: ErrABIVersion,
+			Msg: fmt.Sprintf("was built for wmr ABI v%d; this wmr implements ABI v%d", v, abi.Version)}
+	}
+	return i, nil
+}
+
+// Module is the module this instance runs.
+func (i *Instance) Module() *Module { return i.module }
+
+// Broken reports whether a call failed; a broken instance must be closed
+// and replaced.
+func (i *Instance) Broken() bool { return i.broken }
+
+// Close releases the instance.
+func (i *Instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
+
+// HasCombiner reports whether the last Init declared a combiner.
+func (i *Instance) HasCombiner() bool { return i.caps&abi.CapCombine != 0 && i.fCombine != nil }
+
+// SetLogAttrs sets slog attributes added to the module's log messages.
+func (i *Instance) SetLogAttrs(attrs ...any) { i.logAttrs = attrs }
+
+// TakeCounters returns the counters accumulated since the last call and
+// resets them.
+func (i *Instance) TakeCounters() map[string]int64 {
+	c := i.counters
+	i.counters = map[string]int64{}
+	return c
+}
+
+// ResetTask clears per-task accounting (output bytes, log budget,
+// counters) before a new task uses the instance.
+func (i *Instance) ResetTask() {
+	i.output.b = i.output.b[:0]
+	i.outputBytes = 0
+	i.logs = 0
+	clear(i.counters)
+}
+
+// Init passes the job parameters and task context to the module and
+// records the capabilities it declares.
+func (i *Instance) Init(ctx context.Context, msg *abi.Init) error {
+	b, err := abi.EncodeInit(msg)
+	if err != nil {
+		return err
+	}
+	i.ResetTask()
+	caps, err := i.callWithBuffer(ctx, abi.ExportInit, i.fInit, b, nil, nil)
+	if err != nil {
+		return err
+	}
+	if caps&abi.CapCombine != 0 && i.fCombine == nil {
+		i.broken = true
+		return &ModuleError{Module: i.module.name, Call: abi.ExportInit, Record: abi.NoRecord, Kind: ErrInvalidModule,
+			Msg: "declares a combiner but does not export " + abi.ExportCombine}
+	}
+	i.caps = caps
+	return nil
+}
+
+// Map passes a batch of records (abi.BatchWriter's encoding) to wmr_map;
+// what the guest emits goes to sink.
+func (i *Instance) Map(ctx context.Context, batch []byte, sink Sink) error {
+	_, err := i.callWithBuffer(ctx, abi.ExportMap, i.fMap, batch, sink, nil)
+	return err
+}
+
+// Reduce passes a chunk of groups (abi.ChunkWriter's encoding) to
+// wmr_reduce. If the chunk's last group continues, values supplies the rest.
+func (i *Instance) Reduce(ctx context.Context, chunk []byte, values ValueSource, sink Sink) error {
+	_, err := i.callWithBuffer(ctx, abi.ExportReduce, i.fReduce, chunk, sink, values)
+	return err
+}
+
+// Combine is Reduce for the module's combiner.
+func (i *Instance) Combine(ctx context.Context, chunk []byte, values ValueSource, sink Sink) error {
+	if !i.HasCombiner() {
+		return fmt.Errorf("module %s has no combiner", i.module.name)
+	}
+	_, err := i.callWithBuffer(ctx, abi.ExportCombine, i.fCombine, chunk, sink, values)
+	return err
+}
+
+func (i *Instance) callCtx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, instanceKey{}, i)
+}
+
+// callWithBuffer copies data into a guest buffer from wmr_alloc and calls
+// fn(ptr, len), returning its i32 result.
+func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Function, data []byte, sink Sink, values ValueSource) (int32, error) {
+	if i.broken {
+		return 0, fmt.Errorf("module %s: instance is broken by an earlier error", i.module.name)
+	}
+	cctx := i.callCtx(ctx)
+	i.call = abi.ExportAlloc
+	i.abort = nil
+	i.stack[0] = api.EncodeI32(int32(len(data)))
+	if err := i.fAlloc.CallWithStack(cctx, i.stack[:]); err != nil {
+		return 0, i.callError(ctx, err)
+	}
+	ptr := uint32(i.stack[0])
+	if ptr == 0 || !i.mem.Write(ptr, data) {
+		i.broken = true
+		if i.nearMemoryLimit(uint64(len(data))) {
+			return 0, i.memoryError(abi.ExportAlloc)
+		}
+		return 0, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+			Msg: fmt.Sprintf("wmr_alloc(%d) returned %#x, which is not a buffer of that size in its memory", len(data), ptr)}
+	}
+	i.call, i.sink, i.values = name, sink, values
+	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
+	defer func() { i.sink, i.values = nil, nil }()
+	i.stack[0] = uint64(ptr)
+	i.stack[1] = uint64(len(data))
+	if err := fn.CallWithStack(cctx, i.stack[:]); err != nil {
+		return 0, i.callError(ctx, err)
+	}
+	status := api.DecodeI32(i.stack[0])
+	if status < 0 || (name != abi.ExportInit && status != abi.StatusOK) {
+		i.broken = true
+		if i.failed {
+			return 0, &ModuleError{Module: i.module.name, Call: name, Record: i.failRecord, Kind: ErrModuleFailed, Msg: i.failMsg}
+		}
+		return 0, &ModuleError{Module: i.module.name, Call: name, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+			Msg: fmt.Sprintf("returned status %d without reporting an error through wmr.fail", status)}
+	}
+	return status, nil
+}
+
+// nearMemoryLimit reports whether growing by need bytes would pass the cap.
+func (i *Instance) nearMemoryLimit(need uint64) bool {
+	limit := uint64(i.module.host.MemoryLimit())
+	return uint64(i.mem.Size())+need+limit/16 >= limit
+}
+
+func (i *Instance) memoryError(call string) error {
+	return &ModuleError{Module: i.module.name, Call: call, Record: abi.NoRecord, Kind: ErrMemoryLimit,
+		Msg: fmt.Sprintf("exceeded its %d MiB memory limit", i.module.host.MemoryLimit()>>20)}
+}
+
+// callError turns an error from a guest call into a ModuleError and marks
+// the instance broken.
+func (i *Instance) callError(ctx context.Context, err error) error {
+	i.broken = true
+	if i.abort != nil {
+		var me *ModuleError
+		if errors.As(i.abort, &me) {
+			if me.Call == "" {
+				me.Call = i.call
+			}
+		}
+		return i.abort
+	}
+	if ctx.Err() != nil && i.module.host.cfg.CloseOnContextDone {
+		return &ModuleError{Module: i.module.name, Call: i.call, Record: abi.NoRecord, Kind: ErrInterrupted,
+			Msg: "was stopped: " + context.Cause(ctx).Error(), Cause: err}
+	}
+	out := i.output.String()
+	if strings.Contains(out, "out of memory") || i.nearMemoryLimit(0) {
+		return i.memoryError(i.call)
+	}
+	msg := "trapped: " + firstLine(err.Error())
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		msg = fmt.Sprintf("exited with code %d", exit.ExitCode())
+	}
+	if out != "" {
+		msg += "; its output ends: " + lastLines(out, 4)
+	}
+	return &ModuleError{Module: i.module.name, Call: i.call, Record: abi.NoRecord, Kind: ErrTrap, Msg: msg, Cause: err}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	// Go's runtime prints "panic: ..." or "fatal error: ..." first, then
+	// goroutine dumps; the first lines say most.
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// abortWith stops the guest from inside a host function.
+func (i *Instance) abortWith(kind error, format string, args ...any) {
+	i.abort = &ModuleError{Module: i.module.name, Call: i.call, Record: abi.NoRecord, Kind: kind, Msg: fmt.Sprintf(format, args...)}
+	panic(errAborted)
+}
+
+func (i *Instance) read(ptr, n uint32, what string) []byte {
+	b, ok := i.mem.Read(ptr, n)
+	if !ok {
+		i.abortWith(ErrMalformedOutput, "passed %s at [%#x, +%d), outside its %d-byte memory", what, ptr, n, i.mem.Size())
+	}
+	return b
+}
+
+func (i *Instance) hostEmit(ptr, n uint32) {
+	if i.sink == nil {
+		i.abortWith(ErrMalformedOutput, "called wmr.emit outside wmr_map, wmr_reduce and wmr_combine")
+	}
+	if n > abi.MaxEmitBatch {
+		i.abortWith(ErrMalformedOutput, "emitted a batch of %d bytes; the limit is %d", n, abi.MaxEmitBatch)
+	}
+	b := i.read(ptr, n, "an emit batch")
+	i.outputBytes += int64(n)
+	if max := i.module.host.cfg.MaxOutputBytes; max > 0 && i.outputBytes > max {
+		i.abortWith(ErrOutputLimit, "emitted more than the task's output limit of %d MiB", max>>20)
+	}
+	if err := i.batch.Reset(b); err != nil {
+		i.abortWith(ErrMalformedOutput, "emitted a malformed batch: %v", err)
+	}
+	for {
+		rec, ok, err := i.batch.Next()
+		if err != nil {
+			i.abortWith(ErrMalformedOutput, "emitted a malformed batch: %v", err)
+		}
+		if !ok {
+			return
+		}
+		if err := i.sink.Emit(rec.Key, rec.Value, rec.Partition); err != nil {
+			var me *ModuleError
+			if errors.As(err, &me) {
+				i.abort = err
+				panic(errAborted)
+			}
+			i.abortWith(ErrMalformedOutput, "emitted a record the host cannot take: %v", err)
+		}
+	}
+}
+
+func (i *Instance) hostNextValues(ptr, capacity uint32) int32 {
+	if i.values == nil {
+		return 0
+	}
+	buf := i.read(ptr, capacity, "a next_values buffer")
+	i.cont.Reset()
+	more := false
+	for {
+		v, ok, err := i.values.PeekValue()
+		if err != nil {
+			i.abort = err
+			panic(errAborted)
+		}
+		if !ok {
+			break
+		}
+		need := i.cont.Size() + abi.ValueSize(len(v))
+		if need > int(capacity) {
+			if i.cont.Len() == 0 {
+				return -int32(need)
+			}
+			more = true
+			break
+		}
+		i.cont.AddValue(v)
+		i.values.SkipValue()
+	}
+	if i.cont.Len() == 0 {
+		i.values = nil
+		return 0
+	}
+	if !more {
+		i.values = nil
+	}
+	return int32(copy(buf, i.cont.Bytes(more)))
+}
+
+func (i *Instance) hostFail(ptr, n uint32) {
+	if n > 2*abi.MaxFailMessage {
+		n = 2 * abi.MaxFailMessage
+	}
+	msg, rec, err := abi.DecodeFail(i.read(ptr, n, "a fail message"))
+	if err != nil {
+		i.abortWith(ErrMalformedOutput, "called wmr.fail with a malformed message: %v", err)
+	}
+	i.failed, i.failMsg, i.failRecord = true, msg, rec
+}
+
+func (i *Instance) hostLog(level int32, ptr, n uint32) {
+	if i.logs >= maxLogsPerTask {
+		return
+	}
+	i.logs++
+	if n > abi.MaxLogMessage {
+		n = abi.MaxLogMessage
+	}
+	msg := string(i.read(ptr, n, "a log message"))
+	if i.logs == maxLogsPerTask {
+		msg += " (further messages from this task are dropped)"
+	}
+	lvl := []slogLevel{levelDebug, levelInfo, levelWarn, levelError}[min(max(level, 0), 3)]
+	i.module.host.log.Log(context.Background(), lvl, msg, append([]any{"module", i.module.name}, i.logAttrs...)...)
+}
+
+func (i *Instance) hostCounter(ptr, n uint32, delta int64) {
+	if n == 0 || n > abi.MaxCounterName {
+		i.abortWith(ErrMalformedOutput, "used a counter name of %d bytes; names are 1 to %d bytes", n, abi.MaxCounterName)
+	}
+	name := i.read(ptr, n, "a counter name")
+	if _, ok := i.counters[string(name)]; !ok && len(i.counters) >= maxCounters {
+		i.abortWith(ErrMalformedOutput, "created more than %d counters", maxCounters)
+	}
+	i.counters[string(name)] += delta
+}
+
+func (i *Instance) hostAbort(msgPtr, filePtr uint32, line, col int32) {
+	msg, file := readUTF16(i.mem, msgPtr), readUTF16(i.mem, filePtr)
+	i.abortWith(ErrTrap, "aborted: %s at %s:%d:%d", msg, file, line, col)
+}
+
+// boundedBuffer keeps the first limit bytes written to it: a guest's
+// stdout/stderr, where panics and runtime errors appear.
+type boundedBuffer struct {
+	b     []byte
+	limit int
+}
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if room := w.limit - len(w.b); room > 0 {
+		w.b = append(w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (w *boundedBuffer) String() string { return string(w.b) }

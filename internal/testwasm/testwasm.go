@@ -1,0 +1,80 @@
+// Package testwasm builds the example modules in examples-wasm/ for tests,
+// so go test works on a clean checkout without a prior make examples. It
+// builds into build/examples/ (the same place make examples does), once
+// per module per test process; Go's build cache makes repeats cheap.
+package testwasm
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+)
+
+// RepoRoot returns the directory holding the wmr go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/wmr-dev/wmr\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no wmr go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Path returns the path of the built module for an example: "wordcount"
+// (examples-wasm/wordcount/go) or "hostile/loop". It fails the test if the
+// build fails.
+func Path(t testing.TB, example string) string {
+	t.Helper()
+	p, err := Build(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Build is Path without a testing.TB.
+func Build(example string) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[example]; ok {
+		return p, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	pkg, out := "./"+example+"/go", example+"-go.wasm"
+	if strings.HasPrefix(example, "hostile/") {
+		pkg, out = "./"+example, "hostile-"+strings.TrimPrefix(example, "hostile/")+"-go.wasm"
+	}
+	outPath := filepath.Join(root, "build", "examples", out)
+	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", outPath, pkg)
+	cmd.Dir = filepath.Join(root, "examples-wasm")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build example %s: %v\n%s", example, err, b)
+	}
+	built[example] = outPath
+	return outPath, nil
+}
