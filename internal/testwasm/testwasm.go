@@ -39,7 +39,8 @@ func RepoRoot() (string, error) {
 }
 
 // Path returns the path of the built module for an example: "wordcount"
-// (examples-wasm/wordcount/go) or "hostile/loop". It fails the test if the
+// (examples-wasm/wordcount/go), "hostile/loop" or "testing/manyvalues".
+// It fails the test if the
 // build fails.
 func Path(t testing.TB, example string) string {
 	t.Helper()
@@ -62,8 +63,8 @@ func Build(example string) (string, error) {
 		return "", err
 	}
 	pkg, out := "./"+example+"/go", example+"-go.wasm"
-	if strings.HasPrefix(example, "hostile/") {
-		pkg, out = "./"+example, "hostile-"+strings.TrimPrefix(example, "hostile/")+"-go.wasm"
+	if dir, name, ok := strings.Cut(example, "/"); ok {
+		pkg, out = "./"+example, dir+"-"+name+"-go.wasm"
 	}
 	outPath := filepath.Join(root, "build", "examples", out)
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {

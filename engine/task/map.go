@@ -1,0 +1,272 @@
+package task
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/wmr-dev/wmr/abi"
+	"github.com/wmr-dev/wmr/engine/input"
+	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/wasmhost"
+)
+
+// mapTask is the state of one map attempt.
+type mapTask struct {
+	ctx    context.Context
+	inst   *wasmhost.Instance
+	spec   *Spec
+	buf    runs.Buffer
+	budget int64
+	spills []spill
+	stats  Stats
+	group  grouper
+	// inGuest is set while wmr_map runs: a spill then cannot call the
+	// combiner (the guest is not re-entrant).
+	inGuest bool
+	err     error
+}
+
+type spill struct {
+	path  string
+	index runs.Index
+}
+
+// Emit implements wasmhost.Sink for map output.
+func (m *mapTask) Emit(key, value []byte, partition int) error {
+	if partition < 0 {
+		partition = abi.Partition(key, m.spec.Partitions)
+	} else if partition >= m.spec.Partitions {
+		return fmt.Errorf("partition %d out of range: the job has %d reducers", partition, m.spec.Partitions)
+	}
+	m.buf.Add(partition, key, value)
+	m.stats.RecordsOut++
+	m.stats.BytesOut += int64(len(key) + len(value))
+	// A guest emitting far more per batch than the budget: spill without
+	// the combiner rather than grow without bound.
+	if int64(m.buf.Bytes()) >= 2*m.budget {
+		return m.spill(false)
+	}
+	return nil
+}
+
+func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress Progress) (*Result, error) {
+	m := &mapTask{ctx: ctx, inst: inst, spec: spec, budget: spec.SortBufferBytes}
+	if m.budget <= 0 {
+		m.budget = DefaultSortBufferBytes
+	}
+	batchBytes := spec.BatchBytes
+	if batchBytes <= 0 {
+		batchBytes = DefaultBatchBytes
+	}
+	defer m.buf.Release()
+	defer m.removeSpills()
+	split := input.Split{File: input.File{Path: spec.InputPath, Name: spec.InputName}, Offset: spec.SplitOffset, Length: spec.SplitLength}
+	lr, err := input.Open(split, spec.MaxLineBytes)
+	if err != nil {
+		return nil, err
+	}
+	defer lr.Close()
+	var batch abi.BatchWriter
+	batch.Reset()
+	var offsets []int64 // file offset of each record in the batch, for errors
+	var key [8]byte
+	send := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		m.inGuest = true
+		err := inst.Map(ctx, batch.Bytes(), m)
+		m.inGuest = false
+		if err != nil {
+			var me *wasmhost.ModuleError
+			if errors.As(err, &me) && me.Record >= 0 && me.Record < len(offsets) {
+				return fmt.Errorf("on the line at byte %d of %s: %w", offsets[me.Record], spec.InputPath, err)
+			}
+			return err
+		}
+		batch.Reset()
+		offsets = offsets[:0]
+		if int64(m.buf.Bytes()) >= m.budget {
+			if err := m.spill(true); err != nil {
+				return err
+			}
+		}
+		progress(m.stats)
+		return ctx.Err()
+	}
+	for {
+		off, line, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		binary.BigEndian.PutUint64(key[:], uint64(off))
+		batch.Add(key[:], line)
+		offsets = append(offsets, off)
+		m.stats.RecordsIn++
+		m.stats.BytesIn += int64(len(line)) + 1
+		if batch.Size() >= batchBytes {
+			if err := send(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := send(); err != nil {
+		return nil, err
+	}
+	index, err := m.finish()
+	if err != nil {
+		return nil, err
+	}
+	m.stats.Spills = len(m.spills)
+	progress(m.stats)
+	return &Result{Stats: m.stats, Index: index}, nil
+}
+
+// spill sorts the buffer and writes it to a new run file, combining when
+// allowed and the module has a combiner.
+func (m *mapTask) spill(combine bool) error {
+	path := filepath.Join(m.spec.WorkDir, m.spec.TaskID+".a"+strconv.Itoa(m.spec.Attempt)+".spill"+strconv.Itoa(len(m.spills)))
+	index, err := m.writeBuffer(path, combine && !m.inGuest)
+	if err != nil {
+		return err
+	}
+	m.spills = append(m.spills, spill{path, index})
+	m.buf.Reset()
+	return nil
+}
+
+func (m *mapTask) writeBuffer(path string, combine bool) (runs.Index, error) {
+	m.buf.Sort()
+	streams := make([]runs.Stream, m.spec.Partitions)
+	for p := range streams {
+		streams[p] = m.buf.Partition(p)
+	}
+	return m.writeRun(path, streams, combine)
+}
+
+// writeRun writes one run file from one sorted stream per partition.
+func (m *mapTask) writeRun(path string, streams []runs.Stream, combine bool) (runs.Index, error) {
+	w, err := runs.Create(path, m.spec.Partitions)
+	if err != nil {
+		return runs.Index{}, err
+	}
+	combine = combine && m.inst.HasCombiner()
+	for p, s := range streams {
+		w.BeginPartition(p)
+		if combine {
+			sink := &combineSink{w: w, part: p, parts: m.spec.Partitions}
+			_, _, err = m.group.run(s, func(chunk []byte, src wasmhost.ValueSource) error {
+				return m.keyed(m.inst.Combine(m.ctx, chunk, src, sink))
+			})
+		} else {
+			err = copyStream(s, w)
+		}
+		if err != nil {
+			w.Abort()
+			return runs.Index{}, err
+		}
+	}
+	return w.Close(m.spec.Partitions)
+}
+
+// keyed adds the failing key to a combiner's error.
+func (m *mapTask) keyed(err error) error {
+	var me *wasmhost.ModuleError
+	if errors.As(err, &me) {
+		if k, ok := m.group.groupKey(me.Record); ok {
+			return fmt.Errorf("combining key %q: %w", truncKey(k), err)
+		}
+	}
+	return err
+}
+
+func copyStream(s runs.Stream, w *runs.Writer) error {
+	for {
+		k, v, ok, err := s.Peek()
+		if err != nil || !ok {
+			return err
+		}
+		if err := w.Add(k, v); err != nil {
+			return err
+		}
+		s.Advance()
+	}
+}
+
+// finish writes the map output: the buffer alone when nothing spilled,
+// otherwise the merge of every spill.
+func (m *mapTask) finish() (runs.Index, error) {
+	if len(m.spills) == 0 {
+		return m.writeBuffer(m.spec.OutputPath, true)
+	}
+	if m.buf.Len() > 0 {
+		if err := m.spill(true); err != nil {
+			return runs.Index{}, err
+		}
+	}
+	m.buf.Release()
+	var readers []*runs.Reader
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	streams := make([]runs.Stream, m.spec.Partitions)
+	for p := range streams {
+		parts := make([]runs.Stream, 0, len(m.spills))
+		for _, s := range m.spills {
+			off, n := s.index.Segment(p)
+			r, err := runs.OpenSegment(runs.Segment{Path: s.path, Offset: off, Length: n}, 64<<10)
+			if err != nil {
+				return runs.Index{}, err
+			}
+			readers = append(readers, r)
+			parts = append(parts, r)
+		}
+		streams[p] = runs.NewMerger(parts)
+	}
+	return m.writeRun(m.spec.OutputPath, streams, true)
+}
+
+func (m *mapTask) removeSpills() {
+	for _, s := range m.spills {
+		os.Remove(s.path)
+	}
+}
+
+// combineSink writes a combiner's output to the run being written. A
+// combiner must keep keys (and so order and partition).
+type combineSink struct {
+	w     *runs.Writer
+	part  int
+	parts int
+}
+
+func (c *combineSink) Emit(key, value []byte, partition int) error {
+	if partition < 0 {
+		partition = abi.Partition(key, c.parts)
+	}
+	if partition != c.part {
+		return fmt.Errorf("the combiner emitted key %q, which belongs to another partition: a combiner must emit the keys it is given", truncKey(key))
+	}
+	if err := c.w.Add(key, value); err != nil {
+		return fmt.Errorf("the combiner emitted keys out of order (a combiner must emit the keys it is given): %w", err)
+	}
+	return nil
+}
+
+func truncKey(k []byte) string {
+	if len(k) > 60 {
+		return string(k[:60]) + "..."
+	}
+	return string(k)
+}

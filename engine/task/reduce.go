@@ -1,0 +1,96 @@
+package task
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/wasmhost"
+)
+
+// outputSink writes reduce output as key<TAB>value lines.
+type outputSink struct {
+	w     *bufio.Writer
+	stats *Stats
+}
+
+func (o *outputSink) Emit(key, value []byte, _ int) error {
+	o.w.Write(key)
+	o.w.WriteByte('\t')
+	o.w.Write(value)
+	if err := o.w.WriteByte('\n'); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	o.stats.RecordsOut++
+	o.stats.BytesOut += int64(len(key) + len(value) + 2)
+	return nil
+}
+
+func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress Progress) (*Result, error) {
+	var stats Stats
+	streams := make([]runs.Stream, 0, len(spec.Inputs))
+	bufSize := 64 << 10
+	if len(spec.Inputs) > 256 {
+		bufSize = 16 << 10
+	}
+	for _, seg := range spec.Inputs {
+		if seg.Length == 0 {
+			continue
+		}
+		r, err := runs.OpenSegment(seg, bufSize)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		streams = append(streams, r)
+		stats.BytesIn += seg.Length
+	}
+	f, err := os.Create(spec.OutputPath)
+	if err != nil {
+		return nil, fmt.Errorf("create output: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(spec.OutputPath)
+		}
+	}()
+	sink := &outputSink{w: bufio.NewWriterSize(f, 256<<10), stats: &stats}
+	var g grouper
+	calls := 0
+	_, values, err := g.run(runs.NewMerger(streams), func(chunk []byte, src wasmhost.ValueSource) error {
+		if err := inst.Reduce(ctx, chunk, src, sink); err != nil {
+			var me *wasmhost.ModuleError
+			if errors.As(err, &me) {
+				if k, ok := g.groupKey(me.Record); ok {
+					return fmt.Errorf("reducing key %q: %w", truncKey(k), err)
+				}
+			}
+			return err
+		}
+		if calls++; calls%16 == 0 {
+			progress(stats)
+		}
+		return ctx.Err()
+	})
+	stats.RecordsIn = values
+	if err != nil {
+		return nil, err
+	}
+	if err := sink.w.Flush(); err != nil {
+		return nil, fmt.Errorf("write output: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("sync output: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("close output: %w", err)
+	}
+	ok = true
+	progress(stats)
+	return &Result{Stats: stats}, nil
+}

@@ -1,0 +1,161 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/wmr-dev/wmr/abi"
+	"github.com/wmr-dev/wmr/engine/wasmhost"
+)
+
+// Progress reports a running task's counts so far.
+type Progress func(Stats)
+
+// Runner runs tasks one at a time, keeping compiled modules and one warm
+// instance (for the last job it ran) between tasks. It is not safe for
+// concurrent use.
+type Runner struct {
+	// CloseOnContextDone makes guest calls stop when the context ends (slow;
+	// for in-process runs only).
+	CloseOnContextDone bool
+	Logger             *slog.Logger
+
+	hosts   map[hostKey]*wasmhost.Host
+	modules map[moduleKey]*wasmhost.Module
+	warm    *wasmhost.Instance
+	warmKey warmKey
+}
+
+type hostKey struct {
+	memory, output int64
+	cacheDir       string
+}
+
+type moduleKey struct {
+	host hostKey
+	hash string
+}
+
+type warmKey struct {
+	module moduleKey
+	job    string
+}
+
+// Close releases every instance, module and runtime.
+func (r *Runner) Close(ctx context.Context) {
+	r.dropWarm(ctx)
+	for _, h := range r.hosts {
+		h.Close(ctx)
+	}
+	r.hosts, r.modules = nil, nil
+}
+
+func (r *Runner) dropWarm(ctx context.Context) {
+	if r.warm != nil {
+		r.warm.Close(ctx)
+		r.warm = nil
+	}
+}
+
+// instance returns an initialised instance for spec: the warm one when it
+// belongs to the same job and module, else a fresh one.
+func (r *Runner) instance(ctx context.Context, spec *Spec) (*wasmhost.Instance, error) {
+	hk := hostKey{memory: spec.MemoryLimitBytes, output: spec.MaxOutputBytes, cacheDir: spec.CacheDir}
+	mk := moduleKey{host: hk, hash: spec.ModuleHash}
+	wk := warmKey{module: mk, job: spec.JobID}
+	if r.warm != nil && (r.warmKey != wk || r.warm.Broken()) {
+		r.dropWarm(ctx)
+	}
+	if r.warm == nil {
+		mod, err := r.module(ctx, spec, hk, mk)
+		if err != nil {
+			return nil, err
+		}
+		inst, err := mod.Instantiate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.warm, r.warmKey = inst, wk
+	}
+	return r.warm, nil
+}
+
+func (r *Runner) module(ctx context.Context, spec *Spec, hk hostKey, mk moduleKey) (*wasmhost.Module, error) {
+	if m, ok := r.modules[mk]; ok {
+		return m, nil
+	}
+	if r.hosts == nil {
+		r.hosts = map[hostKey]*wasmhost.Host{}
+		r.modules = map[moduleKey]*wasmhost.Module{}
+	}
+	h, ok := r.hosts[hk]
+	if !ok {
+		var err error
+		h, err = wasmhost.New(ctx, wasmhost.Config{CacheDir: spec.CacheDir, MemoryLimitBytes: hk.memory,
+			MaxOutputBytes: hk.output, CloseOnContextDone: r.CloseOnContextDone, Logger: r.Logger})
+		if err != nil {
+			return nil, err
+		}
+		r.hosts[hk] = h
+	}
+	wasm, err := os.ReadFile(spec.ModulePath)
+	if err != nil {
+		return nil, fmt.Errorf("read module: %w", err)
+	}
+	if got := wasmhost.HashBytes(wasm); spec.ModuleHash != "" && got != spec.ModuleHash {
+		return nil, fmt.Errorf("module file %s changed while the job ran (hash %s, expected %s)", spec.ModulePath, got[:12], spec.ModuleHash[:12])
+	}
+	m, err := h.Compile(ctx, spec.ModuleName, wasm)
+	if err != nil {
+		return nil, err
+	}
+	r.modules[mk] = m
+	return m, nil
+}
+
+// Run runs one task attempt. progress, if not nil, is called now and then
+// from the calling goroutine.
+func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Result, error) {
+	if progress == nil {
+		progress = func(Stats) {}
+	}
+	inst, err := r.instance(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	inst.SetLogAttrs("job", spec.JobID, "task", spec.TaskID, "attempt", spec.Attempt)
+	init := &abi.Init{ABI: abi.Version, JobID: spec.JobID, TaskID: spec.TaskID, TaskKind: spec.Kind,
+		Attempt: spec.Attempt, Params: spec.Params, NumPartitions: spec.Partitions}
+	if spec.Kind == KindMap {
+		init.InputFile, init.SplitOffset, init.SplitLength = spec.InputName, spec.SplitOffset, spec.SplitLength
+	} else {
+		init.Partition = spec.Partition
+	}
+	if err := inst.Init(ctx, init); err != nil {
+		return nil, err
+	}
+	var res *Result
+	switch spec.Kind {
+	case KindMap:
+		res, err = runMap(ctx, inst, spec, progress)
+	case KindReduce:
+		res, err = runReduce(ctx, inst, spec, progress)
+	default:
+		err = fmt.Errorf("unknown task kind %q", spec.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Counters = inst.TakeCounters()
+	return res, nil
+}
+
+// IsModuleError reports whether err was caused by the module (as opposed to
+// the machine: I/O, a killed worker).
+func IsModuleError(err error) bool {
+	var me *wasmhost.ModuleError
+	return errors.As(err, &me)
+}

@@ -1,0 +1,72 @@
+package task
+
+import (
+	"github.com/wmr-dev/wmr/engine/runs"
+)
+
+// Task kinds.
+const (
+	KindMap    = "map"
+	KindReduce = "reduce"
+)
+
+// Spec describes one task attempt. It is plain data, sent to worker
+// processes as msgpack.
+type Spec struct {
+	JobID   string `msgpack:"job_id"`
+	TaskID  string `msgpack:"task_id"`
+	Kind    string `msgpack:"kind"`
+	Attempt int    `msgpack:"attempt"`
+
+	ModulePath string            `msgpack:"module_path"`
+	ModuleName string            `msgpack:"module_name"`
+	ModuleHash string            `msgpack:"module_hash"`
+	Params     map[string]string `msgpack:"params"`
+	Partitions int               `msgpack:"partitions"`
+
+	// Limits.
+	MemoryLimitBytes int64  `msgpack:"memory_limit"` // guest linear memory cap
+	MaxOutputBytes   int64  `msgpack:"max_output"`   // what the guest may emit in this task
+	SortBufferBytes  int64  `msgpack:"sort_buffer"`  // map: spill when the buffer reaches this
+	BatchBytes       int    `msgpack:"batch_bytes"`  // records per boundary crossing, in bytes
+	MaxLineBytes     int    `msgpack:"max_line"`     // longest input line
+	CacheDir         string `msgpack:"cache_dir"`    // compiled module cache
+
+	// Map tasks.
+	InputPath   string `msgpack:"input_path"`
+	InputName   string `msgpack:"input_name"`
+	SplitOffset int64  `msgpack:"split_offset"`
+	SplitLength int64  `msgpack:"split_length"`
+	WorkDir     string `msgpack:"work_dir"` // spills go here
+
+	// Reduce tasks.
+	Partition int            `msgpack:"partition"`
+	Inputs    []runs.Segment `msgpack:"inputs"`
+
+	// OutputPath is where the attempt writes: the map output run file, or
+	// the reduce output text file. The engine commits it.
+	OutputPath string `msgpack:"output_path"`
+}
+
+// Stats count a task's work.
+type Stats struct {
+	RecordsIn  int64 `msgpack:"records_in"`
+	BytesIn    int64 `msgpack:"bytes_in"`
+	RecordsOut int64 `msgpack:"records_out"`
+	BytesOut   int64 `msgpack:"bytes_out"`
+	Spills     int   `msgpack:"spills"`
+}
+
+// Result is what a successful attempt produced.
+type Result struct {
+	Stats    Stats            `msgpack:"stats"`
+	Index    runs.Index       `msgpack:"index"` // map tasks: the output's partition segments
+	Counters map[string]int64 `msgpack:"counters"`
+}
+
+// Defaults for zero fields of Spec.
+const (
+	DefaultBatchBytes      = 256 << 10
+	DefaultSortBufferBytes = 128 << 20
+	DefaultChunkBytes      = 256 << 10
+)

@@ -1,0 +1,293 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wmr-dev/wmr/engine/task"
+)
+
+// ErrTimeLimit is wrapped by the error of an attempt killed for running past
+// its time limit.
+var ErrTimeLimit = errors.New("task time limit exceeded")
+
+// ErrWorkerCrashed is wrapped by the error of an attempt whose worker
+// process died.
+var ErrWorkerCrashed = errors.New("worker process crashed")
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	// Command starts a worker; default: this executable with the argument
+	// "worker". EnvWorker=1 is always added to its environment.
+	Command []string
+	// Logger receives the workers' log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Pool runs tasks in worker processes, reusing idle ones. It is safe for
+// concurrent use; each concurrent Run uses its own process.
+type Pool struct {
+	cfg  PoolConfig
+	log  *slog.Logger
+	mu   sync.Mutex
+	idle []*proc
+	all  map[*proc]bool
+}
+
+// NewPool creates a pool. Processes start on demand.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	if len(cfg.Command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own executable to start workers: %w", err)
+		}
+		cfg.Command = []string{exe, "worker"}
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger, all: map[*proc]bool{}}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p, nil
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	w      *bufio.Writer
+	r      *bufio.Reader
+	tail   *tailBuffer
+	exited chan struct{}
+	err    error // exit status, valid after exited closes
+}
+
+func (p *Pool) start() (*proc, error) {
+	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
+	cmd.Env = append(os.Environ(), EnvWorker+"=1")
+	// Die with the parent, and keep our own process group so signals to
+	// the terminal's group reach the parent only.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	pr := &proc{cmd: cmd, in: in, w: bufio.NewWriter(in), r: bufio.NewReaderSize(out, 64<<10),
+		tail: &tailBuffer{max: 4 << 10, log: p.log}, exited: make(chan struct{})}
+	cmd.Stderr = pr.tail
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker process %s: %w", p.cfg.Command[0], err)
+	}
+	go func() {
+		pr.err = cmd.Wait()
+		close(pr.exited)
+	}()
+	p.mu.Lock()
+	p.all[pr] = true
+	p.mu.Unlock()
+	return pr, nil
+}
+
+func (p *Pool) get() (*proc, error) {
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		pr := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		select {
+		case <-pr.exited:
+			delete(p.all, pr)
+			continue
+		default:
+		}
+		p.mu.Unlock()
+		return pr, nil
+	}
+	p.mu.Unlock()
+	return p.start()
+}
+
+func (p *Pool) put(pr *proc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle = append(p.idle, pr)
+}
+
+func (p *Pool) kill(pr *proc) {
+	pr.cmd.Process.Kill()
+	<-pr.exited
+	p.mu.Lock()
+	delete(p.all, pr)
+	p.mu.Unlock()
+}
+
+type frame struct {
+	typ  byte
+	body []byte
+	err  error
+}
+
+// Run runs spec in a worker. limit > 0 kills the worker if the attempt
+// takes longer. progress, if not nil, is called from Run's goroutine.
+func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, progress task.Progress) (*task.Result, error) {
+	pr, err := p.get()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFrame(pr.w, frameRun, spec); err != nil {
+		p.kill(pr)
+		return nil, fmt.Errorf("%w: sending the task failed: %v%s", ErrWorkerCrashed, err, pr.tail.explain())
+	}
+	frames := make(chan frame, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			typ, body, err := readFrame(pr.r)
+			select {
+			case frames <- frame{typ, body, err}:
+			case <-stop:
+				return
+			}
+			if err != nil || typ != frameProgress {
+				return
+			}
+		}
+	}()
+	var timeout <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			p.kill(pr)
+			return nil, context.Cause(ctx)
+		case <-timeout:
+			p.kill(pr)
+			return nil, fmt.Errorf("%w: still running after %v", ErrTimeLimit, limit)
+		case f := <-frames:
+			if f.err != nil {
+				p.kill(pr)
+				status := ""
+				if pr.err != nil {
+					status = " (" + pr.err.Error() + ")"
+				}
+				return nil, fmt.Errorf("%w%s%s", ErrWorkerCrashed, status, pr.tail.explain())
+			}
+			switch f.typ {
+			case frameProgress:
+				var s task.Stats
+				if err := msgpack.Unmarshal(f.body, &s); err == nil && progress != nil {
+					progress(s)
+				}
+			case frameDone:
+				var res task.Result
+				if err := msgpack.Unmarshal(f.body, &res); err != nil {
+					p.kill(pr)
+					return nil, fmt.Errorf("decode worker result: %w", err)
+				}
+				p.put(pr)
+				return &res, nil
+			case frameError:
+				var te TaskError
+				if err := msgpack.Unmarshal(f.body, &te); err != nil {
+					p.kill(pr)
+					return nil, fmt.Errorf("decode worker error: %w", err)
+				}
+				p.put(pr)
+				return nil, &te
+			default:
+				p.kill(pr)
+				return nil, fmt.Errorf("%w: unexpected frame %q", ErrWorkerCrashed, f.typ)
+			}
+		}
+	}
+}
+
+// Close stops every worker: idle ones are asked to exit (end of input) and
+// killed if they do not within a second.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	procs := make([]*proc, 0, len(p.all))
+	for pr := range p.all {
+		procs = append(procs, pr)
+	}
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pr := range procs {
+		pr.in.Close()
+	}
+	deadline := time.After(time.Second)
+	for _, pr := range procs {
+		select {
+		case <-pr.exited:
+		case <-deadline:
+			pr.cmd.Process.Kill()
+			<-pr.exited
+		}
+	}
+	p.mu.Lock()
+	p.all = map[*proc]bool{}
+	p.mu.Unlock()
+}
+
+// tailBuffer forwards a worker's stderr lines to the logger and keeps the
+// last max bytes to explain a crash.
+type tailBuffer struct {
+	mu   sync.Mutex
+	buf  []byte
+	max  int
+	log  *slog.Logger
+	line []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	t.line = append(t.line, p...)
+	for {
+		i := bytes.IndexByte(t.line, '\n')
+		if i < 0 {
+			break
+		}
+		t.log.Debug("worker", "line", string(t.line[:i]))
+		t.line = t.line[i+1:]
+	}
+	return len(p), nil
+}
+
+// explain returns "; its last output: ..." from the kept stderr, or "".
+func (t *tailBuffer) explain() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	if len(lines) > 6 {
+		lines = lines[len(lines)-6:]
+	}
+	return "; its last output: " + strings.Join(lines, " | ")
+}

@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wmr-dev/wmr/engine/task"
+	"github.com/wmr-dev/wmr/engine/wasmhost"
+)
+
+// Frame types.
+const (
+	frameRun      byte = 'R' // parent → worker: a task.Spec
+	frameProgress byte = 'P' // worker → parent: task.Stats so far
+	frameDone     byte = 'D' // worker → parent: a task.Result
+	frameError    byte = 'E' // worker → parent: a TaskError
+)
+
+// maxFrame bounds a frame's body; a larger length means a broken stream.
+const maxFrame = 64 << 20
+
+// TaskError is a failed attempt as reported by a worker. Kind names the
+// wasmhost sentinel for module errors ("" for errors of the machine: I/O,
+// a missing file), so the parent can tell deterministic module failures
+// from retryable ones.
+type TaskError struct {
+	Msg  string `msgpack:"msg"`
+	Kind string `msgpack:"kind"`
+}
+
+var kinds = map[string]error{
+	"invalid":     wasmhost.ErrInvalidModule,
+	"abi":         wasmhost.ErrABIVersion,
+	"trap":        wasmhost.ErrTrap,
+	"failed":      wasmhost.ErrModuleFailed,
+	"malformed":   wasmhost.ErrMalformedOutput,
+	"memory":      wasmhost.ErrMemoryLimit,
+	"output":      wasmhost.ErrOutputLimit,
+	"interrupted": wasmhost.ErrInterrupted,
+}
+
+func (e *TaskError) Error() string { return e.Msg }
+
+// Unwrap returns the wasmhost sentinel the error was made from, if any.
+func (e *TaskError) Unwrap() error { return kinds[e.Kind] }
+
+// newTaskError captures err for the wire.
+func newTaskError(err error) *TaskError {
+	te := &TaskError{Msg: err.Error()}
+	for name, sentinel := range kinds {
+		if errors.Is(err, sentinel) {
+			te.Kind = name
+			break
+		}
+	}
+	return te
+}
+
+func writeFrame(w *bufio.Writer, typ byte, body any) error {
+	b, err := msgpack.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	var hdr [5]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(b)))
+	hdr[4] = typ
+	w.Write(hdr[:])
+	w.Write(b)
+	return w.Flush()
+}
+
+func readFrame(r *bufio.Reader) (typ byte, body []byte, err error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
+	}
+	body = make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("read frame body: %w", err)
+	}
+	return hdr[4], body, nil
+}
+
+// Ensure the progress and result types travel.
+var _ = []any{task.Stats{}, task.Result{}, task.Spec{}}

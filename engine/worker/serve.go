@@ -1,0 +1,77 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wmr-dev/wmr/engine/task"
+)
+
+// EnvWorker is set in a worker process's environment.
+const EnvWorker = "WMR_WORKER"
+
+// IsWorker reports whether this process was started as a worker.
+func IsWorker() bool { return os.Getenv(EnvWorker) == "1" }
+
+// Main runs the worker loop on stdin/stdout and returns the exit code.
+func Main() int {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := Serve(context.Background(), os.Stdin, os.Stdout, logger); err != nil {
+		logger.Error("worker stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// progressEvery is how often a worker reports progress.
+const progressEvery = 200 * time.Millisecond
+
+// Serve runs tasks read from in until in ends, writing progress and results
+// to out.
+func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger) error {
+	r := bufio.NewReaderSize(in, 64<<10)
+	w := bufio.NewWriter(out)
+	runner := &task.Runner{Logger: logger}
+	defer runner.Close(ctx)
+	for {
+		typ, body, err := readFrame(r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if typ != frameRun {
+			return fmt.Errorf("unexpected frame type %q", typ)
+		}
+		var spec task.Spec
+		if err := msgpack.Unmarshal(body, &spec); err != nil {
+			return fmt.Errorf("decode task: %w", err)
+		}
+		last := time.Now()
+		progress := func(s task.Stats) {
+			if now := time.Now(); now.Sub(last) >= progressEvery {
+				last = now
+				writeFrame(w, frameProgress, &s)
+			}
+		}
+		res, err := runner.Run(ctx, &spec, progress)
+		if err != nil {
+			if err := writeFrame(w, frameError, newTaskError(err)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeFrame(w, frameDone, res); err != nil {
+			return err
+		}
+	}
+}
