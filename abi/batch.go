@@ -323,6 +323,21 @@ func (r *GroupReader) Value() (v []byte, ok bool, err error) {
 	return v, true, nil
 }
 
+// Pending exposes the unread bytes of the current buffer and how many of
+// the current group's values they still hold, for callers that decode
+// values in a tight loop (see sdk/go's Values.SumInts). After decoding,
+// they report how far they got with Consumed.
+func (r *GroupReader) Pending() (buf []byte, off int, values int) {
+	return r.d.buf, r.d.off, r.valuesLeft
+}
+
+// Consumed records that the caller of Pending decoded n values, ending at
+// off.
+func (r *GroupReader) Consumed(off, n int) {
+	r.d.off = off
+	r.valuesLeft -= n
+}
+
 // More reports whether the current group's values continue past the
 // current buffer.
 func (r *GroupReader) More() bool { return r.more }

@@ -214,6 +214,18 @@ func (d *Decoder) ArrayLen() (int, error) {
 
 // Bytes reads a bin or str and returns its payload as a sub-slice.
 func (d *Decoder) Bytes() ([]byte, error) {
+	// Fast path: bin8, the encoding of nearly every key and value.
+	if off := d.off; off+2 <= len(d.buf) && d.buf[off] == mpBin8 {
+		end := off + 2 + int(d.buf[off+1])
+		if end <= len(d.buf) {
+			d.off = end
+			return d.buf[off+2 : end : end], nil
+		}
+	}
+	return d.bytesSlow()
+}
+
+func (d *Decoder) bytesSlow() ([]byte, error) {
 	if err := d.need(1); err != nil {
 		return nil, err
 	}

@@ -159,6 +159,14 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	if err := os.MkdirAll(tmpOut, 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
+	succeeded := false
+	defer func() {
+		if !succeeded {
+			// Leave no attempt files behind; committed parts stay, but
+			// without _SUCCESS nobody should take them for a result.
+			os.RemoveAll(tmpOut)
+		}
+	}()
 
 	r := &jobRun{e: e, job: job, mod: mod, workDir: workDir, tmpOut: tmpOut, start: start,
 		sum: &Summary{JobID: job.ID, Module: mod.name, Maps: len(splits), Reduces: job.Reducers, InputFiles: len(files), Counters: map[string]int64{}}}
@@ -183,6 +191,7 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	if err := os.WriteFile(filepath.Join(job.Output, "_SUCCESS"), nil, 0o644); err != nil {
 		return nil, fmt.Errorf("write _SUCCESS: %w", err)
 	}
+	succeeded = true
 	r.sum.Wall = time.Since(start)
 	stopProgress()
 	return r.sum, nil

@@ -18,10 +18,12 @@ import (
 
 // mapTask is the state of one map attempt.
 type mapTask struct {
-	ctx    context.Context
-	inst   *wasmhost.Instance
-	spec   *Spec
-	buf    runs.Buffer
+	ctx  context.Context
+	inst *wasmhost.Instance
+	spec *Spec
+	buf  runs.Buffer
+	// agg replaces buf when the module has a combiner.
+	agg    *runs.Aggregator
 	budget int64
 	spills []spill
 	stats  Stats
@@ -44,13 +46,75 @@ func (m *mapTask) Emit(key, value []byte, partition int) error {
 	} else if partition >= m.spec.Partitions {
 		return fmt.Errorf("partition %d out of range: the job has %d reducers", partition, m.spec.Partitions)
 	}
-	m.buf.Add(partition, key, value)
+	if m.agg != nil {
+		m.agg.Add(partition, key, value)
+	} else {
+		m.buf.Add(partition, key, value)
+	}
 	m.stats.RecordsOut++
 	m.stats.BytesOut += int64(len(key) + len(value))
 	// A guest emitting far more per batch than the budget: spill without
 	// the combiner rather than grow without bound.
-	if int64(m.buf.Bytes()) >= 2*m.budget {
+	if int64(m.held()) >= 2*m.budget {
 		return m.spill(false)
+	}
+	return nil
+}
+
+// held is the memory the map output in memory takes.
+func (m *mapTask) held() int {
+	if m.agg != nil {
+		return m.agg.Bytes()
+	}
+	return m.buf.Bytes()
+}
+
+// combineEvery is how many values the aggregator takes between combine
+// passes: enough to amortise a pass, few enough to stay in cache.
+const combineEvery = 1 << 18
+
+// afterBatch combines and spills as the budget requires, between guest
+// calls.
+func (m *mapTask) afterBatch() error {
+	if m.agg == nil {
+		if int64(m.buf.Bytes()) >= m.budget {
+			return m.spill(true)
+		}
+		return nil
+	}
+	if m.agg.Pending() >= combineEvery || int64(m.agg.Bytes()) >= m.budget/2 {
+		if err := m.combinePass(); err != nil {
+			return err
+		}
+		if int64(m.agg.Bytes()) >= m.budget*3/4 {
+			return m.spill(false)
+		}
+	}
+	return nil
+}
+
+// combinePass runs the combiner over every key with several values.
+func (m *mapTask) combinePass() error {
+	if m.agg.Pending() == 0 {
+		return nil
+	}
+	sink := aggSink{m.agg}
+	_, _, err := m.group.run(m.agg.CombineStream(), func(chunk []byte, src wasmhost.ValueSource) error {
+		return m.keyed(m.inst.Combine(m.ctx, chunk, src, sink))
+	})
+	if err != nil {
+		return err
+	}
+	m.agg.FinishCombine()
+	return nil
+}
+
+// aggSink takes a combiner's output back into the aggregator.
+type aggSink struct{ agg *runs.Aggregator }
+
+func (s aggSink) Emit(key, value []byte, _ int) error {
+	if !s.agg.CombineEmit(key, value) {
+		return fmt.Errorf("the combiner emitted key %q, which it was not given: a combiner must emit the keys it is given", truncKey(key))
 	}
 	return nil
 }
@@ -63,6 +127,9 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	batchBytes := spec.BatchBytes
 	if batchBytes <= 0 {
 		batchBytes = DefaultBatchBytes
+	}
+	if inst.HasCombiner() {
+		m.agg = &runs.Aggregator{}
 	}
 	defer m.buf.Release()
 	defer m.removeSpills()
@@ -92,10 +159,8 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		}
 		batch.Reset()
 		offsets = offsets[:0]
-		if int64(m.buf.Bytes()) >= m.budget {
-			if err := m.spill(true); err != nil {
-				return err
-			}
+		if err := m.afterBatch(); err != nil {
+			return err
 		}
 		progress(m.stats)
 		return ctx.Err()
@@ -140,11 +205,21 @@ func (m *mapTask) spill(combine bool) error {
 		return err
 	}
 	m.spills = append(m.spills, spill{path, index})
-	m.buf.Reset()
+	if m.agg != nil {
+		m.agg.Reset()
+	} else {
+		m.buf.Reset()
+	}
 	return nil
 }
 
+// writeBuffer writes what is in memory, sorted, to a run file. The
+// aggregator's values were combined by the last pass; combine=false then
+// skips running the combiner again.
 func (m *mapTask) writeBuffer(path string, combine bool) (runs.Index, error) {
+	if m.agg != nil {
+		return m.writeRun(path, m.agg.Sorted(m.spec.Partitions), false)
+	}
 	m.buf.Sort()
 	streams := make([]runs.Stream, m.spec.Partitions)
 	for p := range streams {
@@ -205,15 +280,21 @@ func copyStream(s runs.Stream, w *runs.Writer) error {
 // finish writes the map output: the buffer alone when nothing spilled,
 // otherwise the merge of every spill.
 func (m *mapTask) finish() (runs.Index, error) {
+	if m.agg != nil {
+		if err := m.combinePass(); err != nil {
+			return runs.Index{}, err
+		}
+	}
 	if len(m.spills) == 0 {
 		return m.writeBuffer(m.spec.OutputPath, true)
 	}
-	if m.buf.Len() > 0 {
+	if m.buf.Len() > 0 || (m.agg != nil && m.agg.Keys() > 0) {
 		if err := m.spill(true); err != nil {
 			return runs.Index{}, err
 		}
 	}
 	m.buf.Release()
+	m.agg = nil
 	var readers []*runs.Reader
 	defer func() {
 		for _, r := range readers {

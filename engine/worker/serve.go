@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -21,9 +23,26 @@ const EnvWorker = "WMR_WORKER"
 // IsWorker reports whether this process was started as a worker.
 func IsWorker() bool { return os.Getenv(EnvWorker) == "1" }
 
+// EnvCPUProfile, when set in the parent's environment, makes each worker
+// write a CPU profile to $WMR_WORKER_CPUPROFILE.<pid> (for go tool pprof).
+const EnvCPUProfile = "WMR_WORKER_CPUPROFILE"
+
 // Main runs the worker loop on stdin/stdout and returns the exit code.
 func Main() int {
+	// A worker's heap is mostly a few large, long-lived buffers; collecting
+	// less often matters because the collector cannot stop a goroutine that
+	// is running guest code and spins until the call returns.
+	debug.SetGCPercent(400)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if path := os.Getenv(EnvCPUProfile); path != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			}()
+		}
+	}
 	if err := Serve(context.Background(), os.Stdin, os.Stdout, logger); err != nil {
 		logger.Error("worker stopped", "err", err)
 		return 1

@@ -81,7 +81,7 @@ type guest struct {
 func newGuest(h host) *guest {
 	g := &guest{h: h, counters: map[string]int64{}}
 	g.emitter.g = g
-	g.emitter.w.Reset()
+	g.emitter.reset()
 	g.values.g = g
 	return g
 }
@@ -158,6 +158,7 @@ func (g *guest) init(msg []byte) (caps int32) {
 	if g.task.Params == nil {
 		g.task.Params = map[string]string{}
 	}
+	g.emitter.partition = g.job.Partition
 	if g.job.Init != nil {
 		if err := g.job.Init(&g.task); err != nil {
 			return g.failf(abi.NoRecord, "init: %v", err)
@@ -245,7 +246,7 @@ func (g *guest) fail(idx int, err error) int32 {
 func (g *guest) failf(idx int, format string, args ...any) int32 {
 	// Whatever was emitted before the failure is discarded by the host;
 	// counters too. Drop them here so the next call starts clean.
-	g.emitter.w.Reset()
+	g.emitter.reset()
 	clear(g.counters)
 	g.fails = abi.AppendFail(g.fails[:0], fmt.Sprintf(format, args...), idx)
 	g.h.fail(g.fails)
@@ -265,17 +266,60 @@ func (g *guest) recoverAs(idx *int, status *int32) {
 // call it was passed to.
 type Emitter struct {
 	g *guest
-	w abi.BatchWriter
+	// buf is an emit batch in the making: an array32 header (count
+	// patched at flush) and records. Its capacity leaves room past
+	// emitFlushSize so the fast path never grows it.
+	buf []byte
+	n   int
+	// partition is the job's partitioner, or nil for the default.
+	partition func([]byte, int) int
 }
+
+func (e *Emitter) reset() {
+	if cap(e.buf) < emitFlushSize+emitSlack {
+		e.buf = make([]byte, 0, emitFlushSize+emitSlack)
+	}
+	e.buf = append(e.buf[:0], 0, 0, 0, 0, 0)
+	e.n = 0
+}
+
+// emitSlack is room past emitFlushSize for one small record.
+const emitSlack = 1 << 10
 
 // Emit outputs a key/value pair. Both slices are copied.
 func (e *Emitter) Emit(key, value []byte) {
-	if p := e.g.job.Partition; p != nil {
-		e.w.AddPartitioned(key, value, p(key, e.g.task.NumPartitions))
-	} else {
-		e.w.Add(key, value)
+	kl, vl := len(key), len(value)
+	n := len(e.buf)
+	end := n + 5 + kl + vl
+	// Fast path: short key and value, default partitioner, room left.
+	if kl < 256 && vl < 256 && e.partition == nil && end <= cap(e.buf) {
+		b := e.buf[:end]
+		b[n], b[n+1], b[n+2] = 0x92, 0xc4, byte(kl)
+		copy(b[n+3:], key)
+		m := n + 3 + kl
+		b[m], b[m+1] = 0xc4, byte(vl)
+		copy(b[m+2:], value)
+		e.buf = b
+		e.n++
+		if end >= emitFlushSize {
+			e.flush()
+		}
+		return
 	}
-	if e.w.Size() >= emitFlushSize {
+	e.emitSlow(key, value)
+}
+
+func (e *Emitter) emitSlow(key, value []byte) {
+	if e.partition != nil {
+		e.buf = append(e.buf, 0x93)
+		e.buf = abi.AppendBin(e.buf, key)
+		e.buf = abi.AppendBin(e.buf, value)
+		e.buf = abi.AppendUint(e.buf, uint64(e.partition(key, e.g.task.NumPartitions)))
+	} else {
+		e.buf = abi.AppendRecord(e.buf, key, value)
+	}
+	e.n++
+	if len(e.buf) >= emitFlushSize {
 		e.flush()
 	}
 }
@@ -292,10 +336,11 @@ func (e *Emitter) EmitInt(key []byte, n int64) {
 }
 
 func (e *Emitter) flush() {
-	if e.w.Len() > 0 {
-		e.g.h.emit(e.w.Bytes())
+	if e.n > 0 {
+		abi.PutArray32Header(e.buf, e.n)
+		e.g.h.emit(e.buf)
 	}
-	e.w.Reset()
+	e.reset()
 }
 
 // Values iterates over the values of one key. The host streams them in
@@ -376,7 +421,48 @@ func (v *Values) All() iter.Seq[[]byte] {
 // SumInts adds up the remaining values, each a decimal integer.
 func (v *Values) SumInts() (int64, error) {
 	var sum int64
-	for v.Next() {
+	gr := &v.g.groups
+	for v.err == nil {
+		// Fast path: decode short decimal values straight from the buffer,
+		// without a call per value (calls are dear in WebAssembly).
+		buf, off, left := gr.Pending()
+		k := 0
+		for k < left && off+2 < len(buf) && buf[off] == 0xc4 {
+			n := int(buf[off+1])
+			end := off + 2 + n
+			if n == 0 || n > 18 || end > len(buf) {
+				break
+			}
+			i := off + 2
+			neg := buf[i] == '-'
+			if neg {
+				i++
+			}
+			var x int64
+			ok := i < end
+			for ; i < end; i++ {
+				c := buf[i] - '0'
+				if c > 9 {
+					ok = false
+					break
+				}
+				x = x*10 + int64(c)
+			}
+			if !ok {
+				break
+			}
+			if neg {
+				x = -x
+			}
+			sum += x
+			off = end
+			k++
+		}
+		gr.Consumed(off, k)
+		// Slow path: an unusual value, or the next continuation.
+		if !v.Next() {
+			break
+		}
 		n, err := ParseInt(v.cur)
 		if err != nil {
 			return 0, err

@@ -166,3 +166,31 @@ func BenchmarkMapEmit(b *testing.B) {
 		h.emitted = h.emitted[:0]
 	}
 }
+
+func TestSumIntsMixedValues(t *testing.T) {
+	job := Job{
+		Map: func(_, v []byte, e *Emitter) error { e.Emit([]byte("k"), v); return nil },
+		Reduce: func(k []byte, vs *Values, e *Emitter) error {
+			n, err := vs.SumInts()
+			if err != nil {
+				return err
+			}
+			e.EmitInt(k, n)
+			return nil
+		},
+	}
+	in := []string{"1", "-2", "+3", "1234567890123456789", "-40", "0"}
+	for _, chunk := range []int{1, 2, 1024} {
+		out, err := RunLocal(job, lines(in...), LocalOptions{ChunkValues: chunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := render(out); got != "k=1234567890123456751" {
+			t.Fatalf("chunk %d: got %s", chunk, got)
+		}
+	}
+	_, err := RunLocal(job, lines("1", "x"), LocalOptions{})
+	if err == nil || !strings.Contains(err.Error(), `"x" is not an integer`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,356 @@
+// Command wmr-bench is `make bench`: it generates a text corpus, runs a
+// plain native Go word count over it (single-threaded, and on the same
+// cores as wmr), then `wmr run` with the Go wordcount module in worker
+// processes and in-process with close-on-context-done, checks every output
+// against the native counts, and prints throughput, ratios and peak memory,
+// all from one run on the same data.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	size := flag.Int64("size", 256<<20, "corpus size in bytes (at least 200 MB for the reported figures)")
+	files := flag.Int("files", 8, "number of corpus files")
+	dir := flag.String("dir", "build/bench", "work directory (the corpus is kept and reused)")
+	wmr := flag.String("wmr", "bin/wmr", "wmr binary")
+	wasm := flag.String("wasm", "build/examples/wordcount-go.wasm", "wordcount module")
+	parallelism := flag.Int("parallelism", runtime.NumCPU(), "cores for wmr and the parallel native run")
+	skipInProcess := flag.Bool("skip-in-process", false, "skip the in-process comparison")
+	flag.Parse()
+
+	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
+	paths, err := ensureCorpus(corpus, *size, *files)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wmr-bench:", err)
+		return 1
+	}
+	var total int64
+	for _, p := range paths {
+		st, _ := os.Stat(p)
+		total += st.Size()
+	}
+	fmt.Printf("corpus: %d files, %.1f MB in %s; %d cores\n\n", len(paths), float64(total)/1e6, corpus, *parallelism)
+
+	// Warm the page cache so every contender reads from memory.
+	for _, p := range paths {
+		f, _ := os.Open(p)
+		io.Copy(io.Discard, f)
+		f.Close()
+	}
+
+	start := time.Now()
+	want := nativeWordCount(paths, 1)
+	native1 := time.Since(start)
+	start = time.Now()
+	wantPar := nativeWordCount(paths, *parallelism)
+	nativeP := time.Since(start)
+	if !equal(want, wantPar) {
+		fmt.Fprintln(os.Stderr, "wmr-bench: the parallel native count disagrees with the single-threaded one")
+		return 1
+	}
+	mbps := func(d time.Duration) float64 { return float64(total) / 1e6 / d.Seconds() }
+	fmt.Printf("%-44s %8.1f MB/s  (%v)\n", "native Go word count, 1 goroutine", mbps(native1), native1.Round(time.Millisecond))
+	fmt.Printf("%-44s %8.1f MB/s  (%v)\n", fmt.Sprintf("native Go word count, %d goroutines", *parallelism), mbps(nativeP), nativeP.Round(time.Millisecond))
+
+	type result struct {
+		name string
+		wall time.Duration
+		rss  int64
+	}
+	var results []result
+	modes := []struct {
+		name  string
+		extra []string
+	}{{"wmr run, worker processes", nil}, {"wmr run, in-process close-on-done", []string{"--in-process"}}}
+	if *skipInProcess {
+		modes = modes[:1]
+	}
+	for _, m := range modes {
+		out := filepath.Join(*dir, "out")
+		os.RemoveAll(out)
+		args := append([]string{"run", "--wasm", *wasm, "--input", corpus, "--output", out, "--reducers", "4",
+			"--parallelism", strconv.Itoa(*parallelism), "-q", "--cache-dir", filepath.Join(*dir, "cache")}, m.extra...)
+		// One untimed run compiles the module into the cache.
+		if len(results) == 0 {
+			if err := exec.Command(*wmr, append(args[:len(args):len(args)], "--input", paths[0], "--output", out+"-warm", "--overwrite")...).Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "wmr-bench: warm-up run failed:", err)
+			}
+			os.RemoveAll(out + "-warm")
+		}
+		wall, rss, err := timeCommand(*wmr, args...)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "wmr-bench: %s: %v\n", m.name, err)
+			return 1
+		}
+		got, err := readOutput(out)
+		if err != nil || !equal(got, want) {
+			fmt.Fprintf(os.Stderr, "wmr-bench: %s: output differs from the native count (%v)\n", m.name, err)
+			return 1
+		}
+		results = append(results, result{m.name, wall, rss})
+	}
+	for _, r := range results {
+		fmt.Printf("%-44s %8.1f MB/s  (%v, peak RSS %d MiB over all its processes)\n", r.name, mbps(r.wall), r.wall.Round(time.Millisecond), r.rss>>20)
+	}
+	fmt.Println()
+	w := results[0]
+	fmt.Printf("ratio wmr (workers) / native on %d cores:   %.2fx   (target >= 0.3x)\n", *parallelism, nativeP.Seconds()/w.wall.Seconds())
+	fmt.Printf("ratio wmr (workers) / native, 1 goroutine: %.2fx\n", native1.Seconds()/w.wall.Seconds())
+	if len(results) > 1 {
+		fmt.Printf("workers vs in-process close-on-done:       %.2fx faster\n", results[1].wall.Seconds()/w.wall.Seconds())
+	}
+	fmt.Printf("peak RSS %d MiB with --memory 512MiB for a %.0f MB input (bounded by the budget, not the input)\n", w.rss>>20, float64(total)/1e6)
+	return 0
+}
+
+var vocab = func() []string {
+	// A Zipf-like vocabulary: frequent short words, a long tail, some
+	// non-ASCII letters.
+	base := []string{"the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by",
+		"on", "not", "he", "I", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "had",
+		"naïve", "café", "straße", "мир", "λόγος", "日本語"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		n := 3 + rng.IntN(8)
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte('a' + rng.IntN(26))
+		}
+		base = append(base, string(b))
+	}
+	return base
+}()
+
+func ensureCorpus(dir string, size int64, files int) ([]string, error) {
+	var paths []string
+	for i := 0; i < files; i++ {
+		paths = append(paths, filepath.Join(dir, fmt.Sprintf("part%02d.txt", i)))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_complete")); err == nil {
+		return paths, nil
+	}
+	fmt.Printf("generating a %.0f MB corpus in %s ...\n", float64(size)/1e6, dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	per := size / int64(files)
+	for _, p := range paths {
+		f, err := os.Create(p)
+		if err != nil {
+			return nil, err
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		var n int64
+		for n < per {
+			words := 4 + rng.IntN(12)
+			for j := 0; j < words; j++ {
+				// Zipf-ish: square the uniform draw to favour low ranks.
+				u := rng.Float64()
+				wd := vocab[int(u*u*u*float64(len(vocab)))]
+				if j > 0 {
+					w.WriteString([]string{" ", " ", ", ", ". "}[rng.IntN(4)])
+					n++
+				}
+				w.WriteString(wd)
+				n += int64(len(wd))
+			}
+			w.WriteByte('\n')
+			n++
+		}
+		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+		f.Close()
+	}
+	return paths, os.WriteFile(filepath.Join(dir, "_complete"), nil, 0o644)
+}
+
+// nativeWordCount is the plain Go program wmr is measured against: the
+// same definition of a word, a map of counts, files shared among workers.
+func nativeWordCount(paths []string, workers int) map[string]int64 {
+	jobs := make(chan string, len(paths))
+	for _, p := range paths {
+		jobs <- p
+	}
+	close(jobs)
+	results := make([]map[string]int64, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			counts := map[string]int64{}
+			for p := range jobs {
+				f, err := os.Open(p)
+				if err != nil {
+					panic(err)
+				}
+				r := bufio.NewReaderSize(f, 1<<20)
+				for {
+					line, err := r.ReadSlice('\n')
+					countWords(line, counts)
+					if err != nil {
+						break
+					}
+				}
+				f.Close()
+			}
+			results[w] = counts
+		}(w)
+	}
+	wg.Wait()
+	total := results[0]
+	for _, m := range results[1:] {
+		for k, v := range m {
+			total[k] += v
+		}
+	}
+	return total
+}
+
+func countWords(line []byte, counts map[string]int64) {
+	start := -1
+	for i := 0; i < len(line); {
+		r, size := rune(line[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(line[i:])
+		}
+		if unicode.IsLetter(r) {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			counts[string(line[start:i])]++
+			start = -1
+		}
+		i += size
+	}
+	if start >= 0 {
+		counts[string(line[start:])]++
+	}
+}
+
+func readOutput(dir string) (map[string]int64, error) {
+	parts, _ := filepath.Glob(filepath.Join(dir, "part-r-*"))
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("no output files in %s", dir)
+	}
+	out := map[string]int64{}
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			k, v, _ := bytes.Cut(line, []byte("\t"))
+			n, _ := strconv.ParseInt(string(v), 10, 64)
+			out[string(k)] = n
+		}
+	}
+	return out, nil
+}
+
+func equal(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// timeCommand runs a command and samples the summed RSS of it and its
+// descendants every 20ms.
+func timeCommand(name string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak int64
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			wall := time.Since(start)
+			if err != nil {
+				return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+			}
+			return wall, peak, nil
+		case <-tick.C:
+			if rss := treeRSS(cmd.Process.Pid); rss > peak {
+				peak = rss
+			}
+		}
+	}
+}
+
+func treeRSS(root int) int64 {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 {
+			ppid, _ := strconv.Atoi(fields[1])
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var total int64
+	stack := []int{root}
+	for len(stack) > 0 {
+		pid := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		stack = append(stack, children[pid]...)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			pages, _ := strconv.ParseInt(f[1], 10, 64)
+			total += pages * int64(os.Getpagesize())
+		}
+	}
+	return total
+}
+
+var _ = sort.Strings

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wmr-dev/wmr/engine/worker"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+// Main runs wmr with args (without the program name) and returns the exit
+// code. A worker process (see engine/worker) runs the worker loop instead.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if worker.IsWorker() {
+		return worker.Main()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "wmr: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wmr",
+		Short: "wmr runs MapReduce jobs whose map and reduce are WebAssembly modules",
+		Long: `wmr runs MapReduce jobs whose map and reduce are WebAssembly modules.
+
+Write map and reduce in any language with a wmr SDK, compile to .wasm, and run:
+
+  wmr run --wasm wordcount.wasm --input books/ --output out/ --reducers 4`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	root.AddCommand(newRunCmd(stdout, stderr), newWorkerCmd(), newVersionCmd(stdout))
+	return root
+}
+
+func newWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "worker",
+		Short:  "Run tasks for a parent wmr process (internal)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if code := worker.Main(); code != 0 {
+				return fmt.Errorf("worker exited with code %d", code)
+			}
+			return nil
+		},
+	}
+}
+
+// Version is the wmr version, set at build time with -ldflags.
+var Version = "dev"
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the wmr version and the ABI version it implements",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(stdout, "wmr %s (ABI v%d)\n", Version, abiVersion)
+			return nil
+		},
+	}
+}

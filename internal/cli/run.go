@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/wmr-dev/wmr/abi"
+	"github.com/wmr-dev/wmr/engine"
+)
+
+const abiVersion = abi.Version
+
+type runFlags struct {
+	wasm        string
+	inputs      []string
+	output      string
+	reducers    int
+	params      []string
+	overwrite   bool
+	memory      string
+	taskMemory  string
+	taskTimeout time.Duration
+	parallelism int
+	blockSize   string
+	attempts    int
+	maxOutput   string
+	workDir     string
+	cacheDir    string
+	inProcess   bool
+	quiet       bool
+	verbose     bool
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run --wasm FILE --input PATH... --output DIR [flags]",
+		Short: "Run a job on this machine, no cluster needed",
+		Long: `Run a MapReduce job on this machine.
+
+Inputs are files, directories (every file below them, skipping names that
+start with "." or "_") or glob patterns; each line of each file is a record
+(key = the line's byte offset, value = the line). The output directory gets
+part-r-NNNNN files of key<TAB>value lines, one per reducer, each in bytewise
+key order, and a _SUCCESS marker when the job has succeeded.
+
+Modules run in worker processes with a memory cap and a time limit per
+task; a module that traps, loops or misbehaves fails the job with a message
+that names the module, the task and, where it applies, the record.`,
+		Example: `  wmr run --wasm build/examples/wordcount-go.wasm --input books/ --output out/ --reducers 4
+  wmr run --wasm grep-go.wasm --input 'logs/*.log' --output matches/ --param pattern='ERROR \w+'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runJob(cmd, &f, stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.wasm, "wasm", "", "the job's WebAssembly module (required)")
+	fl.StringArrayVar(&f.inputs, "input", nil, "input file, directory or glob (repeatable; required)")
+	fl.StringVar(&f.output, "output", "", "output directory; must be empty or absent unless --overwrite (required)")
+	fl.IntVar(&f.reducers, "reducers", 1, "number of reduce tasks and output files")
+	fl.StringArrayVar(&f.params, "param", nil, "job parameter key=value passed to the module at init (repeatable)")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "replace an earlier job's output in --output")
+	fl.StringVar(&f.memory, "memory", "512MiB", "memory budget for map-side sort buffers, shared by running tasks; past it they spill to disk")
+	fl.StringVar(&f.taskMemory, "task-memory", "256MiB", "memory cap of each module instance")
+	fl.DurationVar(&f.taskTimeout, "task-timeout", engine.DefaultTaskTimeout, "wall-clock limit of one task attempt")
+	fl.IntVar(&f.parallelism, "parallelism", 0, "tasks run at once (default: number of CPUs)")
+	fl.StringVar(&f.blockSize, "block-size", "64MiB", "split size: larger files are read by several map tasks")
+	fl.IntVar(&f.attempts, "attempts", engine.DefaultMaxAttempts, "attempts per task before the job fails")
+	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
+	fl.StringVar(&f.workDir, "work-dir", "", "directory for intermediate files (default: system temp)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "module and compilation cache (default: user cache dir/wmr)")
+	fl.BoolVar(&f.inProcess, "in-process", false, "run modules in this process instead of worker processes (slower; for comparison)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print no progress or summary")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log engine and module messages to stderr")
+	fl.MarkHidden("in-process")
+	for _, name := range []string{"wasm", "input", "output"} {
+		cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
+	params, err := parseParams(f.params)
+	if err != nil {
+		return usageError{err}
+	}
+	sizes := map[string]*int64{}
+	var memory, taskMemory, blockSize, maxOutput int64
+	for flag, dst := range map[string]*int64{"memory": &memory, "task-memory": &taskMemory, "block-size": &blockSize, "max-task-output": &maxOutput} {
+		sizes[flag] = dst
+	}
+	for flag, val := range map[string]string{"memory": f.memory, "task-memory": f.taskMemory, "block-size": f.blockSize, "max-task-output": f.maxOutput} {
+		n, err := parseSize(val)
+		if err != nil {
+			return usageError{fmt.Errorf("--%s: %w", flag, err)}
+		}
+		*sizes[flag] = n
+	}
+	if f.reducers < 1 {
+		return usageError{fmt.Errorf("--reducers must be at least 1, not %d", f.reducers)}
+	}
+	if f.attempts < 1 {
+		return usageError{fmt.Errorf("--attempts must be at least 1, not %d", f.attempts)}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if f.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx := cmd.Context()
+	eng, err := engine.New(ctx, engine.Config{
+		Parallelism: f.parallelism, MemoryBudget: memory, TaskMemory: taskMemory, TaskTimeout: f.taskTimeout,
+		MaxAttempts: f.attempts, BlockSize: blockSize, MaxTaskOutput: maxOutput, WorkDir: f.workDir,
+		CacheDir: f.cacheDir, InProcess: f.inProcess, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	var progress func(engine.Progress)
+	var bar *progressLine
+	if !f.quiet && isTerminal(stderr) {
+		bar = &progressLine{w: stderr}
+		progress = bar.update
+	}
+	sum, err := eng.Run(ctx, engine.Job{Module: f.wasm, Inputs: f.inputs, Output: f.output, Overwrite: f.overwrite,
+		Reducers: f.reducers, Params: params}, progress)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; the job did not finish and %s has no _SUCCESS marker", f.output)
+		}
+		return err
+	}
+	if !f.quiet {
+		printSummary(stdout, sum, f.output)
+	}
+	return nil
+}
+
+func parseParams(kvs []string) (map[string]string, error) {
+	params := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q: want key=value", kv)
+		}
+		params[k] = v
+	}
+	return params, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func printSummary(w io.Writer, s *engine.Summary, output string) {
+	mbps := 0.0
+	if secs := s.Wall.Seconds(); secs > 0 {
+		mbps = float64(s.BytesIn) / 1e6 / secs
+	}
+	fmt.Fprintf(w, "job %s succeeded in %s\n", s.JobID, s.Wall.Round(time.Millisecond))
+	fmt.Fprintf(w, "  module      %s\n", s.Module)
+	fmt.Fprintf(w, "  input       %d files, %s, %s records, %d map tasks\n", s.InputFiles, formatBytes(s.BytesIn), formatCount(s.RecordsIn), s.Maps)
+	fmt.Fprintf(w, "  map output  %s records, %s shuffled after combining, %d spills\n", formatCount(s.MapRecordsOut), formatBytes(s.ShuffleBytes), s.Spills)
+	fmt.Fprintf(w, "  output      %s records, %s in %d files in %s\n", formatCount(s.RecordsOut), formatBytes(s.BytesOut), s.Reduces, output)
+	fmt.Fprintf(w, "  throughput  %.1f MB/s of input\n", mbps)
+	fmt.Fprintf(w, "  attempts    %d for %d tasks\n", s.Attempts, s.Maps+s.Reduces)
+	if len(s.Counters) > 0 {
+		fmt.Fprintf(w, "  counters\n")
+		names := make([]string, 0, len(s.Counters))
+		for n := range s.Counters {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "    %-20s %d\n", n, s.Counters[n])
+		}
+	}
+}
+
+// progressLine redraws one status line on a terminal.
+type progressLine struct {
+	w     io.Writer
+	drawn bool
+}
+
+func (p *progressLine) update(pr engine.Progress) {
+	pct := 0.0
+	if pr.InputBytes > 0 {
+		pct = 100 * float64(pr.BytesIn) / float64(pr.InputBytes)
+	}
+	rate := 0.0
+	if s := pr.Elapsed.Seconds(); s > 0 {
+		rate = float64(pr.BytesIn) / 1e6 / s
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%-6s map %d/%d  reduce %d/%d  read %s/%s (%.0f%%)  %s records in  %s out  %.1f MB/s  %s",
+		pr.Phase, pr.MapsDone, pr.Maps, pr.ReducesDone, pr.Reduces, formatBytes(pr.BytesIn), formatBytes(pr.InputBytes), pct,
+		formatCount(pr.RecordsIn), formatCount(pr.RecordsOut), rate, pr.Elapsed.Round(time.Second))
+	p.drawn = true
+}
+
+func (p *progressLine) finish() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\n")
+	}
+}
