@@ -16,7 +16,9 @@ import (
 // stable counting sort, so each key's values keep their arrival order and
 // output stays deterministic. An Aggregator is not safe for concurrent use.
 type Aggregator struct {
-	index  map[string]int32
+	// slots is an open-addressing hash table of group index+1 (0 = empty),
+	// probed linearly from the key's hash; len(slots) is a power of two.
+	slots  []int32
 	groups []aggGroup
 	cur    aggStore // values since the last pass, plus the last pass's output
 	next   aggStore // what a combine pass writes
@@ -28,6 +30,7 @@ type Aggregator struct {
 }
 
 type aggGroup struct {
+	hash uint64
 	key  string
 	part uint32
 	n    int32 // values in cur
@@ -61,17 +64,56 @@ func (s *aggStore) reset() {
 // map entry, the string header and the group record.
 const groupOverhead = 96
 
-// Add appends value to key's values.
-func (a *Aggregator) Add(part int, key, value []byte) {
-	if a.index == nil {
-		a.index = map[string]int32{}
+// slot mixes a key hash into a table position (FNV's low bits alone are
+// weak for a power-of-two table).
+func (a *Aggregator) slot(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h & uint64(len(a.slots)-1)
+}
+
+// find returns key's group, or -1 and the empty slot where it would go.
+func (a *Aggregator) find(h uint64, key []byte) (int32, uint64) {
+	i := a.slot(h)
+	for {
+		s := a.slots[i]
+		if s == 0 {
+			return -1, i
+		}
+		if g := &a.groups[s-1]; g.hash == h && g.key == string(key) {
+			return s - 1, i
+		}
+		i = (i + 1) & uint64(len(a.slots)-1)
 	}
-	g, ok := a.index[string(key)]
-	if !ok {
+}
+
+func (a *Aggregator) grow() {
+	n := 1024
+	if len(a.slots) > 0 {
+		n = 2 * len(a.slots)
+	}
+	a.slots = make([]int32, n)
+	for g := range a.groups {
+		i := a.slot(a.groups[g].hash)
+		for a.slots[i] != 0 {
+			i = (i + 1) & uint64(n-1)
+		}
+		a.slots[i] = int32(g) + 1
+	}
+}
+
+// Add appends value to key's values. hash is abi.Hash(key), which the
+// caller has computed anyway to choose the partition.
+func (a *Aggregator) Add(hash uint64, part int, key, value []byte) {
+	if 2*(len(a.groups)+1) > len(a.slots) {
+		a.grow()
+	}
+	g, i := a.find(hash, key)
+	if g < 0 {
 		g = int32(len(a.groups))
-		k := string(key)
-		a.index[k] = g
-		a.groups = append(a.groups, aggGroup{key: k, part: uint32(part)})
+		a.groups = append(a.groups, aggGroup{hash: hash, key: string(key), part: uint32(part)})
+		a.slots[i] = g + 1
 	}
 	a.cur.add(g, value)
 	a.groups[g].n++
@@ -81,7 +123,7 @@ func (a *Aggregator) Add(part int, key, value []byte) {
 // Bytes approximates the memory the aggregator holds.
 func (a *Aggregator) Bytes() int {
 	return len(a.cur.arena) + len(a.cur.vals)*16 + len(a.next.arena) + len(a.next.vals)*16 +
-		len(a.order)*4 + len(a.groups)*groupOverhead
+		len(a.order)*4 + len(a.groups)*groupOverhead + len(a.slots)*4
 }
 
 // Pending is the number of values added since the last combine pass.
@@ -92,7 +134,7 @@ func (a *Aggregator) Keys() int { return len(a.groups) }
 
 // Reset empties the aggregator, keeping its memory.
 func (a *Aggregator) Reset() {
-	clear(a.index)
+	clear(a.slots)
 	a.groups = a.groups[:0]
 	a.cur.reset()
 	a.next.reset()
@@ -133,11 +175,15 @@ func (a *Aggregator) CombineStream() *AggStream {
 	return s
 }
 
-// CombineEmit records a combiner's output value for key. ok is false when
-// key is not in the aggregator (a combiner that changed keys).
-func (a *Aggregator) CombineEmit(key, value []byte) (ok bool) {
-	g, found := a.index[string(key)]
-	if !found || !a.combining {
+// CombineEmit records a combiner's output value for key (hash is
+// abi.Hash(key)). ok is false when key is not in the aggregator (a
+// combiner that changed keys).
+func (a *Aggregator) CombineEmit(hash uint64, key, value []byte) (ok bool) {
+	if !a.combining || len(a.slots) == 0 {
+		return false
+	}
+	g, _ := a.find(hash, key)
+	if g < 0 {
 		return false
 	}
 	a.next.add(g, value)

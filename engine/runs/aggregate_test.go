@@ -17,7 +17,7 @@ func TestAggregatorCombineAndSort(t *testing.T) {
 		for i := 0; i < 2000; i++ {
 			k := fmt.Sprintf("k%d", rng.IntN(50))
 			p := len(k) % parts
-			a.Add(p, []byte(k), []byte("1"))
+			a.Add(hashOf(k), p, []byte(k), []byte("1"))
 			want[k]++
 		}
 		s := a.CombineStream()
@@ -36,11 +36,11 @@ func TestAggregatorCombineAndSort(t *testing.T) {
 			s.Advance()
 		}
 		for _, k := range order {
-			if !a.CombineEmit([]byte(k), []byte(strconv.Itoa(sums[k]))) {
+			if !a.CombineEmit(hashOf(k), []byte(k), []byte(strconv.Itoa(sums[k]))) {
 				t.Fatalf("CombineEmit(%s) refused", k)
 			}
 		}
-		if a.CombineEmit([]byte("unknown"), nil) {
+		if a.CombineEmit(hashOf("unknown"), []byte("unknown"), nil) {
 			t.Fatal("CombineEmit accepted an unknown key")
 		}
 		a.FinishCombine()
@@ -69,3 +69,7 @@ func TestAggregatorCombineAndSort(t *testing.T) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
 }
+
+// hashOf is a deliberately poor hash, so probing and collisions get
+// exercised.
+func hashOf(k string) uint64 { return uint64(len(k)) }

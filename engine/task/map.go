@@ -41,13 +41,14 @@ type spill struct {
 
 // Emit implements wasmhost.Sink for map output.
 func (m *mapTask) Emit(key, value []byte, partition int) error {
+	h := abi.Hash(key)
 	if partition < 0 {
-		partition = abi.Partition(key, m.spec.Partitions)
+		partition = int(h % uint64(m.spec.Partitions))
 	} else if partition >= m.spec.Partitions {
 		return fmt.Errorf("partition %d out of range: the job has %d reducers", partition, m.spec.Partitions)
 	}
 	if m.agg != nil {
-		m.agg.Add(partition, key, value)
+		m.agg.Add(h, partition, key, value)
 	} else {
 		m.buf.Add(partition, key, value)
 	}
@@ -113,7 +114,7 @@ func (m *mapTask) combinePass() error {
 type aggSink struct{ agg *runs.Aggregator }
 
 func (s aggSink) Emit(key, value []byte, _ int) error {
-	if !s.agg.CombineEmit(key, value) {
+	if !s.agg.CombineEmit(abi.Hash(key), key, value) {
 		return fmt.Errorf("the combiner emitted key %q, which it was not given: a combiner must emit the keys it is given", truncKey(key))
 	}
 	return nil
