@@ -41,8 +41,14 @@ type ModuleError struct {
 	Cause  error  // the underlying error, if any
 }
 
+// Error reads "module NAME <what happened>" for host-detected problems
+// (every Msg is a verb phrase: "trapped: ...", "does not export ...") and
+// "module NAME failed: <its message>" for errors the module reported.
 func (e *ModuleError) Error() string {
-	s := fmt.Sprintf("module %s: %s", e.Module, e.Msg)
+	s := fmt.Sprintf("module %s %s", e.Module, e.Msg)
+	if e.Kind == ErrModuleFailed {
+		s = fmt.Sprintf("module %s failed: %s", e.Module, e.Msg)
+	}
 	if e.Call != "" {
 		s += " (in " + e.Call + ")"
 	}

@@ -215,7 +215,7 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 			return 0, i.memoryError(abi.ExportAlloc)
 		}
 		return 0, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
-			Msg: fmt.Sprintf("wmr_alloc(%d) returned %#x, which is not a buffer of that size in its memory", len(data), ptr)}
+			Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, len(data))}
 	}
 	i.call, i.sink, i.values = name, sink, values
 	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord

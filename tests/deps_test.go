@@ -1,0 +1,59 @@
+package tests
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/wmr-dev/wmr/internal/testwasm"
+)
+
+// Dependencies point one way: cmd -> nodes -> engine -> abi; sdk -> abi.
+// Only engine/wasmhost imports wazero; abi imports only the standard
+// library and msgpack; nothing imports tests/ or examples-wasm/.
+func TestDependencyRules(t *testing.T) {
+	root, err := testwasm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-json", "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mod = "github.com/wmr-dev/wmr"
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkg := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, mod), "/")
+		for _, imp := range p.Imports {
+			own := strings.HasPrefix(imp, mod+"/")
+			dep := strings.TrimPrefix(imp, mod+"/")
+			std := !strings.Contains(strings.Split(imp, "/")[0], ".")
+			switch {
+			case strings.HasPrefix(imp, "github.com/tetratelabs/wazero") && pkg != "engine/wasmhost":
+				t.Errorf("%s imports wazero; only engine/wasmhost may", pkg)
+			case strings.HasPrefix(imp, "github.com/hashicorp/memberlist") && !strings.HasPrefix(pkg, "nodes"):
+				t.Errorf("%s imports memberlist; only nodes/ may", pkg)
+			case pkg == "abi" && !std && imp != "github.com/vmihailenco/msgpack/v5":
+				t.Errorf("abi imports %s; it may use only the standard library and msgpack", imp)
+			case strings.HasPrefix(pkg, "sdk/") && own && dep != "abi":
+				t.Errorf("%s imports %s; SDKs may import only abi", pkg, dep)
+			case strings.HasPrefix(pkg, "engine") && own && !(dep == "abi" || strings.HasPrefix(dep, "engine") || (strings.HasPrefix(dep, "internal/") && strings.HasSuffix(p.ImportPath, "_test"))):
+				t.Errorf("%s imports %s; engine may import only engine/... and abi", pkg, dep)
+			case strings.HasPrefix(pkg, "nodes") && own && (strings.HasPrefix(dep, "cmd") || strings.HasPrefix(dep, "internal/cli")):
+				t.Errorf("%s imports %s; dependencies point from cmd to nodes, not back", pkg, dep)
+			case own && (strings.HasPrefix(dep, "tests") || strings.HasPrefix(dep, "examples-wasm")):
+				t.Errorf("%s imports %s; nothing may import tests/ or examples-wasm/", pkg, dep)
+			}
+		}
+	}
+}
