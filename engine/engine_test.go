@@ -206,8 +206,10 @@ func TestHostileModulesFailClearly(t *testing.T) {
 			if !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "map task m-00000") {
 				t.Fatalf("error does not name the module %s and the task: %v", name, err)
 			}
-			// Two attempts, each bounded by the time limit.
-			if el := time.Since(start); el > 2*3*time.Second+5*time.Second {
+			// Two attempts, each stopped near the time limit. The bound is
+			// loose (worker start-up under -race is slow); it catches a
+			// module that was never stopped, not slowness.
+			if el := time.Since(start); el > 2*(3*time.Second+30*time.Second) {
 				t.Fatalf("took %v", el)
 			}
 		})

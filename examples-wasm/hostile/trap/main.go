@@ -9,12 +9,13 @@ import (
 	wmr "github.com/wmr-dev/wmr/sdk/go"
 )
 
-var target = uintptr(0xFFFF_FFF0)
+// beyond is an offset far past any memory this module will have.
+var beyond = 0xFFFF_FFF0
 
 func init() {
 	wmr.Register(wmr.Job{
 		Map: func(_, _ []byte, _ *wmr.Emitter) error {
-			*(*uint64)(unsafe.Pointer(target)) = 1
+			*(*uint64)(unsafe.Add(unsafe.Pointer(nil), beyond)) = 1
 			return nil
 		},
 		Reduce: func([]byte, *wmr.Values, *wmr.Emitter) error { return nil },
