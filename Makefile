@@ -5,7 +5,7 @@ BIN := bin/wmr
 EXAMPLES_OUT := build/examples
 GO_EXAMPLES := wordcount sumsquares evenyears grep indexer
 HOSTILE := loop membomb trap malformed flood
-TESTING := manyvalues
+TESTING := manyvalues sandbox
 
 .PHONY: all build examples test vet bench demo fuzz clean
 

@@ -265,3 +265,23 @@ func TestInProcessMatchesWorkers(t *testing.T) {
 		t.Fatal("in-process output differs from worker output")
 	}
 }
+
+// Modules get no files, no environment, a fake clock and deterministic
+// randomness: two runs give the same bytes.
+func TestSandboxIsClosedAndDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret.txt")
+	os.WriteFile(secret, []byte(secret+"\n"), 0o644)
+	e := newEngine(t, Config{})
+	_, got, raw1 := run(t, e, Job{Module: testwasm.Path(t, "testing/sandbox"), Inputs: []string{secret}})
+	_, _, raw2 := run(t, e, Job{Module: testwasm.Path(t, "testing/sandbox"), Inputs: []string{secret}})
+	if !bytes.Equal(raw1, raw2) {
+		t.Fatalf("two runs differ:\n%s\n%s", raw1, raw2)
+	}
+	if got["read_file_error"] != "true" || got["read_dir_error"] != "true" || got["env"] != "0:" {
+		t.Fatalf("the module reached the host: %v", got)
+	}
+	if got["year"] == fmt.Sprint(time.Now().Year()) {
+		t.Fatalf("the module sees the real clock: %v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/wmr-dev/wmr/abi"
 	"strings"
 	"testing"
 	"unicode"
@@ -147,12 +148,27 @@ func TestParseInt(t *testing.T) {
 	}
 }
 
+// BenchmarkMapEmit measures the SDK's per-record cost: decoding a host
+// batch, calling Map, and encoding emitted pairs (a fake host consumes
+// them). The map function splits on spaces without allocating.
 func BenchmarkMapEmit(b *testing.B) {
-	job := wordCount()
-	h := &localHost{}
-	g := newGuest(h)
+	one := []byte("1")
+	job := Job{
+		Map: func(_, line []byte, emit *Emitter) error {
+			start := 0
+			for i, c := range line {
+				if c == ' ' {
+					emit.Emit(line[start:i], one)
+					start = i + 1
+				}
+			}
+			emit.Emit(line[start:], one)
+			return nil
+		},
+		Reduce: func([]byte, *Values, *Emitter) error { return nil },
+	}
+	g := newGuest(discardHost{})
 	g.job = &job
-	h.g = g
 	line := []byte("the quick brown fox jumps over the lazy dog and keeps running far away")
 	recs := make([]Pair, 1000)
 	for i := range recs {
@@ -163,9 +179,41 @@ func BenchmarkMapEmit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.mapBatch(batch)
-		h.emitted = h.emitted[:0]
 	}
 }
+
+// BenchmarkSumInts measures combining/reducing decimal values.
+func BenchmarkSumInts(b *testing.B) {
+	g := newGuest(discardHost{})
+	var w abi.ChunkWriter
+	w.Reset()
+	w.BeginGroup([]byte("k"))
+	for i := 0; i < 10000; i++ {
+		w.AddValue([]byte("17"))
+	}
+	w.EndGroup(false)
+	chunk := w.Bytes()
+	sum := func(k []byte, v *Values, e *Emitter) error {
+		n, err := v.SumInts()
+		e.EmitInt(k, n)
+		return err
+	}
+	job := Job{Map: func(_, _ []byte, _ *Emitter) error { return nil }, Reduce: sum}
+	g.job = &job
+	b.ReportAllocs()
+	for b.Loop() {
+		g.reduceChunk(chunk, sum)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/value")
+}
+
+type discardHost struct{}
+
+func (discardHost) emit([]byte)                  {}
+func (discardHost) nextValues([]byte) int32      { return 0 }
+func (discardHost) fail([]byte)                  {}
+func (discardHost) log(int32, []byte)            {}
+func (discardHost) counter(name []byte, d int64) {}
 
 func TestSumIntsMixedValues(t *testing.T) {
 	job := Job{

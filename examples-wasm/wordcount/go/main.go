@@ -17,53 +17,38 @@ func main() {}
 
 var one = []byte("1")
 
-// class says what a byte starts: a separator (0), an ASCII letter (1) or a
-// multi-byte UTF-8 sequence to decode (2).
-var class = func() (t [256]byte) {
-	for c := 0; c < 256; c++ {
-		switch {
-		case c >= utf8.RuneSelf:
-			t[c] = 2
-		case unicode.IsLetter(rune(c)):
-			t[c] = 1
-		}
+// isASCIILetter is unicode.IsLetter for the ASCII range.
+var isASCIILetter = func() (t [128]bool) {
+	for c := 0; c < 128; c++ {
+		t[c] = unicode.IsLetter(rune(c))
 	}
 	return t
 }()
 
-// mapWords emits (word, 1) for every maximal run of letters. ASCII is
-// scanned a byte at a time; other runes are decoded and tested with
-// unicode.IsLetter.
 func mapWords(_, line []byte, emit *wmr.Emitter) error {
-	i, n := 0, len(line)
-	for i < n {
-		// Skip separators.
-		for i < n && class[line[i]] == 0 {
-			i++
+	start := -1
+	for i := 0; i < len(line); {
+		c := line[i]
+		letter, size := false, 1
+		if c < utf8.RuneSelf {
+			letter = isASCIILetter[c]
+		} else {
+			var r rune
+			r, size = utf8.DecodeRune(line[i:])
+			letter = unicode.IsLetter(r)
 		}
-		start := i
-		for i < n {
-			c := class[line[i]]
-			if c == 1 {
-				i++
-				continue
+		if letter {
+			if start < 0 {
+				start = i
 			}
-			if c == 0 {
-				break
-			}
-			r, size := utf8.DecodeRune(line[i:])
-			if !unicode.IsLetter(r) {
-				break
-			}
-			i += size
-		}
-		if i > start {
+		} else if start >= 0 {
 			emit.Emit(line[start:i], one)
-		} else if i < n {
-			// A non-letter multi-byte rune: skip it.
-			_, size := utf8.DecodeRune(line[i:])
-			i += size
+			start = -1
 		}
+		i += size
+	}
+	if start >= 0 {
+		emit.Emit(line[start:], one)
 	}
 	return nil
 }
