@@ -119,7 +119,8 @@ func run() int {
 	if len(results) > 1 {
 		fmt.Printf("workers vs in-process close-on-done:       %.2fx faster\n", results[1].wall.Seconds()/w.wall.Seconds())
 	}
-	fmt.Printf("peak RSS %d MiB with --memory 512MiB for a %.0f MB input (bounded by the budget, not the input)\n", w.rss>>20, float64(total)/1e6)
+	fmt.Printf("peak RSS %d MiB (parent + %d workers) for a %.0f MB input; limits: --memory 512MiB of sort/aggregation buffers in all, --task-memory 256MiB per module instance\n",
+		w.rss>>20, *parallelism, float64(total)/1e6)
 	return 0
 }
 

@@ -206,7 +206,7 @@ func (p *progressLine) update(pr engine.Progress) {
 	if s := pr.Elapsed.Seconds(); s > 0 {
 		rate = float64(pr.BytesIn) / 1e6 / s
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K%-6s map %d/%d  reduce %d/%d  read %s/%s (%.0f%%)  %s records in  %s out  %.1f MB/s  %s",
+	fmt.Fprintf(p.w, "\r\x1b[K[%s] maps %d/%d  reduces %d/%d  read %s/%s (%.0f%%)  %s records in  %s out  %.1f MB/s  %s",
 		pr.Phase, pr.MapsDone, pr.Maps, pr.ReducesDone, pr.Reduces, formatBytes(pr.BytesIn), formatBytes(pr.InputBytes), pct,
 		formatCount(pr.RecordsIn), formatCount(pr.RecordsOut), rate, pr.Elapsed.Round(time.Second))
 	p.drawn = true
