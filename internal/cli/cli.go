@@ -63,7 +63,9 @@ Write map and reduce in any language with a wmr SDK, compile to .wasm, and run:
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
-	root.AddCommand(newRunCmd(stdout, stderr), newWorkerCmd(), newVersionCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr), newWorkerCmd(), newVersionCmd(stdout),
+		newNodeCmd(stderr), newMembersCmd(stdout), newDatasetsCmd(stdout), newPutCmd(stdout, stderr),
+		newCatCmd(stdout), newGetCmd(stdout))
 	return root
 }
 

@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wmr-dev/wmr/nodes"
+)
+
+// defaultNode is the node URL when neither --node nor WMR_NODE is set.
+const defaultNode = "http://127.0.0.1:8081"
+
+func nodeFlag(cmd *cobra.Command, dst *string) {
+	def := os.Getenv("WMR_NODE")
+	if def == "" {
+		def = defaultNode
+	}
+	cmd.Flags().StringVar(dst, "node", def, "URL of any cluster node (env WMR_NODE)")
+}
+
+func newNodeCmd(stderr io.Writer) *cobra.Command {
+	var cfg nodes.Config
+	var join []string
+	var local, verbose bool
+	cmd := &cobra.Command{
+		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
+		Short: "Run a cluster node until interrupted (SIGTERM or Ctrl-C leaves the cluster gracefully)",
+		Example: `  wmr node --data ./n1 --http 127.0.0.1:8081 --gossip 127.0.0.1:7941
+  wmr node --data ./n2 --http 127.0.0.1:8082 --gossip 127.0.0.1:7942 --join 127.0.0.1:7941`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base := nodes.DefaultLANConfig()
+			if local {
+				base = nodes.DefaultLocalConfig()
+			}
+			base.Name, base.DataDir, base.HTTPAddr, base.GossipAddr, base.Join = cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.GossipAddr, join
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			base.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			n, err := nodes.New(base)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := n.Start(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "wmr node %s ready: http=%s gossip=%s\n", n.Name(), n.HTTPAddr(), base.GossipAddr)
+			<-ctx.Done()
+			fmt.Fprintf(stderr, "wmr node %s leaving the cluster\n", n.Name())
+			return n.Close(context.Background())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.DataDir, "data", "", "data directory: identity, shards, catalog (required)")
+	fl.StringVar(&cfg.HTTPAddr, "http", "", "HTTP API address, host:port (required)")
+	fl.StringVar(&cfg.GossipAddr, "gossip", "", "gossip address, host:port (required)")
+	fl.StringArrayVar(&join, "join", nil, "gossip address of a member to join (repeatable)")
+	fl.StringVar(&cfg.Name, "name", "", "node name (default: the name stored in --data, else its base name)")
+	fl.BoolVar(&local, "local", false, "fast failure-detection timers for nodes on one machine")
+	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging, memberlist's included")
+	for _, f := range []string{"data", "http", "gossip"} {
+		cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+func newMembersCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the cluster's members as a node sees them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ms, err := nodes.NewClient(node).Members(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(ms)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tHTTP\tGOSSIP")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.State, m.HTTP, m.Gossip)
+			}
+			return tw.Flush()
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newDatasetsCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "datasets [NAME]",
+		Short: "List datasets, or show one dataset's shards and where they live",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := nodes.NewClient(node)
+			if len(args) == 1 {
+				m, err := c.Dataset(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(stdout).Encode(m)
+				}
+				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SHARD\tFILE\tBYTES\tHOLDERS")
+				for _, s := range m.Shards {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.ID, s.File, s.Size, strings.Join(s.Holders, ","))
+				}
+				return tw.Flush()
+			}
+			ms, err := c.Datasets(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(ms)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSHARDS\tBYTES\tREPLICAS")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", m.Name, len(m.Shards), m.Bytes(), m.Replicas)
+			}
+			return tw.Flush()
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newPutCmd(stdout, stderr io.Writer) *cobra.Command {
+	var node, dataset, block string
+	var replicas int
+	var inPlace, quiet bool
+	cmd := &cobra.Command{
+		Use:   "put --dataset NAME [--replicas N] PATH...",
+		Short: "Store files as a dataset, cut into shards and replicated across the cluster",
+		Long: `Store files as a dataset. The node cuts them into shards at line boundaries
+(--block-size) and places each shard on --replicas distinct live nodes.
+
+With --in-place, the paths name files already on the node's own disk
+(absolute paths on that machine): they are published as the dataset's shards
+without copying, with that node as their only holder.`,
+		Example: `  wmr put --node http://127.0.0.1:8081 --dataset books --replicas 2 books/
+  wmr put --node http://127.0.0.1:8081 --dataset logs --in-place /var/log/app/app.log`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var bs int64
+			if block != "" {
+				n, err := parseSize(block)
+				if err != nil {
+					return usageError{fmt.Errorf("--block-size: %w", err)}
+				}
+				bs = n
+			}
+			c := nodes.NewClient(node)
+			var m *nodes.Manifest
+			var err error
+			if inPlace {
+				m, err = c.PutInPlace(cmd.Context(), dataset, args, bs)
+			} else {
+				opt := nodes.PutOptions{Replicas: replicas, BlockSize: bs}
+				if !quiet && isTerminal(stderr) {
+					opt.Progress = func(done, total int64) {
+						fmt.Fprintf(stderr, "\r\x1b[Kput %s: %s of %s", dataset, formatBytes(done), formatBytes(total))
+					}
+				}
+				m, err = c.Put(cmd.Context(), dataset, args, opt)
+				if opt.Progress != nil {
+					fmt.Fprintln(stderr)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if !quiet {
+				fmt.Fprintf(stdout, "dataset %s: %d shards, %s, %d replicas each\n", m.Name, len(m.Shards), formatBytes(m.Bytes()), m.Replicas)
+			}
+			return nil
+		},
+	}
+	nodeFlag(cmd, &node)
+	fl := cmd.Flags()
+	fl.StringVar(&dataset, "dataset", "", "dataset name (required)")
+	fl.IntVar(&replicas, "replicas", 1, "copies of each shard, on distinct nodes")
+	fl.StringVar(&block, "block-size", "", "shard size (default: the node's, 64MiB)")
+	fl.BoolVar(&inPlace, "in-place", false, "publish files already on the node's disk without copying")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
+	cmd.MarkFlagRequired("dataset")
+	return cmd
+}
+
+func newCatCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	cmd := &cobra.Command{
+		Use:   "cat DATASET",
+		Short: "Print a dataset's contents (a job output: its key<TAB>value lines)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return nodes.NewClient(node).Cat(cmd.Context(), args[0], stdout)
+		},
+	}
+	nodeFlag(cmd, &node)
+	return cmd
+}
+
+func newGetCmd(stdout io.Writer) *cobra.Command {
+	var node, out string
+	cmd := &cobra.Command{
+		Use:   "get DATASET --output DIR",
+		Short: "Download a dataset's shards as files (a job output: its part-r-NNNNN files)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			paths, err := nodes.NewClient(node).Get(cmd.Context(), args[0], out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%d files in %s\n", len(paths), out)
+			return nil
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().StringVar(&out, "output", "", "directory to write the files into (required)")
+	cmd.MarkFlagRequired("output")
+	return cmd
+}

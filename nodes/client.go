@@ -1,0 +1,212 @@
+package nodes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/wmr-dev/wmr/engine/input"
+)
+
+// Client talks to a node's HTTP API. It is safe for concurrent use.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for the node at base (e.g.
+// http://127.0.0.1:8081; "http://" is added when missing).
+func NewClient(base string) *Client {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &Client{base: strings.TrimSuffix(base, "/"), http: &http.Client{}}
+}
+
+// ErrUnreachable is wrapped when the node cannot be reached at all.
+var ErrUnreachable = errors.New("node unreachable")
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s", responseError(resp))
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Members lists the cluster as the node sees it.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var ms []Member
+	return ms, c.do(ctx, http.MethodGet, "/v1/members", nil, &ms)
+}
+
+// Datasets lists the datasets the node knows.
+func (c *Client) Datasets(ctx context.Context) ([]*Manifest, error) {
+	var ms []*Manifest
+	return ms, c.do(ctx, http.MethodGet, "/v1/datasets", nil, &ms)
+}
+
+// Dataset returns one dataset's manifest.
+func (c *Client) Dataset(ctx context.Context, name string) (*Manifest, error) {
+	var m Manifest
+	return &m, c.do(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name), nil, &m)
+}
+
+// PutOptions configure Put.
+type PutOptions struct {
+	Replicas  int
+	BlockSize int64 // 0: the node's default
+	// Progress, if set, is called after each file with bytes sent so far
+	// and in total.
+	Progress func(done, total int64)
+}
+
+// Put uploads local files (files, directories, globs, as wmr run takes
+// them) as dataset name: the node cuts them into shards and places the
+// replicas; the dataset appears when every file is stored.
+func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutOptions) (*Manifest, error) {
+	if err := ValidName("dataset", name); err != nil {
+		return nil, err
+	}
+	files, err := input.Expand(inputs)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Replicas <= 0 {
+		opt.Replicas = 1
+	}
+	var total, done int64
+	for _, f := range files {
+		total += f.Size
+	}
+	m := &Manifest{Name: name, Replicas: opt.Replicas}
+	for i, f := range files {
+		fh, err := os.Open(f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.Path, err)
+		}
+		q := url.Values{"file": {f.Name}, "index": {strconv.Itoa(i)}, "replicas": {strconv.Itoa(opt.Replicas)},
+			"block": {strconv.FormatInt(opt.BlockSize, 10)}}
+		var shards []Shard
+		err = c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/files?"+q.Encode(), fh, &shards)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("upload %s: %w", f.Path, err)
+		}
+		m.Shards = append(m.Shards, shards...)
+		done += f.Size
+		if opt.Progress != nil {
+			opt.Progress(done, total)
+		}
+	}
+	b, _ := json.Marshal(m)
+	var committed Manifest
+	if err := c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/commit", bytes.NewReader(b), &committed); err != nil {
+		return nil, fmt.Errorf("commit dataset %s: %w", name, err)
+	}
+	return &committed, nil
+}
+
+// PutInPlace publishes files that already live on the node's disk
+// (absolute paths on that machine) as dataset name, without copying them.
+func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, blockSize int64) (*Manifest, error) {
+	b, _ := json.Marshal(inPlaceRequest{Paths: paths, Block: blockSize})
+	var m Manifest
+	return &m, c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/inplace", bytes.NewReader(b), &m)
+}
+
+// Cat writes the whole dataset, shard after shard, to w.
+func (c *Client) Cat(ctx context.Context, name string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", responseError(resp))
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("dataset %s: the stream broke off (a shard became unavailable?): %w", name, err)
+	}
+	return nil
+}
+
+// Get downloads every shard of the dataset into dir, one file per shard
+// named after it (job outputs: part-r-NNNNN), and returns the paths.
+func (c *Client) Get(ctx context.Context, name, dir string) ([]string, error) {
+	m, err := c.Dataset(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, s := range m.Shards {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/datasets/"+url.PathEscape(name)+"/shards/"+url.PathEscape(s.ID), nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
+		}
+		if resp.StatusCode != http.StatusOK {
+			msg := responseError(resp)
+			resp.Body.Close()
+			return nil, fmt.Errorf("shard %s: %s", s.ID, msg)
+		}
+		p := filepath.Join(dir, s.ID)
+		tmp := p + ".part"
+		f, err := os.Create(tmp)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		resp.Body.Close()
+		if err == nil {
+			err = os.Rename(tmp, p)
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("download shard %s: %w", s.ID, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}

@@ -1,0 +1,81 @@
+package nodes
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config configures a Node. Start from DefaultLANConfig or
+// DefaultLocalConfig and set the addresses.
+type Config struct {
+	// Name identifies the node in the cluster; default: the one stored
+	// in DataDir, or else DataDir's base name.
+	Name string
+	// DataDir holds the node's identity, shards and catalog.
+	DataDir string
+	// HTTPAddr is host:port of the HTTP API (clients and peers).
+	HTTPAddr string
+	// GossipAddr is host:port for memberlist (TCP and UDP).
+	GossipAddr string
+	// Join lists gossip addresses of existing members to join.
+	Join []string
+
+	// ProbeInterval and ProbeTimeout drive failure detection; a node that
+	// misses probes is suspected, then declared dead after SuspicionMult
+	// rounds.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
+	SuspicionMult int
+	// GossipInterval is how often state changes are gossiped.
+	GossipInterval time.Duration
+	// PushPullInterval is how often a node syncs its full state (members
+	// and catalog) with a random peer.
+	PushPullInterval time.Duration
+	// LeaveTimeout bounds a graceful leave on shutdown.
+	LeaveTimeout time.Duration
+	// DeadNodeReclaimTime is how long after a node was declared dead its
+	// name may rejoin from a different address (a restart on new ports).
+	DeadNodeReclaimTime time.Duration
+
+	// DefaultBlockSize is the shard size for put when the client sets none.
+	DefaultBlockSize int64
+	// MaxUpload bounds one uploaded file.
+	MaxUpload int64
+
+	// Logger receives the node's logs (memberlist's too); nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultLANConfig is for nodes on a local network: memberlist's LAN
+// timers (1s probes, 30s push/pull).
+func DefaultLANConfig() Config {
+	return Config{
+		ProbeInterval:       time.Second,
+		ProbeTimeout:        500 * time.Millisecond,
+		SuspicionMult:       4,
+		GossipInterval:      200 * time.Millisecond,
+		PushPullInterval:    30 * time.Second,
+		LeaveTimeout:        5 * time.Second,
+		DeadNodeReclaimTime: 30 * time.Second,
+		DefaultBlockSize:    64 << 20,
+		MaxUpload:           64 << 30,
+	}
+}
+
+// DefaultLocalConfig has fast timers for nodes on one machine (tests,
+// demos): failures are detected within about a second.
+func DefaultLocalConfig() Config {
+	c := DefaultLANConfig()
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.SuspicionMult = 3
+	c.GossipInterval = 50 * time.Millisecond
+	c.PushPullInterval = 2 * time.Second
+	c.LeaveTimeout = 2 * time.Second
+	c.DeadNodeReclaimTime = time.Second
+	return c
+}
+
+// ProtocolVersion is the version of the node-to-node HTTP protocol carried
+// in member metadata.
+const ProtocolVersion = 1

@@ -1,0 +1,158 @@
+package nodes
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Member is a node as seen through gossip.
+type Member struct {
+	Name     string `json:"name"`
+	HTTP     string `json:"http"`     // host:port of its HTTP API
+	Gossip   string `json:"gossip"`   // host:port of memberlist
+	Protocol int    `json:"protocol"` // its ProtocolVersion
+	State    string `json:"state"`    // alive, suspect, left, dead
+}
+
+// meta is what a node advertises in memberlist metadata.
+type meta struct {
+	HTTP     string `msgpack:"http"`
+	Protocol int    `msgpack:"proto"`
+}
+
+// delegate adapts memberlist's hooks to the node. memberlist calls them
+// from its own goroutines; the store is safe for concurrent use.
+type delegate struct {
+	n    *Node
+	meta []byte
+}
+
+var (
+	_ memberlist.Delegate      = (*delegate)(nil)
+	_ memberlist.EventDelegate = (*delegate)(nil)
+)
+
+func (d *delegate) NodeMeta(limit int) []byte { return d.meta }
+
+func (d *delegate) NotifyMsg([]byte) {}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState sends our catalog in push/pull syncs, so peers that missed a
+// commit (they were down, or joined later) learn it.
+func (d *delegate) LocalState(join bool) []byte {
+	b, err := msgpack.Marshal(d.n.store.manifests())
+	if err != nil {
+		d.n.log.Error("encode catalog for gossip", "err", err)
+		return nil
+	}
+	return b
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	var ms []*Manifest
+	if err := msgpack.Unmarshal(buf, &ms); err != nil {
+		d.n.log.Warn("a peer sent a malformed catalog", "err", err)
+		return
+	}
+	for _, m := range ms {
+		if changed, err := d.n.store.saveManifest(m); err != nil {
+			d.n.log.Warn("a peer sent a bad manifest", "dataset", m.Name, "err", err)
+		} else if changed {
+			d.n.log.Info("learned dataset from a peer", "dataset", m.Name, "shards", len(m.Shards))
+		}
+	}
+}
+
+func (d *delegate) NotifyJoin(n *memberlist.Node) {
+	d.n.log.Info("member joined", "member", n.Name, "addr", n.Address())
+}
+
+func (d *delegate) NotifyLeave(n *memberlist.Node) {
+	d.n.log.Info("member left or failed", "member", n.Name)
+}
+
+func (d *delegate) NotifyUpdate(n *memberlist.Node) {}
+
+func (n *Node) startMembership() error {
+	host, portStr, err := net.SplitHostPort(n.cfg.GossipAddr)
+	if err != nil {
+		return fmt.Errorf("gossip address %q: %w", n.cfg.GossipAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("gossip address %q: bad port", n.cfg.GossipAddr)
+	}
+	mb, err := msgpack.Marshal(meta{HTTP: n.httpAddr, Protocol: ProtocolVersion})
+	if err != nil {
+		return err
+	}
+	c := memberlist.DefaultLANConfig()
+	c.Name = n.name
+	c.BindAddr, c.BindPort = host, port
+	c.AdvertiseAddr, c.AdvertisePort = host, port
+	c.ProbeInterval = n.cfg.ProbeInterval
+	c.ProbeTimeout = n.cfg.ProbeTimeout
+	c.SuspicionMult = n.cfg.SuspicionMult
+	c.GossipInterval = n.cfg.GossipInterval
+	c.PushPullInterval = n.cfg.PushPullInterval
+	c.DeadNodeReclaimTime = n.cfg.DeadNodeReclaimTime
+	c.Logger = slog.NewLogLogger(n.log.With("component", "memberlist").Handler(), slog.LevelDebug)
+	d := &delegate{n: n, meta: mb}
+	c.Delegate = d
+	c.Events = d
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
+	}
+	n.ml = ml
+	if len(n.cfg.Join) > 0 {
+		if _, err := ml.Join(n.cfg.Join); err != nil {
+			ml.Shutdown()
+			return fmt.Errorf("join cluster via %v: %w", n.cfg.Join, err)
+		}
+	}
+	return nil
+}
+
+// Members lists the cluster as this node sees it, sorted by name.
+func (n *Node) Members() []Member {
+	var out []Member
+	for _, m := range n.ml.Members() {
+		var md meta
+		msgpack.Unmarshal(m.Meta, &md)
+		out = append(out, Member{Name: m.Name, HTTP: md.HTTP, Gossip: m.Address(), Protocol: md.Protocol, State: stateName(m.State)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// alive returns the live members.
+func (n *Node) alive() []Member {
+	var out []Member
+	for _, m := range n.Members() {
+		if m.State == "alive" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateLeft:
+		return "left"
+	default:
+		return "dead"
+	}
+}

@@ -1,0 +1,124 @@
+package nodes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Node is one member of a wmr cluster. Create it with New, then Start;
+// Close leaves the cluster gracefully. It is safe for concurrent use.
+type Node struct {
+	cfg      Config
+	name     string
+	log      *slog.Logger
+	store    *store
+	ml       *memberlist.Memberlist
+	httpAddr string
+	srv      *http.Server
+	ln       net.Listener
+	client   *http.Client
+}
+
+// New prepares a node: opens (or creates) its data directory and settles
+// its name. Nothing listens until Start.
+func New(cfg Config) (*Node, error) {
+	if cfg.DataDir == "" || cfg.HTTPAddr == "" || cfg.GossipAddr == "" {
+		return nil, errors.New("a node needs a data directory (--data), an HTTP address (--http) and a gossip address (--gossip)")
+	}
+	if cfg.ProbeInterval == 0 {
+		def := DefaultLANConfig()
+		def.Name, def.DataDir, def.HTTPAddr, def.GossipAddr, def.Join, def.Logger = cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.GossipAddr, cfg.Join, cfg.Logger
+		cfg = def
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	name, err := settleName(cfg.DataDir, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st,
+		client: &http.Client{Timeout: 0}}, nil
+}
+
+// settleName returns the node's persistent name: the one recorded in the
+// data directory, else the one asked for, else the directory's base name.
+func settleName(dir, want string) (string, error) {
+	path := filepath.Join(dir, "node-name")
+	if b, err := os.ReadFile(path); err == nil {
+		have := strings.TrimSpace(string(b))
+		if want != "" && want != have {
+			return "", fmt.Errorf("data directory %s belongs to node %q, not %q", dir, have, want)
+		}
+		return have, nil
+	}
+	if want == "" {
+		abs, _ := filepath.Abs(dir)
+		want = filepath.Base(abs)
+	}
+	if err := ValidName("node", want); err != nil {
+		return "", err
+	}
+	return want, os.WriteFile(path, []byte(want+"\n"), 0o644)
+}
+
+// Name is the node's name in the cluster.
+func (n *Node) Name() string { return n.name }
+
+// HTTPAddr is the address the HTTP API listens on (after Start).
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// Start listens for HTTP, starts gossip and joins the cluster.
+func (n *Node) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", n.cfg.HTTPAddr, err)
+	}
+	n.ln = ln
+	n.httpAddr = ln.Addr().String()
+	n.srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	go n.srv.Serve(ln)
+	if err := n.startMembership(); err != nil {
+		n.srv.Close()
+		return err
+	}
+	n.log.Info("node started", "http", n.httpAddr, "gossip", n.cfg.GossipAddr, "members", len(n.ml.Members()))
+	return nil
+}
+
+// Close leaves the cluster (so peers see a departure, not a failure) and
+// stops serving.
+func (n *Node) Close(ctx context.Context) error {
+	var errs []error
+	if n.ml != nil {
+		if err := n.ml.Leave(n.cfg.LeaveTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("leave cluster: %w", err))
+		}
+		errs = append(errs, n.ml.Shutdown())
+	}
+	if n.srv != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		errs = append(errs, n.srv.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
+}

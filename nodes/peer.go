@@ -1,0 +1,76 @@
+package nodes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Calls from this node to a peer's HTTP API.
+
+func (n *Node) peerURL(m Member, path string) string { return "http://" + m.HTTP + path }
+
+func (n *Node) putShard(ctx context.Context, m Member, ds, id string, body io.Reader) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, n.peerURL(m, "/v1/internal/shards/"+ds+"/"+id), body)
+	if err != nil {
+		return err
+	}
+	return n.do(req, nil)
+}
+
+func (n *Node) getShard(ctx context.Context, m Member, ds, id string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/shards/"+ds+"/"+id), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch shard %s/%s from %s: %w", ds, id, m.Name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, fmt.Errorf("fetch shard %s/%s from %s: %s", ds, id, m.Name, responseError(resp))
+	}
+	return resp.Body, nil
+}
+
+func (n *Node) putManifest(ctx context.Context, m Member, man *Manifest) error {
+	b, err := json.Marshal(man)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, n.peerURL(m, "/v1/internal/manifests/"+man.Name), bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return n.do(req, nil)
+}
+
+func (n *Node) do(req *http.Request, out any) error {
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s", responseError(resp))
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return nil
+}
+
+// responseError extracts the error message of an API error response.
+func responseError(resp *http.Response) string {
+	var e apiError
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b))
+}

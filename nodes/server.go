@@ -1,0 +1,514 @@
+package nodes
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// maxJSONBody bounds JSON request bodies.
+const maxJSONBody = 16 << 20
+
+func (n *Node) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/members", n.handleMembers)
+	mux.HandleFunc("GET /v1/datasets", n.handleDatasets)
+	mux.HandleFunc("GET /v1/datasets/{ds}", n.handleDataset)
+	mux.HandleFunc("POST /v1/datasets/{ds}/files", n.handleUpload)
+	mux.HandleFunc("POST /v1/datasets/{ds}/inplace", n.handleInPlace)
+	mux.HandleFunc("POST /v1/datasets/{ds}/commit", n.handleCommit)
+	mux.HandleFunc("GET /v1/datasets/{ds}/cat", n.handleCat)
+	mux.HandleFunc("GET /v1/datasets/{ds}/shards/{shard}", n.handleShard)
+	// Node to node.
+	mux.HandleFunc("PUT /v1/internal/shards/{ds}/{shard}", n.handlePutShard)
+	mux.HandleFunc("GET /v1/internal/shards/{ds}/{shard}", n.handleGetShard)
+	mux.HandleFunc("PUT /v1/internal/manifests/{ds}", n.handlePutManifest)
+	return n.recoverer(mux)
+}
+
+// recoverer turns a panic in a handler into a 500 and a log line: bad
+// input must never take the node down.
+func (n *Node) recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				n.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, fmt.Errorf("internal error"))
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(apiError{Error: err.Error()})
+}
+
+// statusOf maps errors to HTTP status codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadName):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnknownDataset), errors.Is(err, ErrNoShard):
+		return http.StatusNotFound
+	case errors.Is(err, errNotEnoughNodes):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errNoLiveReplica):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, n.Members())
+}
+
+func (n *Node) handleDatasets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, n.store.manifests())
+}
+
+func (n *Node) dataset(w http.ResponseWriter, r *http.Request) (*Manifest, bool) {
+	ds := r.PathValue("ds")
+	if err := ValidName("dataset", ds); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return nil, false
+	}
+	m, err := n.store.manifest(ds)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return nil, false
+	}
+	return m, true
+}
+
+func (n *Node) handleDataset(w http.ResponseWriter, r *http.Request) {
+	if m, ok := n.dataset(w, r); ok {
+		writeJSON(w, m)
+	}
+}
+
+var (
+	errNotEnoughNodes = errors.New("not enough live nodes")
+	errNoLiveReplica  = errors.New("no live replica")
+)
+
+// holdersFor places a shard on replicas live members.
+func (n *Node) holdersFor(shard string, replicas int) ([]Member, error) {
+	alive := n.alive()
+	if replicas > len(alive) {
+		return nil, fmt.Errorf("%w: %d replicas asked for, but only %d nodes are alive", errNotEnoughNodes, replicas, len(alive))
+	}
+	byName := map[string]Member{}
+	names := make([]string, 0, len(alive))
+	for _, m := range alive {
+		byName[m.Name] = m
+		names = append(names, m.Name)
+	}
+	var out []Member
+	for _, name := range Place(shard, names, replicas) {
+		out = append(out, byName[name])
+	}
+	return out, nil
+}
+
+// handleUpload receives one file, cuts it into shards at line boundaries
+// and stores each on its holders. Query: file (base name), index (the
+// file's position in the upload, for shard IDs and order), replicas,
+// block. The answer lists the shards; the client commits them.
+func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
+	ds := r.PathValue("ds")
+	q := r.URL.Query()
+	file := filepath.Base(q.Get("file"))
+	index, err1 := strconv.Atoi(q.Get("index"))
+	replicas, err2 := strconv.Atoi(q.Get("replicas"))
+	block, err3 := strconv.ParseInt(q.Get("block"), 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil || index < 0 || replicas < 1 || replicas > 16 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("upload needs index >= 0, replicas 1..16 and block parameters"))
+		return
+	}
+	if err := errors.Join(ValidName("dataset", ds), ValidName("file", file)); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if block <= 0 {
+		block = n.cfg.DefaultBlockSize
+	}
+	if len(n.alive()) < replicas {
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d replicas asked for, but only %d nodes are alive", errNotEnoughNodes, replicas, len(n.alive())))
+		return
+	}
+	body := bufio.NewReaderSize(http.MaxBytesReader(w, r.Body, n.cfg.MaxUpload), 1<<20)
+	var shards []Shard
+	for k := 0; ; k++ {
+		id := fmt.Sprintf("f%05d-s%05d", index, k)
+		tmp, size, err := cutShard(filepath.Join(n.cfg.DataDir, "tmp"), body, block)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reading %s: %w", file, err))
+			return
+		}
+		if size == 0 && k > 0 {
+			os.Remove(tmp)
+			break
+		}
+		holders, err := n.holdersFor(ds+"/"+id, replicas)
+		if err == nil {
+			err = n.replicate(r.Context(), ds, id, tmp, holders)
+		}
+		os.Remove(tmp)
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		sh := Shard{ID: id, File: file, Size: size}
+		for _, h := range holders {
+			sh.Holders = append(sh.Holders, h.Name)
+		}
+		shards = append(shards, sh)
+		if size < block {
+			break
+		}
+	}
+	writeJSON(w, shards)
+}
+
+// cutShard copies lines from r into a temporary file until it holds at
+// least block bytes and ends at a line boundary (or r ends).
+func cutShard(dir string, r *bufio.Reader, block int64) (string, int64, error) {
+	f, err := os.CreateTemp(dir, "upload-*")
+	if err != nil {
+		return "", 0, err
+	}
+	fail := func(err error) (string, int64, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return "", 0, err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var n int64
+	midLine := false // the last read ended inside a line longer than the buffer
+	for n < block || midLine {
+		line, err := r.ReadSlice('\n')
+		w.Write(line)
+		n += int64(len(line))
+		midLine = err == bufio.ErrBufferFull
+		if err == io.EOF {
+			break
+		}
+		if err != nil && !midLine {
+			return fail(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fail(err)
+	}
+	return f.Name(), n, f.Close()
+}
+
+// replicate sends a shard file to each holder (itself included).
+func (n *Node) replicate(ctx context.Context, ds, id, path string, holders []Member) error {
+	for _, h := range holders {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		if h.Name == n.name {
+			_, err = n.store.writeShard(ds, id, f)
+		} else {
+			err = n.putShard(ctx, h, ds, id, f)
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("store shard %s of %s on %s: %w", id, ds, h.Name, err)
+		}
+	}
+	return nil
+}
+
+// inPlaceRequest publishes files on this node's disk as a dataset.
+type inPlaceRequest struct {
+	Paths []string `json:"paths"`
+	Block int64    `json:"block"`
+}
+
+func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
+	ds := r.PathValue("ds")
+	if err := ValidName("dataset", ds); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	var req inPlaceRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed request: %w", err))
+		return
+	}
+	if req.Block <= 0 {
+		req.Block = n.cfg.DefaultBlockSize
+	}
+	m := &Manifest{Name: ds, Replicas: 1, Version: time.Now().UnixNano()}
+	for i, p := range req.Paths {
+		if !filepath.IsAbs(p) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place path %q must be absolute (it names a file on node %s)", p, n.name))
+			return
+		}
+		cuts, err := lineCuts(p, req.Block)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place file on node %s: %w", n.name, err))
+			return
+		}
+		for k, c := range cuts {
+			id := fmt.Sprintf("f%05d-s%05d", i, k)
+			if err := n.store.linkShard(ds, id, p, c[0], c[1]); err != nil {
+				writeError(w, statusOf(err), err)
+				return
+			}
+			m.Shards = append(m.Shards, Shard{ID: id, File: filepath.Base(p), Size: c[1], Holders: []string{n.name}})
+		}
+	}
+	if err := n.commit(r.Context(), m); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, m)
+}
+
+// lineCuts splits a file into [offset, length] ranges of about block bytes
+// that end at line boundaries.
+func lineCuts(path string, block int64) ([][2]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var cuts [][2]int64
+	var start, pos int64
+	for {
+		line, err := r.ReadSlice('\n')
+		pos += int64(len(line))
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if pos-start >= block || (err == io.EOF && pos > start) {
+			cuts = append(cuts, [2]int64{start, pos - start})
+			start = pos
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(cuts) == 0 {
+		cuts = append(cuts, [2]int64{0, 0})
+	}
+	return cuts, nil
+}
+
+func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
+	ds := r.PathValue("ds")
+	var m Manifest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&m); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed manifest: %w", err))
+		return
+	}
+	if m.Name != ds {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Name, ds))
+		return
+	}
+	m.Version = time.Now().UnixNano()
+	if err := n.commit(r.Context(), &m); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, &m)
+}
+
+// commit records a manifest here and pushes it to every live member; gossip
+// carries it to the rest later.
+func (n *Node) commit(ctx context.Context, m *Manifest) error {
+	if err := ValidName("dataset", m.Name); err != nil {
+		return err
+	}
+	for _, s := range m.Shards {
+		if err := ValidName("shard", s.ID); err != nil {
+			return err
+		}
+	}
+	if _, err := n.store.saveManifest(m); err != nil {
+		return err
+	}
+	for _, mem := range n.alive() {
+		if mem.Name == n.name {
+			continue
+		}
+		if err := n.putManifest(ctx, mem, m); err != nil {
+			n.log.Warn("push manifest to peer; gossip will carry it", "peer", mem.Name, "dataset", m.Name, "err", err)
+		}
+	}
+	n.log.Info("dataset committed", "dataset", m.Name, "shards", len(m.Shards), "bytes", m.Bytes())
+	return nil
+}
+
+// handleCat streams the whole dataset, shard after shard.
+func (n *Node) handleCat(w http.ResponseWriter, r *http.Request) {
+	m, ok := n.dataset(w, r)
+	if !ok {
+		return
+	}
+	// Fail before sending anything if a shard has no live holder.
+	for _, s := range m.Shards {
+		if _, err := n.liveHolder(m.Name, s); err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, s := range m.Shards {
+		rc, err := n.openAnyReplica(r.Context(), m.Name, s)
+		if err != nil {
+			// Headers are sent: abort the response so the client sees a
+			// truncated stream, not a silently short one.
+			n.log.Error("cat: shard unavailable mid-stream", "dataset", m.Name, "shard", s.ID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		_, err = io.Copy(w, rc)
+		rc.Close()
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// handleShard serves one shard of a dataset, from here or a live holder.
+func (n *Node) handleShard(w http.ResponseWriter, r *http.Request) {
+	m, ok := n.dataset(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("shard")
+	for _, s := range m.Shards {
+		if s.ID != id {
+			continue
+		}
+		rc, err := n.openAnyReplica(r.Context(), m.Name, s)
+		if err != nil {
+			writeError(w, statusOf(err), err)
+			return
+		}
+		defer rc.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(s.Size, 10))
+		io.Copy(w, rc)
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Errorf("dataset %s has no shard %q", m.Name, id))
+}
+
+// liveHolder returns a live member holding shard s, preferring this node.
+func (n *Node) liveHolder(ds string, s Shard) (Member, error) {
+	alive := map[string]Member{}
+	for _, m := range n.alive() {
+		alive[m.Name] = m
+	}
+	for _, h := range s.Holders {
+		if h == n.name {
+			return alive[h], nil
+		}
+	}
+	for _, h := range s.Holders {
+		if m, ok := alive[h]; ok {
+			return m, nil
+		}
+	}
+	return Member{}, fmt.Errorf("%w of shard %s of dataset %s (from %s; held by %v, none of them alive)", errNoLiveReplica, s.ID, ds, s.File, s.Holders)
+}
+
+// openAnyReplica opens a shard here or on the first live holder that
+// answers.
+func (n *Node) openAnyReplica(ctx context.Context, ds string, s Shard) (io.ReadCloser, error) {
+	if rc, _, err := n.store.openShard(ds, s.ID); err == nil {
+		return rc, nil
+	}
+	var errs []error
+	alive := map[string]Member{}
+	for _, m := range n.alive() {
+		alive[m.Name] = m
+	}
+	for _, h := range s.Holders {
+		m, ok := alive[h]
+		if !ok || h == n.name {
+			continue
+		}
+		rc, err := n.getShard(ctx, m, ds, s.ID)
+		if err == nil {
+			return rc, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("%w of shard %s of dataset %s (held by %v): %w", errNoLiveReplica, s.ID, ds, s.Holders, errors.Join(errs...))
+}
+
+func (n *Node) handlePutShard(w http.ResponseWriter, r *http.Request) {
+	size, err := n.store.writeShard(r.PathValue("ds"), r.PathValue("shard"), http.MaxBytesReader(w, r.Body, n.cfg.MaxUpload))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, map[string]int64{"size": size})
+}
+
+func (n *Node) handleGetShard(w http.ResponseWriter, r *http.Request) {
+	rc, size, err := n.store.openShard(r.PathValue("ds"), r.PathValue("shard"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	io.Copy(w, rc)
+}
+
+func (n *Node) handlePutManifest(w http.ResponseWriter, r *http.Request) {
+	var m Manifest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&m); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed manifest: %w", err))
+		return
+	}
+	if m.Name != r.PathValue("ds") {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Name, r.PathValue("ds")))
+		return
+	}
+	if _, err := n.store.saveManifest(&m); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, map[string]string{"ok": m.Name})
+}
