@@ -262,7 +262,10 @@ func (e *Engine) stageModule(ctx context.Context, path string) (*stagedModule, e
 	if err != nil {
 		return nil, fmt.Errorf("read module: %w", err)
 	}
-	name := filepath.Base(path)
+	return e.stageBytes(ctx, filepath.Base(path), wasm)
+}
+
+func (e *Engine) stageBytes(ctx context.Context, name string, wasm []byte) (*stagedModule, error) {
 	m, err := e.host.Compile(ctx, name, wasm)
 	if err != nil {
 		return nil, err
@@ -361,16 +364,14 @@ func (r *jobRun) snapshot() Progress {
 }
 
 func (r *jobRun) baseSpec(kind, id string) task.Spec {
-	cfg := r.e.cfg
-	return task.Spec{
+	spec := task.Spec{
 		JobID: r.job.ID, TaskID: id, Kind: kind,
 		ModulePath: r.mod.path, ModuleName: r.mod.name, ModuleHash: r.mod.hash,
 		Params: r.job.Params, Partitions: r.job.Reducers,
-		MemoryLimitBytes: cfg.TaskMemory, MaxOutputBytes: cfg.MaxTaskOutput,
-		SortBufferBytes: cfg.MemoryBudget / int64(cfg.Parallelism),
-		CacheDir:        filepath.Join(cfg.CacheDir, "compiled"),
-		WorkDir:         r.workDir,
+		WorkDir: r.workDir,
 	}
+	r.e.TaskDefaults(&spec)
+	return spec
 }
 
 // mapOutput is a committed map task's output.
@@ -547,3 +548,53 @@ type jobError struct {
 
 func (e *jobError) Error() string   { return e.msg }
 func (e *jobError) Unwrap() []error { return e.errs }
+
+// ModuleRef names a module staged in the engine's cache.
+type ModuleRef struct {
+	Path string // the cached file, named by its hash
+	Name string // display name, e.g. wordcount-go.wasm
+	Hash string // hex SHA-256 of its bytes
+}
+
+// StageModule validates wasm (exports, imports; see wasmhost) and stores it
+// in the cache by content hash, for RunTask. Staging the same bytes again
+// is cheap.
+func (e *Engine) StageModule(ctx context.Context, name string, wasm []byte) (ModuleRef, error) {
+	m, err := e.stageBytes(ctx, name, wasm)
+	if err != nil {
+		return ModuleRef{}, err
+	}
+	return ModuleRef{Path: m.path, Name: name, Hash: m.hash}, nil
+}
+
+// CachedModule returns the staged module with the given hash, if present.
+func (e *Engine) CachedModule(hash string) (ModuleRef, bool) {
+	p := filepath.Join(e.cfg.CacheDir, "modules", hash+".wasm")
+	if len(hash) != 64 || strings.ContainsAny(hash, "./\\") {
+		return ModuleRef{}, false
+	}
+	if _, err := os.Stat(p); err != nil {
+		return ModuleRef{}, false
+	}
+	return ModuleRef{Path: p, Hash: hash}, true
+}
+
+// TaskDefaults fills the limits of spec from the engine's configuration
+// (memory caps, output cap, sort buffer, compile cache).
+func (e *Engine) TaskDefaults(spec *task.Spec) {
+	cfg := e.cfg
+	spec.MemoryLimitBytes = cfg.TaskMemory
+	spec.MaxOutputBytes = cfg.MaxTaskOutput
+	spec.SortBufferBytes = cfg.MemoryBudget / int64(cfg.Parallelism)
+	spec.CacheDir = filepath.Join(cfg.CacheDir, "compiled")
+}
+
+// RunTask runs one task attempt on this machine's workers with the
+// engine's time limit. The caller (a cluster node) owns retries.
+func (e *Engine) RunTask(ctx context.Context, spec *task.Spec, progress task.Progress) (*task.Result, error) {
+	res, err := e.exec.Run(ctx, spec, e.cfg.TaskTimeout, progress)
+	if err != nil && errors.Is(err, worker.ErrTimeLimit) {
+		err = &jobError{msg: fmt.Sprintf("module %s exceeded the task time limit of %v, so its worker process was killed", spec.ModuleName, e.cfg.TaskTimeout), errs: []error{err}}
+	}
+	return res, err
+}

@@ -210,3 +210,48 @@ func (c *Client) Get(ctx context.Context, name, dir string) ([]string, error) {
 	}
 	return paths, nil
 }
+
+// SubmitOptions describe a job for Submit.
+type SubmitOptions struct {
+	Module   string // path of the .wasm file
+	Input    string // input dataset
+	Output   string // output dataset (must not exist)
+	Reducers int
+	Replicas int // of the output; default 1
+	Params   map[string]string
+}
+
+// Submit uploads the module to the node and starts the job there; that
+// node coordinates it.
+func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, error) {
+	wasm, err := os.ReadFile(opt.Module)
+	if err != nil {
+		return nil, fmt.Errorf("read module: %w", err)
+	}
+	name := filepath.Base(opt.Module)
+	var staged struct {
+		Hash string `json:"hash"`
+	}
+	if err := c.do(ctx, http.MethodPut, "/v1/modules?name="+url.QueryEscape(name), bytes.NewReader(wasm), &staged); err != nil {
+		return nil, fmt.Errorf("upload module: %w", err)
+	}
+	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
+		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params})
+	var st JobStatus
+	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Job returns a job's status (the node asks its coordinator if need be).
+func (c *Client) Job(ctx context.Context, id string) (*JobStatus, error) {
+	var st JobStatus
+	return &st, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &st)
+}
+
+// Jobs lists the jobs of every live node, oldest first, without attempts.
+func (c *Client) Jobs(ctx context.Context) ([]JobStatus, error) {
+	var out []JobStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/jobs", nil, &out)
+}

@@ -3,6 +3,8 @@ package nodes
 import (
 	"log/slog"
 	"time"
+
+	"github.com/wmr-dev/wmr/engine"
 )
 
 // Config configures a Node. Start from DefaultLANConfig or
@@ -41,6 +43,13 @@ type Config struct {
 	DefaultBlockSize int64
 	// MaxUpload bounds one uploaded file.
 	MaxUpload int64
+
+	// Engine configures this node's task execution (worker processes,
+	// memory, time limits). Its CacheDir and WorkDir default to DataDir.
+	Engine engine.Config
+	// SlotsPerNode is how many tasks a coordinator runs at once on each
+	// node; default: the engine's parallelism (the number of CPUs).
+	SlotsPerNode int
 
 	// Logger receives the node's logs (memberlist's too); nil discards.
 	Logger *slog.Logger

@@ -10,9 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/wmr-dev/wmr/engine"
 )
 
 // Node is one member of a wmr cluster. Create it with New, then Start;
@@ -27,6 +30,11 @@ type Node struct {
 	srv      *http.Server
 	ln       net.Listener
 	client   *http.Client
+	engine   *engine.Engine
+	moduleMu sync.Mutex // serialises fetching modules from coordinators
+	jobsMu   sync.Mutex
+	jobs     map[string]*job // jobs this node coordinates
+	rerunMu  sync.Mutex      // serialises re-running lost map outputs
 }
 
 // New prepares a node: opens (or creates) its data directory and settles
@@ -38,6 +46,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.ProbeInterval == 0 {
 		def := DefaultLANConfig()
 		def.Name, def.DataDir, def.HTTPAddr, def.GossipAddr, def.Join, def.Logger = cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.GossipAddr, cfg.Join, cfg.Logger
+		def.Engine, def.SlotsPerNode = cfg.Engine, cfg.SlotsPerNode
 		cfg = def
 	}
 	log := cfg.Logger
@@ -55,8 +64,23 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st,
-		client: &http.Client{Timeout: 0}}, nil
+	ecfg := cfg.Engine
+	if ecfg.CacheDir == "" {
+		ecfg.CacheDir = filepath.Join(cfg.DataDir, "cache")
+	}
+	if ecfg.WorkDir == "" {
+		ecfg.WorkDir = filepath.Join(cfg.DataDir, "tmp")
+	}
+	ecfg.Logger = log.With("node", name)
+	eng, err := engine.New(context.Background(), ecfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SlotsPerNode <= 0 {
+		cfg.SlotsPerNode = eng.Config().Parallelism
+	}
+	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng,
+		client: &http.Client{Timeout: 0}, jobs: map[string]*job{}}, nil
 }
 
 // settleName returns the node's persistent name: the one recorded in the
@@ -120,5 +144,6 @@ func (n *Node) Close(ctx context.Context) error {
 		defer cancel()
 		errs = append(errs, n.srv.Shutdown(sctx))
 	}
+	n.engine.Close()
 	return errors.Join(errs...)
 }

@@ -36,6 +36,15 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("PUT /v1/internal/shards/{ds}/{shard}", n.handlePutShard)
 	mux.HandleFunc("GET /v1/internal/shards/{ds}/{shard}", n.handleGetShard)
 	mux.HandleFunc("PUT /v1/internal/manifests/{ds}", n.handlePutManifest)
+	// Jobs.
+	mux.HandleFunc("PUT /v1/modules", n.handlePutModule)
+	mux.HandleFunc("POST /v1/jobs", n.handleSubmit)
+	mux.HandleFunc("GET /v1/jobs", n.handleJobs)
+	mux.HandleFunc("GET /v1/jobs/{job}", n.handleJob)
+	mux.HandleFunc("POST /v1/internal/tasks", n.handleTask)
+	mux.HandleFunc("GET /v1/internal/modules/{hash}", n.handleGetModule)
+	mux.HandleFunc("GET /v1/internal/jobs/{job}/maps/{file}", n.handleMapOutput)
+	mux.HandleFunc("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
 	return n.recoverer(mux)
 }
 
@@ -75,6 +84,8 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoLiveReplica):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errBadJob):
+		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }

@@ -233,3 +233,23 @@ func (s *store) manifests() []*Manifest {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// shardRange resolves a shard held here to a byte range of a local file.
+func (s *store) shardRange(dataset, shard string) (path string, off, length int64, err error) {
+	if err := errors.Join(ValidName("dataset", dataset), ValidName("shard", shard)); err != nil {
+		return "", 0, 0, err
+	}
+	p := s.shardPath(dataset, shard)
+	if st, err := os.Stat(p); err == nil {
+		return p, 0, st.Size(), nil
+	}
+	b, err := os.ReadFile(p + ".link")
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("%w: %s/%s", ErrNoShard, dataset, shard)
+	}
+	var l link
+	if err := json.Unmarshal(b, &l); err != nil {
+		return "", 0, 0, fmt.Errorf("shard link %s/%s is corrupt: %w", dataset, shard, err)
+	}
+	return l.Path, l.Offset, l.Length, nil
+}

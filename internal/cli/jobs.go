@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wmr-dev/wmr/nodes"
+)
+
+func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
+	var node string
+	var opt nodes.SubmitOptions
+	var params []string
+	var wait, quiet bool
+	cmd := &cobra.Command{
+		Use:     "submit --wasm FILE --input DATASET --output DATASET [--reducers N] [--wait]",
+		Short:   "Run a job on the cluster; the node you submit to coordinates it",
+		Example: `  wmr submit --node http://127.0.0.1:8082 --wasm wordcount-go.wasm --input books --output counts --reducers 4 --wait`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := parseParams(params)
+			if err != nil {
+				return usageError{err}
+			}
+			opt.Params = p
+			c := nodes.NewClient(node)
+			st, err := c.Submit(cmd.Context(), opt)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				fmt.Fprintln(stdout, st.ID)
+				return nil
+			}
+			return waitJob(cmd, c, st.ID, stdout, stderr, quiet)
+		},
+	}
+	nodeFlag(cmd, &node)
+	fl := cmd.Flags()
+	fl.StringVar(&opt.Module, "wasm", "", "the job's module (required)")
+	fl.StringVar(&opt.Input, "input", "", "input dataset (required)")
+	fl.StringVar(&opt.Output, "output", "", "output dataset, which must not exist yet (required)")
+	fl.IntVar(&opt.Reducers, "reducers", 1, "reduce tasks = output shards")
+	fl.IntVar(&opt.Replicas, "replicas", 1, "copies of each output shard")
+	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
+	fl.BoolVar(&wait, "wait", false, "wait for the job, showing progress; exit non-zero if it fails")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "with --wait: print nothing on success")
+	for _, f := range []string{"wasm", "input", "output"} {
+		cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+// waitJob polls a job until it ends.
+func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.Writer, quiet bool) error {
+	tty := !quiet && isTerminal(stderr)
+	for {
+		st, err := c.Job(cmd.Context(), id)
+		if err != nil {
+			if tty {
+				fmt.Fprintln(stderr)
+			}
+			return fmt.Errorf("job %s: %w", id, err)
+		}
+		if tty {
+			fmt.Fprintf(stderr, "\r\x1b[K%s %s  maps %d/%d  reduces %d/%d  %s", st.ID, st.State, st.MapsDone, st.Maps,
+				st.ReducesDone, st.Reduces, time.Since(st.Created).Round(time.Second))
+		}
+		if st.State != "running" {
+			if tty {
+				fmt.Fprintln(stderr)
+			}
+			if st.State == "failed" {
+				return errors.New("job " + st.ID + " failed: " + st.Error)
+			}
+			if !quiet {
+				fmt.Fprintf(stdout, "job %s succeeded in %s: output dataset %s (%d maps, %d reduces)\n", st.ID,
+					st.Finished.Sub(st.Created).Round(time.Millisecond), st.Request.Output, st.Maps, st.Reduces)
+			}
+			return nil
+		}
+		select {
+		case <-cmd.Context().Done():
+			return fmt.Errorf("stopped waiting; job %s goes on (wmr status %s)", id, id)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func newJobsCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "List the jobs of every live node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			js, err := nodes.NewClient(node).Jobs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(js)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSTATE\tMODULE\tINPUT\tOUTPUT\tMAPS\tREDUCES\tCREATED")
+			for _, j := range js {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\n", j.ID, j.State, j.Request.ModuleName, j.Request.Input,
+					j.Request.Output, j.MapsDone, j.Maps, j.ReducesDone, j.Reduces, j.Created.Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newStatusCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status JOB",
+		Short: "Show a job and every task attempt: node, input, times, records and bytes, outcome; and its counters",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := nodes.NewClient(node).Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			fmt.Fprintf(stdout, "job %s  %s  (coordinator %s)\n", st.ID, st.State, st.Coordinator)
+			if st.Error != "" {
+				fmt.Fprintf(stdout, "error: %s\n", st.Error)
+			}
+			fmt.Fprintf(stdout, "module %s  input %s  output %s  maps %d/%d  reduces %d/%d\n\n", st.Request.ModuleName,
+				st.Request.Input, st.Request.Output, st.MapsDone, st.Maps, st.ReducesDone, st.Reduces)
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TASK\tKIND\tNODE\tINPUT\tLOCAL\tTRY\tSTART\tSECONDS\tRECORDS IN\tBYTES IN\tRECORDS OUT\tBYTES OUT\tOUTCOME")
+			for _, a := range st.Attempts {
+				secs := "-"
+				if !a.End.IsZero() {
+					secs = fmt.Sprintf("%.2f", a.End.Sub(a.Start).Seconds())
+				}
+				local := ""
+				if a.Kind == "map" {
+					local = fmt.Sprint(a.Local)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", a.Task, a.Kind, a.Node, a.Input, local, a.Attempt,
+					a.Start.Format("15:04:05.000"), secs, a.RecordsIn, a.BytesIn, a.RecordsOut, a.BytesOut, a.Outcome)
+			}
+			tw.Flush()
+			if len(st.Counters) > 0 {
+				fmt.Fprintln(stdout, "\ncounters")
+				names := make([]string, 0, len(st.Counters))
+				for k := range st.Counters {
+					names = append(names, k)
+				}
+				sort.Strings(names)
+				for _, k := range names {
+					fmt.Fprintf(stdout, "  %-20s %d\n", k, st.Counters[k])
+				}
+			}
+			return nil
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return cmd
+}

@@ -1,0 +1,314 @@
+package nodes
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/task"
+	"github.com/wmr-dev/wmr/engine/wasmhost"
+)
+
+// taskRequest asks a node to run one task attempt of a job it may not
+// coordinate.
+type taskRequest struct {
+	JobID       string            `json:"job_id"`
+	TaskID      string            `json:"task_id"`
+	Kind        string            `json:"kind"`
+	Attempt     int               `json:"attempt"`
+	ModuleHash  string            `json:"module_hash"`
+	ModuleName  string            `json:"module_name"`
+	Coordinator string            `json:"coordinator"` // HTTP address to fetch the module from
+	Params      map[string]string `json:"params"`
+	Partitions  int               `json:"partitions"`
+	// Map tasks.
+	Dataset   string `json:"dataset,omitempty"`
+	Shard     string `json:"shard,omitempty"`
+	InputName string `json:"input_name,omitempty"`
+	// Reduce tasks.
+	Partition int         `json:"partition"`
+	Inputs    []mapOutput `json:"inputs,omitempty"`
+	Output    string      `json:"output,omitempty"`
+	Replicas  int         `json:"replicas,omitempty"`
+}
+
+// mapOutput locates partition p of a finished map attempt's output.
+type mapOutput struct {
+	Task   string `json:"task"`
+	Node   string `json:"node"`
+	HTTP   string `json:"http"`
+	File   string `json:"file"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
+}
+
+// taskResponse is a task attempt's outcome.
+type taskResponse struct {
+	Result  *task.Result `json:"result,omitempty"`
+	File    string       `json:"file,omitempty"`    // map: the output file name on the node
+	Holders []string     `json:"holders,omitempty"` // reduce: where the output shard went
+	Error   string       `json:"error,omitempty"`
+	// Module says the error was the module's (deterministic); Fatal that
+	// retrying cannot help (invalid module).
+	Module bool `json:"module,omitempty"`
+	Fatal  bool `json:"fatal,omitempty"`
+	// LostMaps names map tasks whose output could not be fetched.
+	LostMaps []string `json:"lost_maps,omitempty"`
+}
+
+var safeFile = regexp.MustCompile(`^m-[0-9]{5}\.a[0-9]+\.out$`)
+
+func (n *Node) jobDir(job string) string { return filepath.Join(n.cfg.DataDir, "jobs", job) }
+
+// moduleFor makes the job's module available here: from the cache, or
+// fetched once from the coordinator.
+func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) {
+	n.moduleMu.Lock()
+	defer n.moduleMu.Unlock()
+	if ref, ok := n.engine.CachedModule(req.ModuleHash); ok {
+		return ref.Path, nil
+	}
+	u := "http://" + req.Coordinator + "/v1/internal/modules/" + url.PathEscape(req.ModuleHash)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := n.client.Do(hreq)
+	if err != nil {
+		return "", fmt.Errorf("fetch module %s from the coordinator: %w", req.ModuleName, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("fetch module %s from the coordinator: %s", req.ModuleName, responseError(resp))
+	}
+	wasm, err := io.ReadAll(io.LimitReader(resp.Body, maxModule+1))
+	if err != nil {
+		return "", err
+	}
+	ref, err := n.engine.StageModule(ctx, req.ModuleName, wasm)
+	if err != nil {
+		return "", err
+	}
+	if ref.Hash != req.ModuleHash {
+		return "", fmt.Errorf("module %s fetched from the coordinator has hash %s, not %s", req.ModuleName, ref.Hash[:12], req.ModuleHash[:12])
+	}
+	return ref.Path, nil
+}
+
+// maxModule bounds an uploaded module.
+const maxModule = 256 << 20
+
+func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
+	var req taskRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed task: %w", err))
+		return
+	}
+	if err := ValidName("job", req.JobID); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	resp := n.runTask(r.Context(), &req)
+	writeJSON(w, resp)
+}
+
+func (n *Node) runTask(ctx context.Context, req *taskRequest) *taskResponse {
+	fail := func(err error) *taskResponse {
+		var me *wasmhost.ModuleError
+		return &taskResponse{Error: err.Error(), Module: errors.As(err, &me) || errors.Is(err, wasmhost.ErrTrap) || errors.Is(err, wasmhost.ErrModuleFailed),
+			Fatal: errors.Is(err, wasmhost.ErrInvalidModule) || errors.Is(err, wasmhost.ErrABIVersion)}
+	}
+	modPath, err := n.moduleFor(ctx, req)
+	if err != nil {
+		return fail(err)
+	}
+	dir := n.jobDir(req.JobID)
+	for _, sub := range []string{"work", "maps", "shuffle", "out"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return fail(err)
+		}
+	}
+	spec := task.Spec{JobID: req.JobID, TaskID: req.TaskID, Kind: req.Kind, Attempt: req.Attempt,
+		ModulePath: modPath, ModuleName: req.ModuleName, ModuleHash: req.ModuleHash,
+		Params: req.Params, Partitions: req.Partitions, WorkDir: filepath.Join(dir, "work")}
+	n.engine.TaskDefaults(&spec)
+	switch req.Kind {
+	case task.KindMap:
+		path, off, length, err := n.store.shardRange(req.Dataset, req.Shard)
+		if err != nil {
+			return fail(err)
+		}
+		spec.InputPath, spec.InputName, spec.SplitOffset, spec.SplitLength = path, req.InputName, off, length
+		file := fmt.Sprintf("%s.a%d.out", req.TaskID, req.Attempt)
+		spec.OutputPath = filepath.Join(dir, "maps", file)
+		res, err := n.engine.RunTask(ctx, &spec, nil)
+		if err != nil {
+			return fail(err)
+		}
+		return &taskResponse{Result: res, File: file}
+	case task.KindReduce:
+		segs, lost, err := n.fetchPartition(ctx, req, filepath.Join(dir, "shuffle", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt)))
+		if err != nil {
+			return &taskResponse{Error: err.Error(), LostMaps: lost}
+		}
+		spec.Partition, spec.Inputs = req.Partition, segs
+		spec.OutputPath = filepath.Join(dir, "out", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt))
+		res, err := n.engine.RunTask(ctx, &spec, nil)
+		os.RemoveAll(filepath.Join(dir, "shuffle", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt)))
+		if err != nil {
+			return fail(err)
+		}
+		defer os.Remove(spec.OutputPath)
+		shard := fmt.Sprintf("part-r-%05d", req.Partition)
+		holders, err := n.holdersFor(req.Output+"/"+shard, req.Replicas)
+		if err == nil {
+			err = n.replicate(ctx, req.Output, shard, spec.OutputPath, holders)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("store output %s: %w", shard, err))
+		}
+		resp := &taskResponse{Result: res}
+		for _, h := range holders {
+			resp.Holders = append(resp.Holders, h.Name)
+		}
+		return resp
+	}
+	return fail(fmt.Errorf("unknown task kind %q", req.Kind))
+}
+
+// fetchPartition downloads the task's partition from every map output, a
+// few at a time, into dir. It returns local segments in map order, or the
+// map tasks whose outputs could not be fetched.
+func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string) ([]runs.Segment, []string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	segs := make([]runs.Segment, len(req.Inputs))
+	var mu sync.Mutex
+	var lost []string
+	var errs []error
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, in := range req.Inputs {
+		if in.Length == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(i int, in mapOutput) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			path := filepath.Join(dir, in.Task+".run")
+			err := n.fetchSegment(ctx, in, req.JobID, path)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				lost = append(lost, in.Task)
+				errs = append(errs, fmt.Errorf("fetch output of map task %s from node %s: %w", in.Task, in.Node, err))
+				return
+			}
+			segs[i] = runs.Segment{Path: path, Offset: 0, Length: in.Length}
+		}(i, in)
+	}
+	wg.Wait()
+	if len(lost) > 0 {
+		return nil, lost, errors.Join(errs...)
+	}
+	return segs, nil, nil
+}
+
+func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string) error {
+	q := url.Values{"offset": {strconv.FormatInt(in.Offset, 10)}, "length": {strconv.FormatInt(in.Length, 10)}}
+	u := "http://" + in.HTTP + "/v1/internal/jobs/" + url.PathEscape(job) + "/maps/" + url.PathEscape(in.File) + "?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", responseError(resp))
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	got, err := io.Copy(w, s2.NewReader(resp.Body))
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && got != in.Length {
+		err = fmt.Errorf("got %d bytes of %d", got, in.Length)
+	}
+	return err
+}
+
+// handleMapOutput streams a segment of a map output file, s2-compressed.
+func (n *Node) handleMapOutput(w http.ResponseWriter, r *http.Request) {
+	job, file := r.PathValue("job"), r.PathValue("file")
+	if err := ValidName("job", job); err != nil || !safeFile.MatchString(file) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%w: bad job or map output name", ErrBadName))
+		return
+	}
+	off, err1 := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	length, err2 := strconv.ParseInt(r.URL.Query().Get("length"), 10, 64)
+	if err1 != nil || err2 != nil || off < 0 || length < 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("offset and length must be non-negative integers"))
+		return
+	}
+	f, err := os.Open(filepath.Join(n.jobDir(job), "maps", file))
+	if err != nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no map output %s of job %s here", file, job))
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/x-snappy-framed")
+	zw := s2.NewWriter(w, s2.WriterConcurrency(1))
+	if _, err := io.Copy(zw, io.NewSectionReader(f, off, length)); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if err := zw.Close(); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// handleDropJob removes a finished job's intermediate files.
+func (n *Node) handleDropJob(w http.ResponseWriter, r *http.Request) {
+	job := r.PathValue("job")
+	if err := ValidName("job", job); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	os.RemoveAll(n.jobDir(job))
+	writeJSON(w, map[string]string{"dropped": job})
+}
+
+// handleGetModule serves a module this node staged (as coordinator).
+func (n *Node) handleGetModule(w http.ResponseWriter, r *http.Request) {
+	ref, ok := n.engine.CachedModule(r.PathValue("hash"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no module %s here", r.PathValue("hash")))
+		return
+	}
+	http.ServeFile(w, r, ref.Path)
+}
