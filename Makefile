@@ -5,7 +5,7 @@ BIN := bin/wmr
 EXAMPLES_OUT := build/examples
 GO_EXAMPLES := wordcount sumsquares evenyears grep indexer
 HOSTILE := loop membomb trap malformed flood
-TESTING := manyvalues sandbox
+TESTING := manyvalues sandbox slowwords
 
 .PHONY: all build examples test vet bench demo fuzz clean
 

@@ -1,0 +1,224 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wmr-dev/wmr/internal/jobtest"
+	"github.com/wmr-dev/wmr/internal/testwasm"
+	"github.com/wmr-dev/wmr/nodes"
+)
+
+// localRun runs the job with wmr run and returns its output bytes.
+func localRun(t *testing.T, module, input string, reducers int, params ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	args := []string{"run", "-q", "--wasm", module, "--input", input, "--output", out, "--reducers", fmt.Sprint(reducers)}
+	for _, p := range params {
+		args = append(args, "--param", p)
+	}
+	if r := wmr(t, args...); r.code != 0 {
+		t.Fatalf("wmr run: %s", r.stderr)
+	}
+	var b strings.Builder
+	for p := 0; p < reducers; p++ {
+		data, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+func parse(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if k, v, ok := strings.Cut(l, "\t"); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func putCorpus(t *testing.T, n *testNode, name string, replicas int, files, size int) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	paths, err := jobtest.WriteCorpus(dir, files, size, 0, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := wmr(t, "put", "--node", "http://"+n.http, "--dataset", name, "--replicas", fmt.Sprint(replicas), "--block-size", "24KiB", dir)
+	if r.code != 0 {
+		t.Fatalf("put: %s", r.stderr)
+	}
+	return dir, paths
+}
+
+func TestClusterJobsMatchReferenceAndLocalRun(t *testing.T) {
+	ns := cluster(t, 3)
+	dir, paths := putCorpus(t, ns[0], "books", 2, 3, 60<<10)
+	cases := []struct {
+		example string
+		params  []string
+		want    func() (map[string]string, error)
+	}{
+		{"wordcount", nil, func() (map[string]string, error) { return jobtest.WordCount(paths) }},
+		{"grep", []string{"pattern=[Tt]he|caf.|\\p{Greek}+"}, func() (map[string]string, error) { return jobtest.Grep(paths, "[Tt]he|caf.|\\p{Greek}+") }},
+		{"indexer", nil, func() (map[string]string, error) { return jobtest.Index(paths) }},
+	}
+	for i, c := range cases {
+		t.Run(c.example, func(t *testing.T) {
+			out := fmt.Sprintf("out%d", i)
+			args := []string{"submit", "--node", "http://" + ns[1].http, "--wasm", testwasm.Path(t, c.example),
+				"--input", "books", "--output", out, "--reducers", "3", "--wait"}
+			for _, p := range c.params {
+				args = append(args, "--param", p)
+			}
+			if r := wmr(t, args...); r.code != 0 || !strings.Contains(r.stdout, "succeeded") {
+				t.Fatalf("submit: exit %d: %s %s", r.code, r.stdout, r.stderr)
+			}
+			got, err := catString(t, ns[2].client(), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := c.want()
+			if d := jobtest.Diff(parse(got), want); d != "" {
+				t.Fatalf("cluster output differs from the reference:\n%s", d)
+			}
+			if local := localRun(t, testwasm.Path(t, c.example), dir, 3, c.params...); got != local {
+				t.Fatalf("cluster output is not byte-identical to wmr run's (%d vs %d bytes)", len(got), len(local))
+			}
+		})
+	}
+	// Jobs chain: the output of one is the input of the next.
+	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "grep"), "--input", "out0",
+		"--output", "chained", "--param", "pattern=^the\t[0-9]+", "--wait")
+	if r.code != 0 {
+		t.Fatalf("chained job: %s", r.stderr)
+	}
+	got, _ := catString(t, ns[1].client(), "chained")
+	wc, _ := jobtest.WordCount(paths)
+	if want := "the\t" + wc["the"] + "\t1\n"; got != want {
+		t.Fatalf("chained output %q, want %q", got, want)
+	}
+	// Status shows every attempt, with locality, in JSON for scripts.
+	js, err := ns[0].client().Jobs(context.Background())
+	if err != nil || len(js) != 4 {
+		t.Fatalf("jobs: %d, %v", len(js), err)
+	}
+	r = wmr(t, "status", js[0].ID, "--json", "--node", "http://"+ns[2].http)
+	var st nodes.JobStatus
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.State != "succeeded" || len(st.Attempts) < st.Maps+st.Reduces {
+		t.Fatalf("status: %v %+v", err, st)
+	}
+	for _, a := range st.Attempts {
+		if a.Kind == "map" && !a.Local {
+			t.Fatalf("map attempt %s ran away from its data: %+v", a.Task, a)
+		}
+	}
+}
+
+// killDuring starts a slow job on ns[0] and SIGKILLs another node once it
+// runs an attempt of the given kind; the job must still give the exact
+// answer.
+func killDuring(t *testing.T, kind string) {
+	ns := cluster(t, 3)
+	_, paths := putCorpus(t, ns[0], "books", 2, 3, 40<<10)
+	params := map[string]string{"spin": "300000", "reduce_spin": "1"}
+	if kind == "reduce" {
+		params = map[string]string{"spin": "1", "reduce_spin": "40000000"}
+	}
+	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
+		Input: "books", Output: "counts", Reducers: 3, Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim *testNode
+	waitFor(t, 60*time.Second, "a "+kind+" attempt running on a node other than the coordinator", func() error {
+		s, err := ns[0].client().Job(context.Background(), st.ID)
+		if err != nil {
+			return err
+		}
+		if s.State != "running" {
+			return fmt.Errorf("job already %s", s.State)
+		}
+		for _, a := range s.Attempts {
+			if a.Kind == kind && a.Outcome == "running" && a.Node != ns[0].name {
+				for _, n := range ns {
+					if n.name == a.Node {
+						victim = n
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("none yet")
+	})
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.exited
+	var final *nodes.JobStatus
+	waitFor(t, 120*time.Second, "the job to finish", func() error {
+		s, err := ns[0].client().Job(context.Background(), st.ID)
+		if err == nil && s.State == "running" {
+			err = fmt.Errorf("running: maps %d/%d reduces %d/%d", s.MapsDone, s.Maps, s.ReducesDone, s.Reduces)
+		}
+		final = s
+		return err
+	})
+	if final.State != "succeeded" {
+		t.Fatalf("job %s after losing %s: %s", final.State, victim.name, final.Error)
+	}
+	got, err := catString(t, ns[0].client(), "counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := jobtest.WordCount(paths)
+	if d := jobtest.Diff(parse(got), want); d != "" {
+		t.Fatalf("output after losing %s in the %s phase differs:\n%s", victim.name, kind, d)
+	}
+	failed := 0
+	for _, a := range final.Attempts {
+		if a.Node == victim.name && (strings.HasPrefix(a.Outcome, "failed") || a.Outcome == "output lost") {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatalf("status shows no attempt lost with %s", victim.name)
+	}
+}
+
+func TestClusterSurvivesNodeLossInMapPhase(t *testing.T)    { killDuring(t, "map") }
+func TestClusterSurvivesNodeLossInReducePhase(t *testing.T) { killDuring(t, "reduce") }
+
+func TestClusterJobFailsWithoutLiveReplica(t *testing.T) {
+	ns := cluster(t, 3)
+	putCorpus(t, ns[0], "single", 1, 3, 40<<10)
+	m, _ := ns[0].client().Dataset(context.Background(), "single")
+	var victim *testNode
+	for _, n := range ns[1:] {
+		for _, s := range m.Shards {
+			if s.Holders[0] == n.name {
+				victim = n
+			}
+		}
+	}
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.exited
+	waitAlive(t, ns[0], 2)
+	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "single", "--output", "o", "--wait")
+	if r.code != 1 || !strings.Contains(r.stderr, "no live replica of shard") || !strings.Contains(r.stderr, victim.name) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// No partial output was published.
+	if _, err := ns[0].client().Dataset(context.Background(), "o"); err == nil {
+		t.Fatal("a failed job published its output dataset")
+	}
+}
