@@ -41,7 +41,8 @@ vet:
 
 # A real job end to end: word count over the Go specification and memory
 # model (shipped with every Go installation), then the top words, then the
-# sum of squares of 0..10 through the reduce tree.
+# sum of squares of 0..10 through the reduce tree; then the same word count
+# on a local 3-node cluster (scripts/demo-cluster.sh), whose nodes it stops.
 DEMO := build/demo
 demo: build examples
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)/books
@@ -51,11 +52,12 @@ demo: build examples
 	@echo "== wmr run wordcount over $$(cat $(DEMO)/books/*.txt | wc -c) bytes of Go documentation"
 	./$(BIN) run --wasm $(EXAMPLES_OUT)/wordcount-go.wasm --input $(DEMO)/books/ --output $(DEMO)/counts --reducers 4
 	@echo "== top 10 words"
-	@cat $(DEMO)/counts/part-r-* | sort -t$$'\t' -k2,2nr -k1,1 | head -10
+	@cat $(DEMO)/counts/part-r-* | sort -t$$'\t' -k2,2nr -k1,1 > $(DEMO)/top.txt; head -10 $(DEMO)/top.txt
 	@seq 0 10 > $(DEMO)/numbers.txt
 	@echo "== sum of squares of 0..10 (expect 385)"
 	@./$(BIN) run -q --wasm $(EXAMPLES_OUT)/sumsquares-go.wasm --input $(DEMO)/numbers.txt --output $(DEMO)/squares
 	@cat $(DEMO)/squares/part-r-00000
+	@WMR=./$(BIN) DEMO=$(DEMO) scripts/demo-cluster.sh
 
 # Throughput against a native Go word count on the same data and cores,
 # in-process close-on-done for comparison, and peak memory. BENCH_SIZE sets
