@@ -39,6 +39,12 @@ type Config struct {
 	// name may rejoin from a different address (a restart on new ports).
 	DeadNodeReclaimTime time.Duration
 
+	// RepairGrace is how long a holder may stay dead before its shards are
+	// copied elsewhere to restore their replica count; RepairInterval is
+	// how often the check runs.
+	RepairGrace    time.Duration
+	RepairInterval time.Duration
+
 	// DefaultBlockSize is the shard size for put when the client sets none.
 	DefaultBlockSize int64
 	// MaxUpload bounds one uploaded file.
@@ -66,6 +72,8 @@ func DefaultLANConfig() Config {
 		PushPullInterval:    30 * time.Second,
 		LeaveTimeout:        5 * time.Second,
 		DeadNodeReclaimTime: 30 * time.Second,
+		RepairGrace:         2 * time.Minute,
+		RepairInterval:      10 * time.Second,
 		DefaultBlockSize:    64 << 20,
 		MaxUpload:           64 << 30,
 	}
@@ -82,6 +90,8 @@ func DefaultLocalConfig() Config {
 	c.PushPullInterval = 2 * time.Second
 	c.LeaveTimeout = 2 * time.Second
 	c.DeadNodeReclaimTime = time.Second
+	c.RepairGrace = 3 * time.Second
+	c.RepairInterval = 500 * time.Millisecond
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/vmihailenco/msgpack/v5"
@@ -71,10 +72,12 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 }
 
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
+	d.n.dead.back(n.Name)
 	d.n.log.Info("member joined", "member", n.Name, "addr", n.Address())
 }
 
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
+	d.n.dead.gone(n.Name, time.Now())
 	d.n.log.Info("member left or failed", "member", n.Name)
 }
 

@@ -35,6 +35,8 @@ type Node struct {
 	jobsMu   sync.Mutex
 	jobs     map[string]*job // jobs this node coordinates
 	rerunMu  sync.Mutex      // serialises re-running lost map outputs
+	dead     deadTracker
+	stop     context.CancelFunc
 }
 
 // New prepares a node: opens (or creates) its data directory and settles
@@ -47,6 +49,9 @@ func New(cfg Config) (*Node, error) {
 		def := DefaultLANConfig()
 		def.Name, def.DataDir, def.HTTPAddr, def.GossipAddr, def.Join, def.Logger = cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.GossipAddr, cfg.Join, cfg.Logger
 		def.Engine, def.SlotsPerNode = cfg.Engine, cfg.SlotsPerNode
+		if cfg.RepairGrace > 0 {
+			def.RepairGrace, def.RepairInterval = cfg.RepairGrace, cfg.RepairInterval
+		}
 		cfg = def
 	}
 	log := cfg.Logger
@@ -125,6 +130,10 @@ func (n *Node) Start(ctx context.Context) error {
 		n.srv.Close()
 		return err
 	}
+	n.dead.start = time.Now()
+	bg, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	go n.repairLoop(bg)
 	n.log.Info("node started", "http", n.httpAddr, "gossip", n.cfg.GossipAddr, "members", len(n.ml.Members()))
 	return nil
 }
@@ -133,6 +142,9 @@ func (n *Node) Start(ctx context.Context) error {
 // stops serving.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
+	if n.stop != nil {
+		n.stop()
+	}
 	if n.ml != nil {
 		if err := n.ml.Leave(n.cfg.LeaveTimeout); err != nil {
 			errs = append(errs, fmt.Errorf("leave cluster: %w", err))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -267,4 +268,43 @@ func TestClusterGracefulLeaveAndInPlace(t *testing.T) {
 		t.Fatalf("no leave message:\n%s", ns[1].log)
 	}
 	waitAlive(t, ns[0], 1)
+}
+
+// When a node stays dead past the grace period, its shards are copied
+// from surviving replicas until every shard has its replica count again.
+func TestClusterReReplicatesAfterNodeLoss(t *testing.T) {
+	ns := cluster(t, 3)
+	dir := t.TempDir()
+	paths, _ := jobtest.WriteCorpus(dir, 2, 80<<10, 0, 5)
+	var want bytes.Buffer
+	for _, p := range paths {
+		b, _ := os.ReadFile(p)
+		want.Write(b)
+	}
+	if r := wmr(t, "put", "--node", "http://"+ns[0].http, "--dataset", "books", "--replicas", "2", "--block-size", "30KiB", dir); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	victim := ns[2]
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.exited
+	waitFor(t, 30*time.Second, "every shard back to 2 live holders", func() error {
+		m, err := ns[0].client().Dataset(context.Background(), "books")
+		if err != nil {
+			return err
+		}
+		for _, s := range m.Shards {
+			if len(s.Holders) != 2 || slices.Contains(s.Holders, victim.name) {
+				return fmt.Errorf("shard %s held by %v", s.ID, s.Holders)
+			}
+		}
+		return nil
+	})
+	// The copies are real: with a second node gone, the last one still
+	// has every shard.
+	ns[1].cmd.Process.Signal(syscall.SIGKILL)
+	<-ns[1].exited
+	got, err := catString(t, ns[0].client(), "books")
+	if err != nil || got != want.String() {
+		t.Fatalf("cat from the last node: %d bytes, %v", len(got), err)
+	}
 }
