@@ -222,3 +222,65 @@ func TestClusterJobFailsWithoutLiveReplica(t *testing.T) {
 		t.Fatal("a failed job published its output dataset")
 	}
 }
+
+// A node that joins while a job runs gets some of its tasks.
+func TestClusterNodeJoiningMidJobGetsWork(t *testing.T) {
+	ns := cluster(t, 2)
+	_, paths := putCorpus(t, ns[0], "books", 2, 2, 30<<10)
+	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
+		Input: "books", Output: "counts", Reducers: 8, Params: map[string]string{"spin": "200000", "reduce_spin": "5000000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := startNode(t, "n3", "", ns[0].gossip)
+	var final *nodes.JobStatus
+	waitFor(t, 120*time.Second, "the job to finish", func() error {
+		s, err := ns[0].client().Job(context.Background(), st.ID)
+		if err == nil && s.State == "running" {
+			err = fmt.Errorf("still running")
+		}
+		final = s
+		return err
+	})
+	if final.State != "succeeded" {
+		t.Fatalf("job %s: %s", final.State, final.Error)
+	}
+	ran := 0
+	for _, a := range final.Attempts {
+		if a.Node == late.name && a.Outcome == "succeeded" {
+			ran++
+		}
+	}
+	if ran == 0 {
+		t.Fatalf("the node that joined mid-job ran no task")
+	}
+	got, _ := catString(t, late.client(), "counts")
+	want, _ := jobtest.WordCount(paths)
+	if d := jobtest.Diff(parse(got), want); d != "" {
+		t.Fatalf("output differs:\n%s", d)
+	}
+}
+
+// If the coordinator dies, clients are told the job is lost and no output
+// dataset appears.
+func TestClusterCoordinatorDeath(t *testing.T) {
+	ns := cluster(t, 3)
+	putCorpus(t, ns[0], "books", 2, 2, 30<<10)
+	coord := ns[1]
+	st, err := coord.client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
+		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "300000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord.cmd.Process.Signal(syscall.SIGKILL)
+	<-coord.exited
+	waitAlive(t, ns[0], 2)
+	r := wmr(t, "status", st.ID, "--node", "http://"+ns[0].http)
+	if r.code != 1 || !strings.Contains(r.stderr, "coordinator, node "+coord.name+", is not alive") || !strings.Contains(r.stderr, "no output") {
+		t.Fatalf("status after the coordinator died: exit %d: %s", r.code, r.stderr)
+	}
+	// Only a coordinator commits output, so none can appear now.
+	if _, err := ns[0].client().Dataset(context.Background(), "counts"); err == nil {
+		t.Fatal("output published although the coordinator died")
+	}
+}
