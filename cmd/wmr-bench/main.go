@@ -36,6 +36,7 @@ func run() int {
 	wasm := flag.String("wasm", "build/examples/wordcount-go.wasm", "wordcount module")
 	parallelism := flag.Int("parallelism", runtime.NumCPU(), "cores for wmr and the parallel native run")
 	skipInProcess := flag.Bool("skip-in-process", false, "skip the in-process comparison")
+	skipCluster := flag.Bool("skip-cluster", false, "skip the cluster and shuffle figures")
 	flag.Parse()
 
 	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
@@ -118,6 +119,27 @@ func run() int {
 	fmt.Printf("ratio wmr (workers) / native, 1 goroutine: %.2fx\n", native1.Seconds()/w.wall.Seconds())
 	if len(results) > 1 {
 		fmt.Printf("workers vs in-process close-on-done:       %.2fx faster\n", results[1].wall.Seconds()/w.wall.Seconds())
+	}
+	if !*skipCluster {
+		fmt.Println()
+		cw, counts, err := benchCluster(*wmr, *wasm, *dir, corpus)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wmr-bench: cluster:", err)
+			return 1
+		}
+		if !equal(counts, want) {
+			fmt.Fprintln(os.Stderr, "wmr-bench: the cluster's output differs from the native count")
+			return 1
+		}
+		fmt.Printf("%-44s %8.1f MB/s  (%v; 3 nodes on this machine, replicas 2)\n", "wmr submit, local 3-node cluster", mbps(cw), cw.Round(time.Millisecond))
+		fmt.Printf("ratio cluster / wmr run on this machine:    %.2fx   (target >= 0.7x)\n", w.wall.Seconds()/cw.Seconds())
+		sh, tcp, n, err := benchShuffle(*wmr, *dir, paths[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wmr-bench: shuffle:", err)
+			return 1
+		}
+		fmt.Printf("shuffle fetch between two processes (s2 over HTTP, to disk): %.0f MB/s; plain loopback TCP copy: %.0f MB/s; ratio %.2fx (target >= 0.5x; %.0f MB)\n",
+			float64(n)/1e6/sh.Seconds(), float64(n)/1e6/tcp.Seconds(), tcp.Seconds()/sh.Seconds(), float64(n)/1e6)
 	}
 	fmt.Printf("peak RSS %d MiB (parent + %d workers) for a %.0f MB input; limits: --memory 512MiB of sort/aggregation buffers in all, --task-memory 256MiB per module instance\n",
 		w.rss>>20, *parallelism, float64(total)/1e6)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// clusterNode is a `wmr node` process the benchmark started.
+type clusterNode struct {
+	cmd          *exec.Cmd
+	http, gossip string
+	data         string
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startCluster(wmr, dir string, size int) ([]*clusterNode, error) {
+	var ns []*clusterNode
+	for i := 1; i <= size; i++ {
+		n := &clusterNode{http: freeAddr(), gossip: freeAddr(), data: filepath.Join(dir, fmt.Sprintf("n%d", i))}
+		os.RemoveAll(n.data)
+		args := []string{"node", "--local", "--data", n.data, "--http", n.http, "--gossip", n.gossip}
+		if i > 1 {
+			args = append(args, "--join", ns[0].gossip)
+		}
+		n.cmd = exec.Command(wmr, args...)
+		if err := n.cmd.Start(); err != nil {
+			return ns, err
+		}
+		ns = append(ns, n)
+		deadline := time.Now().Add(20 * time.Second)
+		for exec.Command(wmr, "members", "--node", n.http).Run() != nil {
+			if time.Now().After(deadline) {
+				return ns, fmt.Errorf("node %d did not start", i)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return ns, nil
+}
+
+func stopCluster(ns []*clusterNode) {
+	for _, n := range ns {
+		n.cmd.Process.Kill()
+		n.cmd.Wait()
+	}
+}
+
+// benchCluster times wordcount on a local 3-node cluster (the put is not
+// timed) and returns its wall time and output.
+func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int64, error) {
+	ns, err := startCluster(wmr, filepath.Join(dir, "cluster"), 3)
+	defer stopCluster(ns)
+	if err != nil {
+		return 0, nil, err
+	}
+	if out, err := exec.Command(wmr, "put", "--node", ns[0].http, "--dataset", "corpus", "--replicas", "2", "--block-size", "64MiB", corpus).CombinedOutput(); err != nil {
+		return 0, nil, fmt.Errorf("put: %v: %s", err, out)
+	}
+	start := time.Now()
+	if out, err := exec.Command(wmr, "submit", "--node", ns[1].http, "--wasm", wasm, "--input", "corpus", "--output", "counts",
+		"--reducers", "4", "--wait", "-q").CombinedOutput(); err != nil {
+		return 0, nil, fmt.Errorf("submit: %v: %s", err, out)
+	}
+	wall := time.Since(start)
+	var buf bytes.Buffer
+	cat := exec.Command(wmr, "cat", "--node", ns[2].http, "counts")
+	cat.Stdout = &buf
+	if err := cat.Run(); err != nil {
+		return 0, nil, err
+	}
+	counts := map[string]int64{}
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		k, v, _ := bytes.Cut(line, []byte("\t"))
+		n, _ := strconv.ParseInt(string(v), 10, 64)
+		counts[string(k)] = n
+	}
+	return wall, counts, nil
+}
+
+// benchShuffle compares the shuffle transport (a node serving a map output
+// segment s2-compressed over HTTP, fetched and decoded to a file as a
+// reducer does) with a plain loopback TCP copy of the same bytes.
+func benchShuffle(wmr, dir, sample string) (shuffle, tcp time.Duration, n int64, err error) {
+	ns, err := startCluster(wmr, filepath.Join(dir, "shuffle"), 1)
+	defer stopCluster(ns)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	// A map output to serve: the sample file, placed where the node keeps
+	// a job's map outputs.
+	maps := filepath.Join(ns[0].data, "jobs", "job-bench-0", "maps")
+	os.MkdirAll(maps, 0o755)
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	n = int64(len(data))
+	if err := os.WriteFile(filepath.Join(maps, "m-00000.a1.out"), data, 0o644); err != nil {
+		return 0, 0, 0, err
+	}
+	sink := filepath.Join(dir, "shuffle-sink")
+	// Shuffle: as a reducer fetches a segment.
+	start := time.Now()
+	resp, err := http.Get(fmt.Sprintf("http://%s/v1/internal/jobs/job-bench-0/maps/m-00000.a1.out?offset=0&length=%d", ns[0].http, n))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	f, _ := os.Create(sink)
+	w := bufio.NewWriterSize(f, 256<<10)
+	got, err := io.Copy(w, s2.NewReader(resp.Body))
+	w.Flush()
+	f.Close()
+	resp.Body.Close()
+	shuffle = time.Since(start)
+	if err != nil || got != n {
+		return 0, 0, 0, fmt.Errorf("shuffle fetch: %d of %d bytes, %v", got, n, err)
+	}
+	// Plain TCP: the same bytes, read from the same file, over loopback,
+	// written to a file.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		src, _ := os.Open(filepath.Join(maps, "m-00000.a1.out"))
+		io.Copy(c, src)
+		src.Close()
+		c.Close()
+	}()
+	start = time.Now()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	f, _ = os.Create(sink)
+	got, err = io.Copy(f, c)
+	f.Close()
+	c.Close()
+	tcp = time.Since(start)
+	os.Remove(sink)
+	if err != nil || got != n {
+		return 0, 0, 0, fmt.Errorf("tcp copy: %d of %d bytes, %v", got, n, err)
+	}
+	return shuffle, tcp, n, nil
+}
