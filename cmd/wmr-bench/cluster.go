@@ -75,6 +75,20 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 	if out, err := exec.Command(wmr, "put", "--node", ns[0].http, "--dataset", "corpus", "--replicas", "2", "--block-size", "64MiB", corpus).CombinedOutput(); err != nil {
 		return 0, nil, fmt.Errorf("put: %v: %s", err, out)
 	}
+	// Warm-up, as for wmr run: every node compiles the module into its
+	// cache once (a tiny dataset with a shard on each node).
+	warm := filepath.Join(dir, "warm")
+	os.MkdirAll(warm, 0o755)
+	for i := 0; i < 6; i++ {
+		os.WriteFile(filepath.Join(warm, fmt.Sprintf("w%d.txt", i)), []byte("warm up\n"), 0o644)
+	}
+	if out, err := exec.Command(wmr, "put", "--node", ns[0].http, "--dataset", "warm", "--replicas", "3", warm).CombinedOutput(); err != nil {
+		return 0, nil, fmt.Errorf("put warm-up: %v: %s", err, out)
+	}
+	if out, err := exec.Command(wmr, "submit", "--node", ns[1].http, "--wasm", wasm, "--input", "warm", "--output", "warm-out",
+		"--reducers", "6", "--wait", "-q").CombinedOutput(); err != nil {
+		return 0, nil, fmt.Errorf("warm-up job: %v: %s", err, out)
+	}
 	start := time.Now()
 	if out, err := exec.Command(wmr, "submit", "--node", ns[1].http, "--wasm", wasm, "--input", "corpus", "--output", "counts",
 		"--reducers", "4", "--wait", "-q").CombinedOutput(); err != nil {
@@ -99,11 +113,11 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 // benchShuffle compares the shuffle transport (a node serving a map output
 // segment s2-compressed over HTTP, fetched and decoded to a file as a
 // reducer does) with a plain loopback TCP copy of the same bytes.
-func benchShuffle(wmr, dir, sample string) (shuffle, tcp time.Duration, n int64, err error) {
+func benchShuffle(wmr, dir, sample string) (shuffle, compressed, tcp time.Duration, n int64, err error) {
 	ns, err := startCluster(wmr, filepath.Join(dir, "shuffle"), 1)
 	defer stopCluster(ns)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	// A map output to serve: the sample file, placed where the node keeps
 	// a job's map outputs.
@@ -111,34 +125,53 @@ func benchShuffle(wmr, dir, sample string) (shuffle, tcp time.Duration, n int64,
 	os.MkdirAll(maps, 0o755)
 	data, err := os.ReadFile(sample)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	n = int64(len(data))
 	if err := os.WriteFile(filepath.Join(maps, "m-00000.a1.out"), data, 0o644); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	sink := filepath.Join(dir, "shuffle-sink")
-	// Shuffle: as a reducer fetches a segment.
-	start := time.Now()
-	resp, err := http.Get(fmt.Sprintf("http://%s/v1/internal/jobs/job-bench-0/maps/m-00000.a1.out?offset=0&length=%d", ns[0].http, n))
-	if err != nil {
-		return 0, 0, 0, err
+	// Shuffle: as a reducer fetches a segment, plain (as on loopback) and
+	// s2-compressed (as across a network).
+	fetch := func(compress bool) (time.Duration, error) {
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v1/internal/jobs/job-bench-0/maps/m-00000.a1.out?offset=0&length=%d", ns[0].http, n), nil)
+		if compress {
+			req.Header.Set("Accept-Encoding", "s2")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var body io.Reader = resp.Body
+		if resp.Header.Get("Content-Encoding") == "s2" {
+			body = s2.NewReader(resp.Body)
+		} else if compress {
+			return 0, fmt.Errorf("the node did not compress")
+		}
+		f, _ := os.Create(sink)
+		w := bufio.NewWriterSize(f, 256<<10)
+		got, err := io.Copy(w, body)
+		w.Flush()
+		f.Close()
+		if err == nil && got != n {
+			err = fmt.Errorf("shuffle fetch: %d of %d bytes", got, n)
+		}
+		return time.Since(start), err
 	}
-	f, _ := os.Create(sink)
-	w := bufio.NewWriterSize(f, 256<<10)
-	got, err := io.Copy(w, s2.NewReader(resp.Body))
-	w.Flush()
-	f.Close()
-	resp.Body.Close()
-	shuffle = time.Since(start)
-	if err != nil || got != n {
-		return 0, 0, 0, fmt.Errorf("shuffle fetch: %d of %d bytes, %v", got, n, err)
+	if shuffle, err = fetch(false); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	if compressed, err = fetch(true); err != nil {
+		return 0, 0, 0, 0, err
 	}
 	// Plain TCP: the same bytes, read from the same file, over loopback,
 	// written to a file.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer l.Close()
 	go func() {
@@ -151,19 +184,19 @@ func benchShuffle(wmr, dir, sample string) (shuffle, tcp time.Duration, n int64,
 		src.Close()
 		c.Close()
 	}()
-	start = time.Now()
+	start := time.Now()
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
-	f, _ = os.Create(sink)
-	got, err = io.Copy(f, c)
+	f, _ := os.Create(sink)
+	got, err := io.Copy(f, c)
 	f.Close()
 	c.Close()
 	tcp = time.Since(start)
 	os.Remove(sink)
 	if err != nil || got != n {
-		return 0, 0, 0, fmt.Errorf("tcp copy: %d of %d bytes, %v", got, n, err)
+		return 0, 0, 0, 0, fmt.Errorf("tcp copy: %d of %d bytes, %v", got, n, err)
 	}
-	return shuffle, tcp, n, nil
+	return shuffle, compressed, tcp, n, nil
 }
