@@ -14,6 +14,17 @@
 // member when it is committed and is also part of memberlist's push/pull
 // state, so nodes that join later or restart learn it.
 //
-// Work in progress (issue 3): running jobs across nodes, the shuffle, and
-// re-replication are not built yet.
+// Jobs: the node a job is submitted to coordinates it (jobs.go): map tasks
+// run on live holders of their shard, reduce tasks on the least busy
+// members; each attempt is an HTTP call to the node that runs it
+// (tasks.go), which fetches the module by hash once and runs the task in
+// its worker processes. Map output stays on the mapper's disk; a reducer
+// pulls its partition from each mapper (s2-compressed across networks,
+// plain on loopback) and merges. A fetch failure names the lost map
+// outputs, which the coordinator re-runs elsewhere; an attempt whose node
+// leaves the cluster is cancelled and retried. The output dataset is
+// committed only when every reduce succeeded.
+//
+// Repair (repair.go): the live member with the lowest name copies shards
+// whose holders stayed dead past a grace period to new holders.
 package nodes

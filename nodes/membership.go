@@ -136,13 +136,23 @@ func (n *Node) Members() []Member {
 	return out
 }
 
-// alive returns the live members.
+// alive returns the live members that speak our protocol version; a
+// member on another version is left out of placement and scheduling (and
+// logged once), so mixed-version clusters do not exchange data they would
+// misread.
 func (n *Node) alive() []Member {
 	var out []Member
 	for _, m := range n.Members() {
-		if m.State == "alive" {
-			out = append(out, m)
+		if m.State != "alive" {
+			continue
 		}
+		if m.Protocol != ProtocolVersion {
+			if _, warned := n.versionWarned.LoadOrStore(m.Name, true); !warned {
+				n.log.Warn("ignoring a member with another protocol version", "member", m.Name, "its_version", m.Protocol, "ours", ProtocolVersion)
+			}
+			continue
+		}
+		out = append(out, m)
 	}
 	return out
 }

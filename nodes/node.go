@@ -37,6 +37,8 @@ type Node struct {
 	rerunMu  sync.Mutex      // serialises re-running lost map outputs
 	dead     deadTracker
 	stop     context.CancelFunc
+	// versionWarned records members already logged for a protocol mismatch.
+	versionWarned sync.Map
 }
 
 // New prepares a node: opens (or creates) its data directory and settles

@@ -131,7 +131,7 @@ func TestClusterJobsMatchReferenceAndLocalRun(t *testing.T) {
 // answer.
 func killDuring(t *testing.T, kind string) {
 	ns := cluster(t, 3)
-	_, paths := putCorpus(t, ns[0], "books", 2, 3, 40<<10)
+	dir, paths := putCorpus(t, ns[0], "books", 2, 3, 40<<10)
 	params := map[string]string{"spin": "300000", "reduce_spin": "1"}
 	if kind == "reduce" {
 		params = map[string]string{"spin": "1", "reduce_spin": "40000000"}
@@ -183,6 +183,11 @@ func killDuring(t *testing.T, kind string) {
 	want, _ := jobtest.WordCount(paths)
 	if d := jobtest.Diff(parse(got), want); d != "" {
 		t.Fatalf("output after losing %s in the %s phase differs:\n%s", victim.name, kind, d)
+	}
+	// Determinism: byte-identical to a single-machine run, re-executions
+	// and all.
+	if local := localRun(t, testwasm.Path(t, "testing/slowwords"), dir, 3); got != local {
+		t.Fatalf("output after a node loss is not byte-identical to wmr run's")
 	}
 	failed := 0
 	for _, a := range final.Attempts {
@@ -282,5 +287,19 @@ func TestClusterCoordinatorDeath(t *testing.T) {
 	// Only a coordinator commits output, so none can appear now.
 	if _, err := ns[0].client().Dataset(context.Background(), "counts"); err == nil {
 		t.Fatal("output published although the coordinator died")
+	}
+}
+
+// A task that fails the same way on every attempt fails the job with the
+// module's own message, and publishes nothing.
+func TestClusterModuleErrorFailsJob(t *testing.T) {
+	ns := cluster(t, 2)
+	putCorpus(t, ns[0], "books", 1, 1, 10<<10)
+	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "hostile/trap"), "--input", "books", "--output", "o", "--wait")
+	if r.code != 1 || !strings.Contains(r.stderr, "failed on attempt 3") || !strings.Contains(r.stderr, "module hostile-trap-go.wasm trapped: wasm error: out of bounds memory access") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := ns[0].client().Dataset(context.Background(), "o"); err == nil {
+		t.Fatal("a failed job published its output")
 	}
 }
