@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -161,17 +160,8 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 					a.Start.Format("15:04:05.000"), secs, a.RecordsIn, a.BytesIn, a.RecordsOut, a.BytesOut, a.Outcome)
 			}
 			tw.Flush()
-			if len(st.Counters) > 0 {
-				fmt.Fprintln(stdout, "\ncounters")
-				names := make([]string, 0, len(st.Counters))
-				for k := range st.Counters {
-					names = append(names, k)
-				}
-				sort.Strings(names)
-				for _, k := range names {
-					fmt.Fprintf(stdout, "  %-20s %d\n", k, st.Counters[k])
-				}
-			}
+			fmt.Fprintln(stdout)
+			printCounters(stdout, "", st.Counters)
 			return nil
 		},
 	}

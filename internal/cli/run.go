@@ -178,16 +178,22 @@ func printSummary(w io.Writer, s *engine.Summary, output string) {
 	fmt.Fprintf(w, "  output      %s records, %s in %d files in %s\n", formatCount(s.RecordsOut), formatBytes(s.BytesOut), s.Reduces, output)
 	fmt.Fprintf(w, "  throughput  %.1f MB/s of input\n", mbps)
 	fmt.Fprintf(w, "  attempts    %d for %d tasks\n", s.Attempts, s.Maps+s.Reduces)
-	if len(s.Counters) > 0 {
-		fmt.Fprintf(w, "  counters\n")
-		names := make([]string, 0, len(s.Counters))
-		for n := range s.Counters {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(w, "    %-20s %d\n", n, s.Counters[n])
-		}
+	printCounters(w, "  ", s.Counters)
+}
+
+// printCounters prints a job's counters, sorted by name, under a heading.
+func printCounters(w io.Writer, indent string, counters map[string]int64) {
+	if len(counters) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%scounters\n", indent)
+	names := make([]string, 0, len(counters))
+	for n := range counters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "%s  %-20s %d\n", indent, n, counters[n])
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	wmr.Register(wmr.Job{Map: mapYear, Reduce: sum, Combine: sum})
+	wmr.Register(wmr.Job{Map: mapYear, Reduce: wmr.Sum, Combine: wmr.Sum})
 }
 
 func main() {}
@@ -31,14 +31,5 @@ func mapYear(_, line []byte, emit *wmr.Emitter) error {
 	} else {
 		wmr.Counter("odd_years", 1)
 	}
-	return nil
-}
-
-func sum(k []byte, values *wmr.Values, emit *wmr.Emitter) error {
-	n, err := values.SumInts()
-	if err != nil {
-		return err
-	}
-	emit.EmitInt(k, n)
 	return nil
 }

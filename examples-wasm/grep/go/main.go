@@ -14,7 +14,7 @@ import (
 var pattern *regexp.Regexp
 
 func init() {
-	wmr.Register(wmr.Job{Init: compile, Map: mapMatches, Reduce: sum, Combine: sum})
+	wmr.Register(wmr.Job{Init: compile, Map: mapMatches, Reduce: wmr.Sum, Combine: wmr.Sum})
 }
 
 func main() {}
@@ -38,14 +38,5 @@ func mapMatches(_, line []byte, emit *wmr.Emitter) error {
 	for _, loc := range pattern.FindAllIndex(line, -1) {
 		emit.Emit(line[loc[0]:loc[1]], one)
 	}
-	return nil
-}
-
-func sum(k []byte, values *wmr.Values, emit *wmr.Emitter) error {
-	n, err := values.SumInts()
-	if err != nil {
-		return err
-	}
-	emit.EmitInt(k, n)
 	return nil
 }

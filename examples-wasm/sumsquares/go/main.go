@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	wmr.Register(wmr.Job{Map: square, Reduce: sum, Combine: sum})
+	wmr.Register(wmr.Job{Map: square, Reduce: wmr.Sum, Combine: wmr.Sum})
 }
 
 func main() {}
@@ -31,14 +31,5 @@ func square(_, line []byte, emit *wmr.Emitter) error {
 		return fmt.Errorf("line is not an integer: %w", err)
 	}
 	emit.EmitInt(key, n*n)
-	return nil
-}
-
-func sum(k []byte, values *wmr.Values, emit *wmr.Emitter) error {
-	n, err := values.SumInts()
-	if err != nil {
-		return err
-	}
-	emit.EmitInt(k, n)
 	return nil
 }

@@ -46,11 +46,7 @@ func init() {
 			emit.EmitInt(key, n)
 			return err
 		},
-		Combine: func(key []byte, values *wmr.Values, emit *wmr.Emitter) error {
-			n, err := values.SumInts()
-			emit.EmitInt(key, n)
-			return err
-		},
+		Combine: wmr.Sum,
 	})
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	wmr.Register(wmr.Job{Map: mapWords, Reduce: sum, Combine: sum})
+	wmr.Register(wmr.Job{Map: mapWords, Reduce: wmr.Sum, Combine: wmr.Sum})
 }
 
 func main() {}
@@ -50,14 +50,5 @@ func mapWords(_, line []byte, emit *wmr.Emitter) error {
 	if start >= 0 {
 		emit.Emit(line[start:], one)
 	}
-	return nil
-}
-
-func sum(word []byte, counts *wmr.Values, emit *wmr.Emitter) error {
-	n, err := counts.SumInts()
-	if err != nil {
-		return err
-	}
-	emit.EmitInt(word, n)
 	return nil
 }
