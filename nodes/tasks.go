@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 
@@ -215,7 +216,9 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			path := filepath.Join(dir, in.Task+".run")
-			err := n.fetchSegment(ctx, in, req.JobID, path)
+			err := n.whileAlive(ctx, in.Node, func(ctx context.Context) error {
+				return n.fetchSegment(ctx, in, req.JobID, path)
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -231,6 +234,33 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 		return nil, lost, errors.Join(errs...)
 	}
 	return segs, nil, nil
+}
+
+// whileAlive runs fn with a context that ends if member leaves the
+// cluster: a hung peer (stopped, partitioned) must not hold a task forever.
+func (n *Node) whileAlive(ctx context.Context, member string, fn func(context.Context) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !n.isAlive(member) {
+					cancel(fmt.Errorf("node %s left the cluster", member))
+					return
+				}
+			}
+		}
+	}()
+	err := fn(ctx)
+	if cause := context.Cause(ctx); err != nil && cause != nil && cause != context.Canceled {
+		return cause
+	}
+	return err
 }
 
 func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string) error {
