@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
@@ -440,36 +442,15 @@ func (r *jobRun) runReduces(ctx context.Context, maps []mapOutput) error {
 // makeSpec returns a task's spec (without attempt and output path) and a
 // description for errors; commit records a successful attempt's result.
 func (r *jobRun) runTasks(ctx context.Context, n int, makeSpec func(i int) (task.Spec, string), commit func(i int, spec *task.Spec, res *task.Result) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, r.e.cfg.Parallelism)
-	var wg sync.WaitGroup
-	var firstErr error
-	var errOnce sync.Once
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.runTask(ctx, i, makeSpec, commit); err != nil {
-				errOnce.Do(func() {
-					firstErr = err
-					cancel(err)
-				})
-			}
-		}(i)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.e.cfg.Parallelism)
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return r.runTask(gctx, i, makeSpec, commit) })
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
+	// Cancelled before any task could fail: not a success.
 	return context.Cause(ctx)
 }
 
@@ -486,7 +467,7 @@ func (r *jobRun) runTask(ctx context.Context, i int, makeSpec func(i int) (task.
 		r.mu.Lock()
 		r.sum.Attempts++
 		r.mu.Unlock()
-		res, err := r.e.exec.Run(ctx, &spec, r.e.cfg.TaskTimeout, func(s task.Stats) {
+		res, err := r.e.RunTask(ctx, &spec, func(s task.Stats) {
 			r.mu.Lock()
 			if r.live == nil {
 				r.live = map[string]task.Stats{}
@@ -508,9 +489,6 @@ func (r *jobRun) runTask(ctx context.Context, i int, makeSpec func(i int) (task.
 		os.Remove(spec.OutputPath)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
-		}
-		if errors.Is(err, worker.ErrTimeLimit) {
-			err = &jobError{msg: fmt.Sprintf("module %s exceeded the task time limit of %v, so its worker process was killed", r.mod.name, r.e.cfg.TaskTimeout), errs: []error{err}}
 		}
 		r.e.cfg.Logger.Warn("task attempt failed", "job", r.job.ID, "task", spec.TaskID, "attempt", attempt, "err", err)
 		errs = append(errs, err.Error())

@@ -8,7 +8,8 @@ import (
 )
 
 // Config configures a Node. Start from DefaultLANConfig or
-// DefaultLocalConfig and set the addresses.
+// DefaultLocalConfig and set the addresses; zero fields take the LAN
+// preset's values.
 type Config struct {
 	// Name identifies the node in the cluster; default: the one stored
 	// in DataDir, or else DataDir's base name.
@@ -98,3 +99,28 @@ func DefaultLocalConfig() Config {
 // ProtocolVersion is the version of the node-to-node HTTP protocol carried
 // in member metadata.
 const ProtocolVersion = 1
+
+// withDefaults fills every zero field from DefaultLANConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultLANConfig()
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.ProbeInterval, &d.ProbeInterval}, {&c.ProbeTimeout, &d.ProbeTimeout},
+		{&c.GossipInterval, &d.GossipInterval}, {&c.PushPullInterval, &d.PushPullInterval},
+		{&c.LeaveTimeout, &d.LeaveTimeout}, {&c.DeadNodeReclaimTime, &d.DeadNodeReclaimTime},
+		{&c.RepairGrace, &d.RepairGrace}, {&c.RepairInterval, &d.RepairInterval},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if c.SuspicionMult <= 0 {
+		c.SuspicionMult = d.SuspicionMult
+	}
+	if c.DefaultBlockSize <= 0 {
+		c.DefaultBlockSize = d.DefaultBlockSize
+	}
+	if c.MaxUpload <= 0 {
+		c.MaxUpload = d.MaxUpload
+	}
+	return c
+}

@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
@@ -209,8 +212,9 @@ func (s *slots) acquire(ctx context.Context, candidates func() []Member) (Member
 			return cs[0], nil
 		}
 		// Wake up now and then too: membership changes do not signal.
-		go func() { time.Sleep(200 * time.Millisecond); s.cond.Broadcast() }()
+		t := time.AfterFunc(200*time.Millisecond, s.cond.Broadcast)
 		s.cond.Wait()
+		t.Stop()
 	}
 }
 
@@ -269,60 +273,27 @@ func (n *Node) runJob(ctx context.Context, j *job, in *Manifest, req *JobRequest
 	// Reduce phase: partitions spread over the members; a reduce that
 	// cannot fetch a map output gets that map re-run, then is retried.
 	outShards := make([]Shard, req.Reducers)
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	var firstErr error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for p := 0; p < req.Reducers; p++ {
-		wg.Add(1)
-		go func(p int) {
-			defer wg.Done()
-			sh, err := n.runReduce(ctx, j, req, maps, sl, p)
-			errMu.Lock()
-			defer errMu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				return
-			}
-			outShards[p] = sh
-		}(p)
+	g, gctx := errgroup.WithContext(ctx)
+	for p := range outShards {
+		g.Go(func() (err error) {
+			outShards[p], err = n.runReduce(gctx, j, req, maps, sl, p)
+			return err
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return n.commit(context.Background(), &Manifest{Name: req.Output, Replicas: req.Replicas, Shards: outShards, Version: time.Now().UnixNano()})
 }
 
+// runMaps runs every map task; the first that fails for good cancels the
+// rest. Slots, not the goroutine count, bound what runs at once.
 func (n *Node) runMaps(ctx context.Context, j *job, req *JobRequest, maps []*mapState, sl *slots) error {
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	var firstErr error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
 	for _, m := range maps {
-		if m.done {
-			continue
-		}
-		wg.Add(1)
-		go func(m *mapState) {
-			defer wg.Done()
-			if err := n.runMap(ctx, j, req, m, sl); err != nil {
-				errMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				errMu.Unlock()
-			}
-		}(m)
+		g.Go(func() error { return n.runMap(gctx, j, req, m, sl) })
 	}
-	wg.Wait()
-	return firstErr
+	return g.Wait()
 }
 
 // runMap runs one map task until it succeeds or fails for good.
@@ -351,7 +322,7 @@ func (n *Node) runMap(ctx context.Context, j *job, req *JobRequest, m *mapState,
 		treq := &taskRequest{JobID: j.status.ID, TaskID: m.id, Kind: task.KindMap, Attempt: m.attempts,
 			ModuleHash: req.ModuleHash, ModuleName: req.ModuleName, Coordinator: n.httpAddr, Params: req.Params,
 			Partitions: req.Reducers, Dataset: req.Input, Shard: m.shard.ID, InputName: m.shard.File}
-		resp, lostNode := n.callTask(ctx, j, node, treq, m.shard.ID, true)
+		resp, lostNode := n.callTask(ctx, j, node, treq, m.shard.ID, slices.Contains(m.shard.Holders, node.Name))
 		sl.release(node.Name)
 		if resp.Error == "" {
 			j.mu.Lock()
@@ -490,13 +461,10 @@ func (n *Node) isAlive(name string) bool {
 // callTask runs one attempt on node, recording it in the job's status. It
 // cancels the call if the node leaves the cluster. lostNode reports that
 // the attempt failed because the node did (not counted against the task).
-func (n *Node) callTask(ctx context.Context, j *job, node Member, treq *taskRequest, input string, isMap bool) (*taskResponse, bool) {
+// local says the node holds the task's input (maps).
+func (n *Node) callTask(ctx context.Context, j *job, node Member, treq *taskRequest, input string, local bool) (*taskResponse, bool) {
 	j.mu.Lock()
 	idx := len(j.status.Attempts)
-	local := false
-	if isMap {
-		local = true // maps are only placed on holders
-	}
 	j.status.Attempts = append(j.status.Attempts, Attempt{Task: treq.TaskID, Kind: treq.Kind, Node: node.Name, Input: input,
 		Local: local, Attempt: treq.Attempt, Start: time.Now(), Outcome: "running"})
 	j.mu.Unlock()

@@ -47,15 +47,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.DataDir == "" || cfg.HTTPAddr == "" || cfg.GossipAddr == "" {
 		return nil, errors.New("a node needs a data directory (--data), an HTTP address (--http) and a gossip address (--gossip)")
 	}
-	if cfg.ProbeInterval == 0 {
-		def := DefaultLANConfig()
-		def.Name, def.DataDir, def.HTTPAddr, def.GossipAddr, def.Join, def.Logger = cfg.Name, cfg.DataDir, cfg.HTTPAddr, cfg.GossipAddr, cfg.Join, cfg.Logger
-		def.Engine, def.SlotsPerNode = cfg.Engine, cfg.SlotsPerNode
-		if cfg.RepairGrace > 0 {
-			def.RepairGrace, def.RepairInterval = cfg.RepairGrace, cfg.RepairInterval
-		}
-		cfg = def
-	}
+	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -3,6 +3,7 @@ package nodes
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestPlaceIsStableAndSpread(t *testing.T) {
@@ -50,5 +51,19 @@ func TestValidName(t *testing.T) {
 		if err := ValidName("dataset", bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestConfigDefaultsFillOnlyZeroFields(t *testing.T) {
+	lan, local := DefaultLANConfig(), DefaultLocalConfig()
+	if got := (Config{}).withDefaults(); got.ProbeInterval != lan.ProbeInterval || got.RepairGrace != lan.RepairGrace || got.MaxUpload != lan.MaxUpload {
+		t.Fatalf("zero config: %+v", got)
+	}
+	if got := local.withDefaults(); got.ProbeInterval != local.ProbeInterval || got.RepairGrace != local.RepairGrace {
+		t.Fatalf("local preset overwritten: %+v", got)
+	}
+	c := Config{RepairGrace: time.Hour}
+	if got := c.withDefaults(); got.RepairGrace != time.Hour || got.RepairInterval != lan.RepairInterval {
+		t.Fatalf("partial config: %+v", got)
 	}
 }

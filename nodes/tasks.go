@@ -65,10 +65,8 @@ type taskResponse struct {
 	File    string       `json:"file,omitempty"`    // map: the output file name on the node
 	Holders []string     `json:"holders,omitempty"` // reduce: where the output shard went
 	Error   string       `json:"error,omitempty"`
-	// Module says the error was the module's (deterministic); Fatal that
-	// retrying cannot help (invalid module).
-	Module bool `json:"module,omitempty"`
-	Fatal  bool `json:"fatal,omitempty"`
+	// Fatal says retrying cannot help (an invalid module).
+	Fatal bool `json:"fatal,omitempty"`
 	// LostMaps names map tasks whose output could not be fetched.
 	LostMaps []string `json:"lost_maps,omitempty"`
 }
@@ -131,9 +129,7 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) runTask(ctx context.Context, req *taskRequest) *taskResponse {
 	fail := func(err error) *taskResponse {
-		var me *wasmhost.ModuleError
-		return &taskResponse{Error: err.Error(), Module: errors.As(err, &me) || errors.Is(err, wasmhost.ErrTrap) || errors.Is(err, wasmhost.ErrModuleFailed),
-			Fatal: errors.Is(err, wasmhost.ErrInvalidModule) || errors.Is(err, wasmhost.ErrABIVersion)}
+		return &taskResponse{Error: err.Error(), Fatal: errors.Is(err, wasmhost.ErrInvalidModule) || errors.Is(err, wasmhost.ErrABIVersion)}
 	}
 	modPath, err := n.moduleFor(ctx, req)
 	if err != nil {

@@ -215,7 +215,7 @@ func TestClusterPutCatGetAndNodeLoss(t *testing.T) {
 
 	// The node comes back with the same data directory: it rejoins and
 	// serves its shards again.
-	back := startNodeAt(t, victim.name, victim.data, victim.http, victim.gossip, survivor.gossip)
+	startNodeAt(t, victim.name, victim.data, victim.http, victim.gossip, survivor.gossip)
 	waitAlive(t, survivor, 3)
 	waitFor(t, 20*time.Second, "single to read whole again", func() error {
 		got, err := catString(t, survivor.client(), "single")
@@ -224,7 +224,6 @@ func TestClusterPutCatGetAndNodeLoss(t *testing.T) {
 		}
 		return err
 	})
-	_ = back
 }
 
 func TestClusterGracefulLeaveAndInPlace(t *testing.T) {

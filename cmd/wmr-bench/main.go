@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -378,5 +377,3 @@ func treeRSS(root int) int64 {
 	}
 	return total
 }
-
-var _ = sort.Strings

@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -151,11 +150,4 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 	}
 	res.Counters = inst.TakeCounters()
 	return res, nil
-}
-
-// IsModuleError reports whether err was caused by the module (as opposed to
-// the machine: I/O, a killed worker).
-func IsModuleError(err error) bool {
-	var me *wasmhost.ModuleError
-	return errors.As(err, &me)
 }

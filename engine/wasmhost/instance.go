@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
@@ -398,7 +399,7 @@ func (i *Instance) hostLog(level int32, ptr, n uint32) {
 	if i.logs == maxLogsPerTask {
 		msg += " (further messages from this task are dropped)"
 	}
-	lvl := []slogLevel{levelDebug, levelInfo, levelWarn, levelError}[min(max(level, 0), 3)]
+	lvl := []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError}[min(max(level, 0), 3)]
 	i.module.host.log.Log(context.Background(), lvl, msg, append([]any{"module", i.module.name}, i.logAttrs...)...)
 }
 

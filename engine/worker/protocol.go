@@ -9,7 +9,6 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
@@ -89,6 +88,3 @@ func readFrame(r *bufio.Reader) (typ byte, body []byte, err error) {
 	}
 	return hdr[4], body, nil
 }
-
-// Ensure the progress and result types travel.
-var _ = []any{task.Stats{}, task.Result{}, task.Spec{}}

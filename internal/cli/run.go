@@ -93,17 +93,16 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	sizes := map[string]*int64{}
 	var memory, taskMemory, blockSize, maxOutput int64
-	for flag, dst := range map[string]*int64{"memory": &memory, "task-memory": &taskMemory, "block-size": &blockSize, "max-task-output": &maxOutput} {
-		sizes[flag] = dst
-	}
-	for flag, val := range map[string]string{"memory": f.memory, "task-memory": f.taskMemory, "block-size": f.blockSize, "max-task-output": f.maxOutput} {
-		n, err := parseSize(val)
+	for _, sz := range []struct {
+		flag, val string
+		dst       *int64
+	}{{"memory", f.memory, &memory}, {"task-memory", f.taskMemory, &taskMemory}, {"block-size", f.blockSize, &blockSize}, {"max-task-output", f.maxOutput, &maxOutput}} {
+		n, err := parseSize(sz.val)
 		if err != nil {
-			return usageError{fmt.Errorf("--%s: %w", flag, err)}
+			return usageError{fmt.Errorf("--%s: %w", sz.flag, err)}
 		}
-		*sizes[flag] = n
+		*sz.dst = n
 	}
 	if f.reducers < 1 {
 		return usageError{fmt.Errorf("--reducers must be at least 1, not %d", f.reducers)}
