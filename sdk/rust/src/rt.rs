@@ -1,0 +1,458 @@
+//! The guest runtime behind [`export_job!`](crate::export_job): turns the
+//! ABI's export calls into calls of a [`Job`]'s methods. Not for direct use.
+
+use crate::host;
+use crate::msgpack::{self, Malformed, Reader};
+use crate::{Job, Task};
+use std::cell::{Cell, RefCell};
+
+const STATUS_OK: i32 = 0;
+const STATUS_ERROR: i32 = -1;
+const CAP_COMBINE: i32 = 1;
+const CAP_PARTITIONER: i32 = 2;
+const NO_RECORD: i64 = -1;
+const EMIT_FLUSH_SIZE: usize = 64 << 10;
+const MAX_COUNTERS: usize = 1000;
+const MAX_FAIL_MESSAGE: usize = 16 << 10;
+
+/// Views an export's `(ptr, len)` argument.
+///
+/// # Safety
+/// `ptr` must point at `len` readable bytes (the host guarantees it).
+pub unsafe fn bytes<'a>(ptr: *const u8, len: i32) -> &'a [u8] {
+    if len <= 0 || ptr.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ptr, len as usize)
+    }
+}
+
+thread_local! {
+    static COUNTERS: RefCell<Vec<(String, i64)>> = RefCell::new(Vec::new());
+    /// The record being processed, for the panic hook's report.
+    static RECORD: Cell<i64> = Cell::new(NO_RECORD);
+}
+
+pub(crate) fn counter(name: &str, delta: i64) {
+    if name.is_empty() || name.len() > 128 {
+        return;
+    }
+    COUNTERS.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(e) = c.iter_mut().find(|(n, _)| n == name) {
+            e.1 += delta;
+        } else if c.len() < MAX_COUNTERS {
+            c.push((name.to_string(), delta));
+        }
+    })
+}
+
+/// Reports an error through the host's `fail` and returns the error status.
+fn fail(msg: &str, record: i64) -> i32 {
+    let mut end = msg.len().min(MAX_FAIL_MESSAGE);
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut buf = Vec::with_capacity(end + 16);
+    buf.push(0x92);
+    msgpack::put_str(&mut buf, &msg[..end]);
+    msgpack::put_int(&mut buf, record);
+    COUNTERS.with(|c| c.borrow_mut().clear());
+    host::fail(&buf);
+    STATUS_ERROR
+}
+
+/// Collects a function's output pairs and sends them to the host in
+/// batches. Valid only during the call it is passed to.
+pub struct Emitter {
+    buf: Vec<u8>,
+    count: u32,
+    partitioner: Option<Box<dyn Fn(&[u8]) -> u64>>,
+}
+
+impl Emitter {
+    fn new() -> Self {
+        let mut e = Emitter { buf: Vec::with_capacity(EMIT_FLUSH_SIZE + 1024), count: 0, partitioner: None };
+        e.reset();
+        e
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0xdd, 0, 0, 0, 0]);
+        self.count = 0;
+    }
+
+    fn flush(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        self.buf[1..5].copy_from_slice(&self.count.to_be_bytes());
+        host::emit(&self.buf);
+        self.reset();
+    }
+
+    /// Emits one output pair.
+    #[inline]
+    pub fn emit(&mut self, key: &[u8], value: &[u8]) {
+        if let Some(p) = &self.partitioner {
+            let p = p(key);
+            return self.emit_to(p, key, value);
+        }
+        if self.buf.len() + key.len() + value.len() + 11 > EMIT_FLUSH_SIZE {
+            self.flush();
+        }
+        self.buf.push(0x92);
+        msgpack::put_bin(&mut self.buf, key);
+        msgpack::put_bin(&mut self.buf, value);
+        self.count += 1;
+    }
+
+    /// Emits a pair to a chosen partition (0 <= partition < R); jobs with
+    /// `PARTITIONER` get this from `emit` already.
+    pub fn emit_to(&mut self, partition: u64, key: &[u8], value: &[u8]) {
+        if self.buf.len() + key.len() + value.len() + 20 > EMIT_FLUSH_SIZE {
+            self.flush();
+        }
+        self.buf.push(0x93);
+        msgpack::put_bin(&mut self.buf, key);
+        msgpack::put_bin(&mut self.buf, value);
+        self.buf.push(0xcf);
+        self.buf.extend_from_slice(&partition.to_be_bytes());
+        self.count += 1;
+    }
+
+    /// Emits a pair whose value is a decimal integer.
+    pub fn emit_int(&mut self, key: &[u8], value: i64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut u = value.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (u % 10) as u8;
+            u /= 10;
+            if u == 0 {
+                break;
+            }
+        }
+        if value < 0 {
+            i -= 1;
+            digits[i] = b'-';
+        }
+        self.emit(key, &digits[i..]);
+    }
+}
+
+/// The values of one key, streamed from the host: a key may have more
+/// values than fit in memory. Read them with `while let Some(v) =
+/// values.next()`; a value is valid until the next call.
+pub struct Values<'r, 'a> {
+    chunk: &'r mut Reader<'a>,
+    in_chunk: u32,
+    more: bool,
+    cont: &'r mut Vec<u8>,
+    cont_pos: usize,
+    cont_end: usize,
+    in_cont: u32,
+    bad: bool,
+}
+
+impl<'r, 'a> Values<'r, 'a> {
+    /// The next value, or `None` when the key has no more.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<&[u8]> {
+        loop {
+            if self.bad {
+                return None;
+            }
+            if self.in_chunk > 0 {
+                self.in_chunk -= 1;
+                match self.chunk.bytes() {
+                    Ok(v) => return Some(v),
+                    Err(_) => {
+                        self.bad = true;
+                        return None;
+                    }
+                }
+            }
+            if self.in_cont > 0 {
+                self.in_cont -= 1;
+                match msgpack::bytes_range(&self.cont[..self.cont_end], self.cont_pos) {
+                    Ok((start, end)) => {
+                        self.cont_pos = end;
+                        return Some(&self.cont[start..end]);
+                    }
+                    Err(_) => {
+                        self.bad = true;
+                        return None;
+                    }
+                }
+            }
+            if !self.more || !self.refill() {
+                return None;
+            }
+        }
+    }
+
+    /// Adds up the remaining values, each a decimal integer.
+    pub fn sum_ints(&mut self) -> crate::Result<i64> {
+        let mut total: i64 = 0;
+        while let Some(v) = self.next() {
+            total = total.wrapping_add(crate::parse_int(v)?);
+        }
+        Ok(total)
+    }
+
+    /// Asks the host for the next values of a continuing group.
+    fn refill(&mut self) -> bool {
+        if self.cont.is_empty() {
+            self.cont.resize(64 << 10, 0);
+        }
+        loop {
+            let n = host::next_values(self.cont);
+            if n == 0 {
+                self.more = false;
+                return false;
+            }
+            if n < 0 {
+                self.cont.resize((-(n as i64)) as usize, 0);
+                continue;
+            }
+            let msg = &self.cont[..n as usize];
+            let mut r = Reader::new(msg);
+            let parsed = (|| -> Result<(bool, u32), Malformed> {
+                if r.array()? != 2 {
+                    return Err(Malformed);
+                }
+                Ok((r.boolean()?, r.array()?))
+            })();
+            match parsed {
+                Ok((more, count)) => {
+                    self.more = more;
+                    self.in_cont = count;
+                    self.cont_pos = r.position();
+                    self.cont_end = n as usize;
+                    return true;
+                }
+                Err(_) => {
+                    self.bad = true;
+                    self.more = false;
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Skips the values of the group left in the chunk.
+    fn skip_rest(&mut self) -> bool {
+        while self.in_chunk > 0 {
+            self.in_chunk -= 1;
+            if self.chunk.bytes().is_err() {
+                return false;
+            }
+        }
+        !self.bad
+    }
+}
+
+/// One module instance's state around a job value.
+pub struct Guest<J: Job> {
+    job: J,
+    task: Task,
+    input: Vec<u8>,
+    emitter: Emitter,
+    cont: Vec<u8>,
+}
+
+impl<J: Job> Guest<J> {
+    pub fn new() -> Self {
+        std::panic::set_hook(Box::new(|info| {
+            // Panics abort on wasm32 (a trap); report the message first so
+            // the user sees it rather than "unreachable".
+            let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+                s.to_string()
+            } else if let Some(s) = info.payload().downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "panic".to_string()
+            };
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            fail(&format!("panicked: {}{}", msg, at), RECORD.with(|r| r.get()));
+        }));
+        Guest { job: J::default(), task: Task::default(), input: Vec::new(), emitter: Emitter::new(), cont: Vec::new() }
+    }
+
+    pub fn alloc(&mut self, size: i32) -> *mut u8 {
+        let size = size.max(1) as usize;
+        if size > self.input.len() {
+            // Drop the old region first so the memory cap bounds one input.
+            self.input = Vec::new();
+            self.input.resize(size, 0);
+        }
+        self.input.as_mut_ptr()
+    }
+
+    fn failed(&mut self, msg: &str, record: i64) -> i32 {
+        self.emitter.reset();
+        fail(msg, record)
+    }
+
+    fn finish_call(&mut self, status: i32) -> i32 {
+        RECORD.with(|r| r.set(NO_RECORD));
+        self.emitter.flush();
+        COUNTERS.with(|c| {
+            for (name, delta) in c.borrow_mut().drain(..) {
+                host::counter(name.as_bytes(), delta);
+            }
+        });
+        status
+    }
+
+    pub fn init(&mut self, msg: &[u8]) -> i32 {
+        let task = match decode_init(msg) {
+            Ok(t) => t,
+            Err(Malformed) => return self.failed("reading the host's init message: malformed msgpack", NO_RECORD),
+        };
+        self.task = task;
+        COUNTERS.with(|c| c.borrow_mut().clear());
+        self.emitter.reset();
+        self.emitter.partitioner = None;
+        if J::PARTITIONER {
+            let n = self.task.num_partitions.max(1) as u64;
+            // The job value lives as long as the guest; the emitter asks it
+            // for partitions through a raw pointer to avoid a borrow of
+            // self.job across map calls that also borrow it mutably.
+            let job: *const J = &self.job;
+            self.emitter.partitioner = Some(Box::new(move |k| unsafe { (*job).partition(k, n) }));
+        }
+        if let Err(e) = self.job.init(&self.task) {
+            return self.failed(&format!("init: {}", e.message()), NO_RECORD);
+        }
+        self.finish_call(STATUS_OK);
+        (if J::COMBINER { CAP_COMBINE } else { 0 }) | (if J::PARTITIONER { CAP_PARTITIONER } else { 0 })
+    }
+
+    pub fn map(&mut self, batch: &[u8]) -> i32 {
+        let mut r = Reader::new(batch);
+        let n = match r.array() {
+            Ok(n) => n,
+            Err(_) => return self.failed("reading the host's batch: malformed msgpack", NO_RECORD),
+        };
+        for i in 0..n {
+            RECORD.with(|c| c.set(i as i64));
+            let rec = (|| -> Result<(&[u8], &[u8]), Malformed> {
+                if r.array()? != 2 {
+                    return Err(Malformed);
+                }
+                Ok((r.bytes()?, r.bytes()?))
+            })();
+            let (key, value) = match rec {
+                Ok(kv) => kv,
+                Err(_) => return self.failed("reading the host's batch: malformed record", i as i64),
+            };
+            if let Err(e) = self.job.map(key, value, &mut self.emitter) {
+                return self.failed(e.message(), i as i64);
+            }
+        }
+        if !r.at_end() {
+            return self.failed("reading the host's batch: trailing bytes", NO_RECORD);
+        }
+        self.finish_call(STATUS_OK)
+    }
+
+    pub fn reduce(&mut self, chunk: &[u8], combine: bool) -> i32 {
+        if combine && !J::COMBINER {
+            return self.failed("the module has no combiner", NO_RECORD);
+        }
+        let mut r = Reader::new(chunk);
+        let n = match r.array() {
+            Ok(n) => n,
+            Err(_) => return self.failed("reading the host's chunk: malformed msgpack", NO_RECORD),
+        };
+        for i in 0..n {
+            RECORD.with(|c| c.set(i as i64));
+            let head = (|| -> Result<(&[u8], bool, u32), Malformed> {
+                if r.array()? != 3 {
+                    return Err(Malformed);
+                }
+                Ok((r.bytes()?, r.boolean()?, r.array()?))
+            })();
+            let (key, more, count) = match head {
+                Ok(h) => h,
+                Err(_) => return self.failed("reading the host's chunk: malformed group", i as i64),
+            };
+            let mut values =
+                Values { chunk: &mut r, in_chunk: count, more, cont: &mut self.cont, cont_pos: 0, cont_end: 0, in_cont: 0, bad: false };
+            let res = if combine {
+                self.job.combine(key, &mut values, &mut self.emitter)
+            } else {
+                self.job.reduce(key, &mut values, &mut self.emitter)
+            };
+            if let Err(e) = res {
+                return self.failed(e.message(), i as i64);
+            }
+            if !values.skip_rest() {
+                return self.failed("reading values from the host: malformed msgpack", i as i64);
+            }
+        }
+        if !r.at_end() {
+            return self.failed("reading the host's chunk: trailing bytes", NO_RECORD);
+        }
+        self.finish_call(STATUS_OK)
+    }
+
+    /// The partition the module gives a key (the optional `wmr_partition`
+    /// export, for conformance checks).
+    pub fn partition(&self, key: &[u8], num_partitions: i32) -> i32 {
+        if num_partitions <= 0 {
+            return -1;
+        }
+        let n = num_partitions as u64;
+        let p = if J::PARTITIONER { self.job.partition(key, n) } else { crate::partition_hash(key) % n };
+        p as i32
+    }
+}
+
+impl<J: Job> Default for Guest<J> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn string(r: &mut Reader<'_>) -> Result<String, Malformed> {
+    Ok(String::from_utf8_lossy(r.bytes()?).into_owned())
+}
+
+fn decode_init(msg: &[u8]) -> Result<Task, Malformed> {
+    let mut r = Reader::new(msg);
+    let mut t = Task::default();
+    let n = r.map()?;
+    for _ in 0..n {
+        let key = r.bytes()?;
+        match key {
+            b"job_id" => t.job_id = string(&mut r)?,
+            b"task_id" => t.task_id = string(&mut r)?,
+            b"task_kind" => t.task_kind = string(&mut r)?,
+            b"input_file" => t.input_file = string(&mut r)?,
+            b"attempt" => t.attempt = r.int()?,
+            b"split_offset" => t.split_offset = r.int()?,
+            b"split_length" => t.split_length = r.int()?,
+            b"partition" => t.partition = r.int()?,
+            b"num_partitions" => t.num_partitions = r.int()?,
+            b"params" if r.peek() == Some(0xc0) => r.skip()?,
+            b"params" => {
+                let np = r.map()?;
+                for _ in 0..np {
+                    let k = string(&mut r)?;
+                    let v = string(&mut r)?;
+                    t.params.push((k, v));
+                }
+            }
+            _ => r.skip()?,
+        }
+    }
+    if !r.at_end() {
+        return Err(Malformed);
+    }
+    Ok(t)
+}

@@ -1,0 +1,243 @@
+//! The SDK's native tests: the runtime driven through a fake host.
+
+use crate::host::imp::FAKE;
+use crate::msgpack::{put_bin, Reader};
+use crate::rt::Guest;
+use crate::text::{decode_rune, is_letter, words};
+use crate::{parse_int, partition_hash, Emitter, Job, Result, Task, Values};
+
+#[derive(Default)]
+struct WordCount {
+    prefix: Vec<u8>,
+}
+
+impl Job for WordCount {
+    const COMBINER: bool = true;
+    fn init(&mut self, task: &Task) -> Result {
+        self.prefix = task.param("prefix").unwrap_or("").as_bytes().to_vec();
+        Ok(())
+    }
+    fn map(&mut self, _key: &[u8], line: &[u8], out: &mut Emitter) -> Result {
+        if line == b"boom" {
+            return Err("cannot map boom".into());
+        }
+        if line == b"panic" {
+            panic!("asked to");
+        }
+        for w in words(line) {
+            let mut k = self.prefix.clone();
+            k.extend_from_slice(w);
+            out.emit(&k, b"1");
+        }
+        Ok(())
+    }
+    fn reduce(&mut self, key: &[u8], values: &mut Values, out: &mut Emitter) -> Result {
+        crate::counter("keys", 1);
+        crate::sum(key, values, out)
+    }
+    fn combine(&mut self, key: &[u8], values: &mut Values, out: &mut Emitter) -> Result {
+        crate::sum(key, values, out)
+    }
+}
+
+fn reset_fake() {
+    FAKE.with(|f| *f.borrow_mut() = Default::default());
+}
+
+fn array32(n: u32) -> Vec<u8> {
+    let mut b = vec![0xdd];
+    b.extend_from_slice(&n.to_be_bytes());
+    b
+}
+
+fn batch(lines: &[&[u8]]) -> Vec<u8> {
+    let mut b = array32(lines.len() as u32);
+    for (i, l) in lines.iter().enumerate() {
+        b.push(0x92);
+        put_bin(&mut b, &(i as u64).to_be_bytes());
+        put_bin(&mut b, l);
+    }
+    b
+}
+
+/// Decodes every emitted pair, in order.
+fn emitted() -> Vec<(Vec<u8>, Vec<u8>)> {
+    FAKE.with(|f| {
+        let mut out = vec![];
+        for e in &f.borrow().emits {
+            let mut r = Reader::new(e);
+            let n = r.array().unwrap();
+            for _ in 0..n {
+                assert_eq!(r.array().unwrap(), 2);
+                out.push((r.bytes().unwrap().to_vec(), r.bytes().unwrap().to_vec()));
+            }
+            assert!(r.at_end());
+        }
+        out
+    })
+}
+
+fn init_msg(params: &[(&str, &str)]) -> Vec<u8> {
+    // {"abi":1,"task_kind":"map","unknown":[1,{"x":nil}],"num_partitions":3,"params":{...}}
+    let mut b = vec![0x85];
+    b.extend_from_slice(b"\xa3abi\x01");
+    b.extend_from_slice(b"\xa9task_kind\xa3map");
+    b.extend_from_slice(b"\xa7unknown\x92\x01\x81\xa1x\xc0");
+    b.extend_from_slice(b"\xaenum_partitions\xcd\x00\x03");
+    b.extend_from_slice(b"\xa6params");
+    b.push(0x80 | params.len() as u8);
+    for (k, v) in params {
+        b.push(0xa0 | k.len() as u8);
+        b.extend_from_slice(k.as_bytes());
+        b.push(0xa0 | v.len() as u8);
+        b.extend_from_slice(v.as_bytes());
+    }
+    b
+}
+
+#[test]
+fn map_emits_words_with_params() {
+    reset_fake();
+    let mut g = Guest::<WordCount>::new();
+    assert_eq!(g.init(&init_msg(&[("prefix", "w:")])), 1);
+    assert_eq!(g.map(&batch(&[b"hello, w\xc3\xb6rld", b"", b"\xff\xfeab"])), 0);
+    let got = emitted();
+    let want: Vec<(Vec<u8>, Vec<u8>)> = ["w:hello", "w:w\u{f6}rld", "w:ab"]
+        .iter()
+        .map(|w| (w.as_bytes().to_vec(), b"1".to_vec()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn errors_and_panics_are_reported_with_the_record() {
+    reset_fake();
+    let mut g = Guest::<WordCount>::new();
+    g.init(&init_msg(&[]));
+    assert_eq!(g.map(&batch(&[b"fine", b"boom"])), -1);
+    let fails = FAKE.with(|f| f.borrow().fails.clone());
+    let mut r = Reader::new(&fails[0]);
+    assert_eq!(r.array().unwrap(), 2);
+    assert_eq!(r.bytes().unwrap(), b"cannot map boom");
+    assert_eq!(r.int().unwrap(), 1);
+    // Output of the failed call never reaches the host.
+    assert!(emitted().is_empty());
+}
+
+#[test]
+fn malformed_batches_fail() {
+    reset_fake();
+    let mut g = Guest::<WordCount>::new();
+    g.init(&init_msg(&[]));
+    let mut b = batch(&[b"a"]);
+    b.push(0);
+    assert_eq!(g.map(&b), -1);
+    assert_eq!(g.map(&[0xdd, 0, 0, 0, 2, 0x92]), -1);
+    assert_eq!(g.init(&[0x81, 0xa1]), -1);
+}
+
+#[test]
+fn reduce_streams_values_across_continuations() {
+    reset_fake();
+    let mut g = Guest::<WordCount>::new();
+    g.init(&init_msg(&[]));
+    // Group "a" with 2 values, then "b" with 1 value continuing.
+    let mut chunk = array32(2);
+    chunk.push(0x93);
+    put_bin(&mut chunk, b"a");
+    chunk.push(0xc2);
+    chunk.extend_from_slice(&array32(2));
+    put_bin(&mut chunk, b"1");
+    put_bin(&mut chunk, b"2");
+    chunk.push(0x93);
+    put_bin(&mut chunk, b"b");
+    chunk.push(0xc3);
+    chunk.extend_from_slice(&array32(1));
+    put_bin(&mut chunk, b"10");
+    // Two continuations.
+    let mut c1 = vec![0x92, 0xc3];
+    c1.extend_from_slice(&array32(1));
+    put_bin(&mut c1, b"100");
+    let mut c2 = vec![0x92, 0xc2];
+    c2.extend_from_slice(&array32(1));
+    put_bin(&mut c2, b"1000");
+    FAKE.with(|f| {
+        let mut f = f.borrow_mut();
+        f.continuations.push_back(c1);
+        f.continuations.push_back(c2);
+    });
+    assert_eq!(g.reduce(&chunk, false), 0);
+    assert_eq!(emitted(), vec![(b"a".to_vec(), b"3".to_vec()), (b"b".to_vec(), b"1110".to_vec())]);
+    let counters = FAKE.with(|f| f.borrow().counters.clone());
+    assert_eq!(counters, vec![(b"keys".to_vec(), 2)]);
+
+    // A continuation larger than the buffer: the SDK grows it.
+    reset_fake();
+    let mut chunk = array32(1);
+    chunk.push(0x93);
+    put_bin(&mut chunk, b"k");
+    chunk.push(0xc3);
+    chunk.extend_from_slice(&array32(0));
+    let mut c = vec![0x92, 0xc2];
+    c.extend_from_slice(&array32(1));
+    let padded = format!("{:0>100000}", 7);
+    put_bin(&mut c, padded.as_bytes());
+    FAKE.with(|f| f.borrow_mut().continuations.push_back(c));
+    assert_eq!(g.reduce(&chunk, false), 0);
+    assert_eq!(emitted(), vec![(b"k".to_vec(), b"7".to_vec())]);
+}
+
+#[test]
+fn decode_rune_matches_go() {
+    let cases: &[(&[u8], u32, usize)] = &[
+        (b"a", 'a' as u32, 1),
+        (b"\xc3\xa9", 0xe9, 2),
+        (b"\xe6\x97\xa5", 0x65e5, 3),
+        (b"\xf0\x9f\x98\x80", 0x1f600, 4),
+        (b"\xff", 0xfffd, 1),
+        (b"\xc0\x80", 0xfffd, 1),       // overlong
+        (b"\xe0\x80\x80", 0xfffd, 1),   // overlong
+        (b"\xed\xa0\x80", 0xfffd, 1),   // surrogate
+        (b"\xf4\x90\x80\x80", 0xfffd, 1), // > U+10FFFF
+        (b"\xe6\x97", 0xfffd, 1),       // short
+        (b"\xef\xbf\xbd", 0xfffd, 3),   // U+FFFD itself
+    ];
+    for (b, r, n) in cases {
+        assert_eq!(decode_rune(b), (*r, *n), "{:x?}", b);
+    }
+}
+
+#[test]
+fn letters_follow_go_unicode() {
+    for (r, want) in [('a', true), ('Z', true), ('1', false), ('_', false), ('\u{e9}', true), ('\u{aa}', true),
+        ('\u{65e5}', true), ('\u{2160}', false), ('\u{345}', false), ('\u{1f600}', false), ('\u{10ffff}', false)] {
+        assert_eq!(is_letter(r as u32), want, "{:?}", r);
+    }
+    let w: Vec<&[u8]> = words("a1bc d\u{e9}f\u{2160}g".as_bytes()).collect();
+    assert_eq!(w, vec![&b"a"[..], b"bc", "d\u{e9}f".as_bytes(), b"g"]);
+}
+
+#[test]
+fn parse_int_edges() {
+    assert_eq!(parse_int(b"-9223372036854775808").unwrap(), i64::MIN);
+    assert_eq!(parse_int(b"+42").unwrap(), 42);
+    assert!(parse_int(b"9223372036854775808").is_err());
+    assert!(parse_int(b"").is_err());
+    assert!(parse_int(b"-").is_err());
+    assert!(parse_int(b"1x").is_err());
+}
+
+#[test]
+fn partition_vectors() {
+    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../abi/testdata/partition_vectors.json")).unwrap();
+    let field = |s: &str, name: &str| -> Vec<String> {
+        s.split(&format!("\"{}\": \"", name)).skip(1).map(|p| p[..p.find('"').unwrap()].to_string()).collect()
+    };
+    let keys = field(&json, "key_hex");
+    let hashes = field(&json, "hash_hex");
+    assert!(keys.len() > 5 && keys.len() == hashes.len());
+    for (k, h) in keys.iter().zip(&hashes) {
+        let key: Vec<u8> = (0..k.len()).step_by(2).map(|i| u8::from_str_radix(&k[i..i + 2], 16).unwrap()).collect();
+        assert_eq!(format!("{:016x}", partition_hash(&key)), *h, "key {}", k);
+    }
+}
