@@ -7,14 +7,29 @@ GO_EXAMPLES := wordcount sumsquares evenyears grep indexer
 HOSTILE := loop membomb trap malformed flood
 TESTING := manyvalues sandbox slowwords
 
-.PHONY: all build examples test vet bench demo fuzz clean
+.PHONY: all build examples go-examples c-examples rust-examples as-examples wat-examples toolchains sdk-test letters test vet bench demo fuzz clean FORCE
 
 all: build examples
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wmr
 
-examples:
+# Example modules in every guest language, to build/examples/<name>-<lang>.wasm
+# (lang: go, rust, c, as, wat). `make toolchains` installs the compilers.
+C_EXAMPLES := wordcount grep indexer
+RUST_EXAMPLES := wordcount grep indexer
+AS_EXAMPLES := wordcount
+WAT_EXAMPLES := sumsquares
+CLANG ?= clang-16
+C_FLAGS := --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O2 -Wall -Wextra -Werror -Wl,--strip-all -Isdk/c
+C_SDK := sdk/c/wmr.h sdk/c/wmr.c sdk/c/wmr_letters.c
+# Debian's rustc 1.63 has the wasm32 standard library; rustup's may not.
+CARGO := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$(CURDIR)/build/cargo /usr/bin/cargo
+ASC := sdk/assemblyscript/node_modules/.bin/asc
+
+examples: go-examples c-examples rust-examples as-examples wat-examples
+
+go-examples:
 	@mkdir -p $(EXAMPLES_OUT)
 	@cd examples-wasm && for ex in $(GO_EXAMPLES); do \
 		echo "build $(EXAMPLES_OUT)/$$ex-go.wasm"; \
@@ -29,9 +44,62 @@ examples:
 		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../$(EXAMPLES_OUT)/testing-$$h-go.wasm ./testing/$$h || exit 1; \
 	done
 
+c-examples: $(C_EXAMPLES:%=$(EXAMPLES_OUT)/%-c.wasm)
+as-examples: $(AS_EXAMPLES:%=$(EXAMPLES_OUT)/%-as.wasm)
+wat-examples: $(WAT_EXAMPLES:%=$(EXAMPLES_OUT)/%-wat.wasm)
+rust-examples:
+	@mkdir -p $(EXAMPLES_OUT)
+	cd examples-wasm && $(CARGO) build -q --offline --release --target wasm32-unknown-unknown
+	@for ex in $(RUST_EXAMPLES); do cp build/cargo/wasm32-unknown-unknown/release/$$ex.wasm $(EXAMPLES_OUT)/$$ex-rust.wasm; done
+
+$(EXAMPLES_OUT)/%-c.wasm: examples-wasm/%/c/*.c $(C_SDK)
+	@mkdir -p $(EXAMPLES_OUT)
+	$(CLANG) $(C_FLAGS) -o $@ $(filter %.c,$^)
+
+$(EXAMPLES_OUT)/%-as.wasm: examples-wasm/%/as/index.ts sdk/assemblyscript/assembly/*.ts | $(ASC)
+	@mkdir -p $(EXAMPLES_OUT)
+	$(ASC) $< -o $@ -O3
+
+$(EXAMPLES_OUT)/%-wat.wasm: examples-wasm/%/wat/*.wat
+	@mkdir -p $(EXAMPLES_OUT)
+	wat2wasm $< -o $@
+
+# One Rust example (tests build what they need through these rules).
+$(EXAMPLES_OUT)/%-rust.wasm: FORCE
+	@mkdir -p $(EXAMPLES_OUT)
+	cd examples-wasm && $(CARGO) build -q --offline --release --target wasm32-unknown-unknown -p $*
+	cp build/cargo/wasm32-unknown-unknown/release/$*.wasm $@
+
+$(EXAMPLES_OUT)/%-go.wasm: FORCE
+	@mkdir -p $(EXAMPLES_OUT)
+	cd examples-wasm && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../$@ ./$*/go
+
+FORCE:
+
+$(ASC):
+	cd sdk/assemblyscript && npm install --no-audit --no-fund
+
+# The guest toolchains (clang-16 + wasi-libc, Debian's rustc with the wasm32
+# standard library, wabt, AssemblyScript from npm); installs only what is
+# missing. Needs root or sudo for apt-get.
+toolchains:
+	@scripts/toolchains.sh
+
+# Each SDK's own tests: Rust natively with cargo, C natively with the host
+# compiler against a fake host, AssemblyScript in Node against a fake host.
+sdk-test: toolchains
+	cd sdk/rust && PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$(CURDIR)/build/cargo-native /usr/bin/cargo test -q --offline
+	@mkdir -p build
+	$(CC) -std=c11 -Wall -Wextra -Werror -DWMR_NATIVE -Isdk/c -o build/wmr_c_test sdk/c/test/wmr_test.c sdk/c/wmr.c sdk/c/wmr_letters.c
+	./build/wmr_c_test
+	cd sdk/assemblyscript && npm test --silent
+
+letters:
+	$(GO) run ./internal/lettergen
+
 # The whole suite: vet (host and guest code), then every test with the race
 # detector. Tests build the example modules they need themselves.
-test: vet
+test: toolchains vet sdk-test
 	$(GO) test -race -timeout 30m ./...
 
 vet:

@@ -1,0 +1,289 @@
+/* The C SDK's own tests, built natively (-DWMR_NATIVE): a fake host
+ * records what the SDK sends, and the tests call the exports directly. */
+#include "wmr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The exports, as plain functions natively. */
+int32_t wmr_abi_version(void);
+uint8_t *wmr_alloc(int32_t size);
+int32_t wmr_init(const uint8_t *ptr, int32_t len);
+int32_t wmr_map(const uint8_t *ptr, int32_t len);
+int32_t wmr_reduce(const uint8_t *ptr, int32_t len);
+int32_t wmr_combine(const uint8_t *ptr, int32_t len);
+
+static int failures;
+#define CHECK(cond, ...)                                              \
+    do {                                                              \
+        if (!(cond)) {                                                \
+            failures++;                                               \
+            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                             \
+            fprintf(stderr, "\n");                                    \
+        }                                                             \
+    } while (0)
+
+/* ---- the fake host ---- */
+
+static uint8_t emitted[1 << 20];
+static size_t emitted_len;
+static char failed[1 << 16];
+static int64_t failed_record;
+static int fail_calls;
+static const uint8_t *continuations[8];
+static size_t continuation_lens[8];
+static int ncont, next_cont;
+static char counter_name[200];
+static int64_t counter_delta;
+
+void wmr_host_emit(const uint8_t *ptr, int32_t len) {
+    memcpy(emitted + emitted_len, ptr, (size_t)len);
+    emitted_len += (size_t)len;
+}
+
+int32_t wmr_host_next_values(uint8_t *ptr, int32_t cap) {
+    if (next_cont == ncont) return 0;
+    size_t n = continuation_lens[next_cont];
+    if (n > (size_t)cap) return -(int32_t)n;
+    memcpy(ptr, continuations[next_cont++], n);
+    return (int32_t)n;
+}
+
+void wmr_host_fail(const uint8_t *ptr, int32_t len) {
+    /* [str8/str32 message, int64 record] as the SDK writes it */
+    fail_calls++;
+    const uint8_t *p = ptr + 1;
+    size_t n;
+    if ((*p & 0xe0) == 0xa0) n = *p & 0x1f, p += 1;
+    else if (*p == 0xd9) n = p[1], p += 2;
+    else n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4], p += 5;
+    memcpy(failed, p, n);
+    failed[n] = 0;
+    p += n;
+    CHECK(*p == 0xd3, "record index encoding %02x", *p);
+    uint64_t r = 0;
+    for (int i = 1; i <= 8; i++) r = r << 8 | p[i];
+    failed_record = (int64_t)r;
+    CHECK(p + 9 == ptr + len, "trailing bytes in fail message");
+}
+
+void wmr_host_log(int32_t level, const uint8_t *ptr, int32_t len) { (void)level, (void)ptr, (void)len; }
+
+void wmr_host_counter(const uint8_t *ptr, int32_t len, int64_t delta) {
+    memcpy(counter_name, ptr, (size_t)len);
+    counter_name[len] = 0;
+    counter_delta = delta;
+}
+
+static void reset_host(void) {
+    emitted_len = 0;
+    failed[0] = 0;
+    fail_calls = 0;
+    ncont = next_cont = 0;
+    counter_name[0] = 0;
+}
+
+/* ---- the job under test ---- */
+
+static wmr_bytes prefix;
+
+static int init(const wmr_task *t) {
+    prefix = wmr_param("prefix");
+    if (strcmp(t->task_kind, "map") != 0) return wmr_errorf("unexpected task kind %s", t->task_kind);
+    return 0;
+}
+
+static int map(wmr_bytes key, wmr_bytes line, wmr_emitter *out) {
+    (void)key;
+    if (wmr_bytes_equal(line, WMR_STR("boom"))) return wmr_errorf("cannot map %s", "boom");
+    size_t i = 0, start = 0;
+    int in = 0;
+    while (i < line.len) {
+        int32_t r;
+        size_t n = wmr_decode_rune(line.ptr + i, line.len - i, &r);
+        if (wmr_is_letter(r)) {
+            if (!in) start = i, in = 1;
+        } else if (in) {
+            wmr_emit(out, (wmr_bytes){line.ptr + start, i - start}, prefix);
+            in = 0;
+        }
+        i += n;
+    }
+    if (in) wmr_emit(out, (wmr_bytes){line.ptr + start, line.len - start}, prefix);
+    return 0;
+}
+
+static int reduce(wmr_bytes key, wmr_values *values, wmr_emitter *out) {
+    wmr_counter("keys", 1);
+    return wmr_sum(key, values, out);
+}
+
+WMR_JOB(.init = init, .map = map, .reduce = reduce, .combine = wmr_sum);
+
+/* ---- message building ---- */
+
+static uint8_t msg[1 << 20];
+static size_t msg_len;
+
+static void put(const void *p, size_t n) {
+    memcpy(msg + msg_len, p, n);
+    msg_len += n;
+}
+static void put_byte(uint8_t b) { msg[msg_len++] = b; }
+static void put_array32(uint32_t n) {
+    uint8_t h[5] = {0xdd, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    put(h, 5);
+}
+static void put_bin(const char *s, size_t n) {
+    put_byte(0xc6);
+    uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    put(h, 4);
+    put(s, n);
+}
+static void put_str(const char *s) {
+    put_byte(0xa0 | (uint8_t)strlen(s));
+    put(s, strlen(s));
+}
+
+/* call copies msg into the SDK's region, as the host does, and calls fn. */
+static int32_t call(int32_t (*fn)(const uint8_t *, int32_t)) {
+    uint8_t *p = wmr_alloc((int32_t)msg_len);
+    memcpy(p, msg, msg_len);
+    return fn(p, (int32_t)msg_len);
+}
+
+/* emitted_text renders the emitted batches as "k=v;" for comparison. */
+static const char *emitted_text(void) {
+    static char out[1 << 16];
+    size_t o = 0, i = 0;
+    while (i < emitted_len) {
+        CHECK(emitted[i] == 0xdd, "batch header %02x", emitted[i]);
+        uint32_t n = (uint32_t)emitted[i + 1] << 24 | (uint32_t)emitted[i + 2] << 16 | (uint32_t)emitted[i + 3] << 8 | emitted[i + 4];
+        i += 5;
+        for (uint32_t r = 0; r < n; r++) {
+            CHECK(emitted[i] == 0x92, "record header %02x", emitted[i]);
+            i++;
+            for (int f = 0; f < 2; f++) {
+                CHECK(emitted[i] == 0xc4, "bin8 expected, got %02x", emitted[i]);
+                size_t len = emitted[i + 1];
+                memcpy(out + o, emitted + i + 2, len);
+                o += len;
+                out[o++] = f == 0 ? '=' : ';';
+                i += 2 + len;
+            }
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+static void init_map_task(void) {
+    msg_len = 0;
+    put_byte(0x84);
+    put_str("task_kind");
+    put_str("map");
+    put_str("future_key");
+    put_byte(0x92), put_byte(0x01), put_byte(0xc0);
+    put_str("num_partitions");
+    put_byte(0xcd), put_byte(0), put_byte(3);
+    put_str("params");
+    put_byte(0x81);
+    put_str("prefix");
+    put_str("7");
+    CHECK(call(wmr_init) == 1, "init should declare the combiner");
+    CHECK(wmr_task_context()->num_partitions == 3, "num_partitions %lld", (long long)wmr_task_context()->num_partitions);
+}
+
+static void test_map(void) {
+    reset_host();
+    init_map_task();
+    msg_len = 0;
+    put_array32(2);
+    put_byte(0x92), put_bin("\0\0\0\0\0\0\0\0", 8), put_bin("h\xc3\xa9llo, w\xffo", 11);
+    put_byte(0x92), put_bin("\0\0\0\0\0\0\0\x0b", 8), put_bin("", 0);
+    CHECK(call(wmr_map) == 0, "map failed: %s", failed);
+    CHECK(strcmp(emitted_text(), "h\xc3\xa9llo=7;w=7;o=7;") == 0, "emitted %s", emitted_text());
+}
+
+static void test_map_error(void) {
+    reset_host();
+    init_map_task();
+    msg_len = 0;
+    put_array32(2);
+    put_byte(0x92), put_bin("k", 1), put_bin("fine", 4);
+    put_byte(0x92), put_bin("k", 1), put_bin("boom", 4);
+    CHECK(call(wmr_map) == -1, "map should fail");
+    CHECK(strcmp(failed, "cannot map boom") == 0, "message %s", failed);
+    CHECK(failed_record == 1, "record %lld", (long long)failed_record);
+    CHECK(emitted_len == 0, "a failed call's output must not reach the host");
+    /* malformed: trailing byte */
+    msg_len = 0;
+    put_array32(0);
+    put_byte(0);
+    CHECK(call(wmr_map) == -1, "trailing bytes accepted");
+}
+
+static void test_reduce_with_continuations(void) {
+    reset_host();
+    init_map_task();
+    msg_len = 0;
+    put_array32(2);
+    put_byte(0x93), put_bin("a", 1), put_byte(0xc2), put_array32(2), put_bin("1", 1), put_bin("2", 1);
+    put_byte(0x93), put_bin("b", 1), put_byte(0xc3), put_array32(1), put_bin("10", 2);
+    static uint8_t c1[] = {0x92, 0xc3, 0x91, 0xc4, 3, '1', '0', '0'};
+    /* The second continuation is larger than the SDK's first buffer, so
+     * the SDK must grow on the host's negative answer. */
+    static uint8_t c2[100 << 10];
+    size_t n2 = sizeof c2 - 10;
+    c2[0] = 0x92, c2[1] = 0xc2, c2[2] = 0x91, c2[3] = 0xc6;
+    c2[4] = (uint8_t)(n2 >> 24), c2[5] = (uint8_t)(n2 >> 16), c2[6] = (uint8_t)(n2 >> 8), c2[7] = (uint8_t)n2;
+    memset(c2 + 8, '0', n2 - 1);
+    c2[8 + n2 - 1] = '5';
+    continuations[0] = c1, continuation_lens[0] = sizeof c1;
+    continuations[1] = c2, continuation_lens[1] = 8 + n2;
+    ncont = 2;
+    CHECK(call(wmr_reduce) == 0, "reduce failed: %s", failed);
+    CHECK(strcmp(emitted_text(), "a=3;b=115;") == 0, "emitted %s", emitted_text());
+    CHECK(strcmp(counter_name, "keys") == 0 && counter_delta == 2, "counter %s=%lld", counter_name, (long long)counter_delta);
+    CHECK(next_cont == 2, "continuations read: %d", next_cont);
+}
+
+static void test_helpers(void) {
+    struct { const char *s; int32_t r; size_t n; } runes[] = {
+        {"a", 'a', 1}, {"\xc3\xa9", 0xe9, 2}, {"\xe6\x97\xa5", 0x65e5, 3}, {"\xf0\x9f\x98\x80", 0x1f600, 4},
+        {"\xff", 0xfffd, 1}, {"\xc0\x80", 0xfffd, 1}, {"\xed\xa0\x80", 0xfffd, 1}, {"\xf4\x90\x80\x80", 0xfffd, 1},
+        {"\xe6\x97", 0xfffd, 1}, {"\xef\xbf\xbd", 0xfffd, 3},
+    };
+    for (size_t i = 0; i < sizeof runes / sizeof runes[0]; i++) {
+        int32_t r;
+        size_t n = wmr_decode_rune((const uint8_t *)runes[i].s, strlen(runes[i].s), &r);
+        CHECK(r == runes[i].r && n == runes[i].n, "decode %zu: got U+%04X/%zu", i, (unsigned)r, n);
+    }
+    int32_t letters[] = {'a', 'Z', 0xaa, 0xe9, 0x65e5}, others[] = {'1', '_', 0x2160, 0x345, 0x1f600, 0x10ffff};
+    for (size_t i = 0; i < sizeof letters / sizeof letters[0]; i++) CHECK(wmr_is_letter(letters[i]), "U+%04X", (unsigned)letters[i]);
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) CHECK(!wmr_is_letter(others[i]), "U+%04X", (unsigned)others[i]);
+    int64_t n;
+    CHECK(wmr_parse_int(WMR_STR("-9223372036854775808"), &n) == 0 && n == INT64_MIN, "min int");
+    CHECK(wmr_parse_int(WMR_STR("9223372036854775808"), &n) == -1, "overflow accepted");
+    CHECK(wmr_parse_int(WMR_STR("-"), &n) == -1, "lone sign accepted");
+    char buf[24];
+    CHECK(wmr_format_int(buf, INT64_MIN) == 20 && memcmp(buf, "-9223372036854775808", 20) == 0, "format min int");
+    CHECK(wmr_partition_hash(WMR_STR("")) == 0xcbf29ce484222325ULL, "hash of empty key");
+    CHECK(wmr_partition_hash(WMR_STR("a")) == 0xaf63dc4c8601ec8cULL, "hash of a");
+    CHECK(wmr_abi_version() == 1, "abi version");
+}
+
+int main(void) {
+    test_map();
+    test_map_error();
+    test_reduce_with_continuations();
+    test_helpers();
+    if (failures) {
+        fprintf(stderr, "sdk/c: %d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("sdk/c: all checks passed\n");
+    return 0;
+}
