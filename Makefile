@@ -54,21 +54,22 @@ rust-examples:
 
 $(EXAMPLES_OUT)/%-c.wasm: examples-wasm/%/c/*.c $(C_SDK)
 	@mkdir -p $(EXAMPLES_OUT)
-	$(CLANG) $(C_FLAGS) -o $@ $(filter %.c,$^)
+	$(CLANG) $(C_FLAGS) -o $@.$$$$.tmp $(filter %.c,$^) && mv $@.$$$$.tmp $@
 
 $(EXAMPLES_OUT)/%-as.wasm: examples-wasm/%/as/index.ts sdk/assemblyscript/assembly/*.ts | $(ASC)
 	@mkdir -p $(EXAMPLES_OUT)
-	$(ASC) $< -o $@ -O3
+	$(ASC) $< -o $@.$$$$.tmp.wasm -O3 && mv $@.$$$$.tmp.wasm $@
 
 $(EXAMPLES_OUT)/%-wat.wasm: examples-wasm/%/wat/*.wat
 	@mkdir -p $(EXAMPLES_OUT)
-	wat2wasm $< -o $@
+	wat2wasm $< -o $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
-# One Rust example (tests build what they need through these rules).
+# One module per rule: tests build what they need through these (written
+# to a temporary file and renamed, as test processes may build at once).
 $(EXAMPLES_OUT)/%-rust.wasm: FORCE
 	@mkdir -p $(EXAMPLES_OUT)
 	cd examples-wasm && $(CARGO) build -q --offline --release --target wasm32-unknown-unknown -p $*
-	cp build/cargo/wasm32-unknown-unknown/release/$*.wasm $@
+	cp build/cargo/wasm32-unknown-unknown/release/$*.wasm $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
 $(EXAMPLES_OUT)/%-go.wasm: FORCE
 	@mkdir -p $(EXAMPLES_OUT)

@@ -79,3 +79,42 @@ func Build(example string) (string, error) {
 	built[example] = outPath
 	return outPath, nil
 }
+
+// Lang returns the path of an example built in one guest language: "go",
+// "rust", "c", "as" or "wat", e.g. Lang(t, "wordcount", "rust") is
+// build/examples/wordcount-rust.wasm. Non-Go modules are built through the
+// Makefile's rules, so the toolchains must be installed (make toolchains,
+// which make test runs first).
+func Lang(t testing.TB, example, lang string) string {
+	t.Helper()
+	if lang == "go" {
+		return Path(t, example)
+	}
+	p, err := BuildLang(example, lang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// BuildLang is Lang without a testing.TB.
+func BuildLang(example, lang string) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	id := example + "-" + lang
+	if p, ok := built[id]; ok {
+		return p, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	target := filepath.Join("build", "examples", id+".wasm")
+	cmd := exec.Command("make", "-s", target)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s (are the guest toolchains installed? run make toolchains): %v\n%s", target, err, b)
+	}
+	built[id] = filepath.Join(root, target)
+	return built[id], nil
+}
