@@ -484,7 +484,15 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
     g.task = t;
     g.ncounters = 0;
     g.has_error = 0;
-    if (wmr_the_job.init && wmr_the_job.init(&g.task) != 0) return fail(NO_RECORD);
+    if (wmr_the_job.init && wmr_the_job.init(&g.task) != 0) {
+        if (g.has_error) {
+            /* "init: <message>", as every SDK words init errors */
+            char msg[sizeof g.error];
+            snprintf(msg, sizeof msg, "init: %s", g.error);
+            memcpy(g.error, msg, sizeof msg);
+        }
+        return fail(NO_RECORD);
+    }
     finish_call(STATUS_OK);
     return wmr_the_job.combine ? CAP_COMBINE : 0;
 }

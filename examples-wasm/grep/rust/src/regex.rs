@@ -52,7 +52,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn err(&self, what: &str) -> String {
-        format!("pattern {:?} at byte {}: {}", String::from_utf8_lossy(self.src), self.pos, what)
+        format!("pattern \"{}\" at byte {}: {}", String::from_utf8_lossy(self.src), self.pos, what)
     }
 
     fn peek(&self) -> Option<u8> {
