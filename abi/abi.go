@@ -13,6 +13,10 @@ const (
 	ExportMap        = "wmr_map"         // (ptr, len i32) -> i32 status
 	ExportReduce     = "wmr_reduce"      // (ptr, len i32) -> i32 status
 	ExportCombine    = "wmr_combine"     // (ptr, len i32) -> i32 status; optional
+	// ExportPartition is optional: (key ptr, key len, R i32) -> i32, the
+	// partition the module's emit gives a key. The host does not call it
+	// when running jobs (emit carries partitions); wmr check does.
+	ExportPartition = "wmr_partition"
 	// ExportStart is the WASI reactor initialiser (Go, Rust on wasm32-wasi);
 	// when present the host calls it once, before any other export.
 	ExportStart = "_initialize"
@@ -35,6 +39,9 @@ const (
 	// CapCombine says the module's wmr_combine is a combiner the host
 	// should run on map output before it leaves the map task.
 	CapCombine = 1 << 0
+	// CapPartitioner says the module chooses partitions itself (it emits
+	// [key, value, partition] records) instead of the default FNV-1a hash.
+	CapPartitioner = 1 << 1
 )
 
 // Status codes returned by wmr_map, wmr_reduce and wmr_combine.

@@ -151,8 +151,9 @@ var requiredExports = map[string]signature{
 }
 
 var optionalExports = map[string]signature{
-	abi.ExportCombine: {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
-	abi.ExportStart:   {nil, nil},
+	abi.ExportCombine:   {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
+	abi.ExportStart:     {nil, nil},
+	abi.ExportPartition: {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
 }
 
 // Compile validates and compiles a module. name is used in messages.

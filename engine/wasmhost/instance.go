@@ -49,7 +49,8 @@ type Instance struct {
 	fMap     api.Function
 	fReduce  api.Function
 	fCombine api.Function
-	stack    [2]uint64
+	fPart    api.Function
+	stack    [3]uint64
 	output   boundedBuffer
 	caps     int32
 	broken   bool
@@ -92,6 +93,7 @@ func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
 	i.fMap = mod.ExportedFunction(abi.ExportMap)
 	i.fReduce = mod.ExportedFunction(abi.ExportReduce)
 	i.fCombine = mod.ExportedFunction(abi.ExportCombine)
+	i.fPart = mod.ExportedFunction(abi.ExportPartition)
 	if start := mod.ExportedFunction(abi.ExportStart); start != nil {
 		i.call = abi.ExportStart
 		if _, err := start.Call(i.callCtx(ctx)); err != nil {
@@ -127,6 +129,46 @@ func (i *Instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
 
 // HasCombiner reports whether the last Init declared a combiner.
 func (i *Instance) HasCombiner() bool { return i.caps&abi.CapCombine != 0 && i.fCombine != nil }
+
+// Caps returns the capability bits the last Init declared.
+func (i *Instance) Caps() int32 { return i.caps }
+
+// Exports reports whether the module exports a function of that name.
+func (i *Instance) Exports(name string) bool { return i.mod.ExportedFunction(name) != nil }
+
+// HasPartitioner reports whether the last Init declared that the module
+// chooses partitions itself.
+func (i *Instance) HasPartitioner() bool { return i.caps&abi.CapPartitioner != 0 }
+
+// Partition asks the module's optional wmr_partition export which
+// partition of r it gives key; ok is false when it does not export one.
+func (i *Instance) Partition(ctx context.Context, key []byte, r int) (p int, ok bool, err error) {
+	if i.fPart == nil {
+		return 0, false, nil
+	}
+	if i.broken {
+		return 0, true, fmt.Errorf("module %s: instance is broken by an earlier error", i.module.name)
+	}
+	cctx := i.callCtx(ctx)
+	i.call, i.abort = abi.ExportAlloc, nil
+	i.stack[0] = api.EncodeI32(int32(len(key)))
+	if err := i.fAlloc.CallWithStack(cctx, i.stack[:]); err != nil {
+		return 0, true, i.callError(ctx, err)
+	}
+	ptr := uint32(i.stack[0])
+	if ptr == 0 || !i.mem.Write(ptr, key) {
+		i.broken = true
+		return 0, true, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+			Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, len(key))}
+	}
+	i.call = abi.ExportPartition
+	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
+	i.stack[0], i.stack[1], i.stack[2] = uint64(ptr), uint64(len(key)), api.EncodeI32(int32(r))
+	if err := i.fPart.CallWithStack(cctx, i.stack[:]); err != nil {
+		return 0, true, i.callError(ctx, err)
+	}
+	return int(api.DecodeI32(i.stack[0])), true, nil
+}
 
 // SetLogAttrs sets slog attributes added to the module's log messages.
 func (i *Instance) SetLogAttrs(attrs ...any) { i.logAttrs = attrs }
@@ -207,6 +249,12 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 	i.abort = nil
 	i.stack[0] = api.EncodeI32(int32(len(data)))
 	if err := i.fAlloc.CallWithStack(cctx, i.stack[:]); err != nil {
+		if i.abort == nil && !i.failed && i.nearMemoryLimit(uint64(len(data))) {
+			// Rust's and AssemblyScript's allocators trap when memory
+			// cannot grow; the size asked for says why.
+			i.broken = true
+			return 0, i.memoryError(abi.ExportAlloc)
+		}
 		return 0, i.callError(ctx, err)
 	}
 	ptr := uint32(i.stack[0])
@@ -261,6 +309,11 @@ func (i *Instance) callError(ctx context.Context, err error) error {
 			}
 		}
 		return i.abort
+	}
+	if i.failed {
+		// The guest reported why before it trapped (a Rust panic, a C
+		// abort after wmr_fail): its words say more than the trap.
+		return &ModuleError{Module: i.module.name, Call: i.call, Record: i.failRecord, Kind: ErrModuleFailed, Msg: i.failMsg, Cause: err}
 	}
 	if ctx.Err() != nil && i.module.host.cfg.CloseOnContextDone {
 		return &ModuleError{Module: i.module.name, Call: i.call, Record: abi.NoRecord, Kind: ErrInterrupted,
@@ -416,7 +469,8 @@ func (i *Instance) hostCounter(ptr, n uint32, delta int64) {
 
 func (i *Instance) hostAbort(msgPtr, filePtr uint32, line, col int32) {
 	msg, file := readUTF16(i.mem, msgPtr), readUTF16(i.mem, filePtr)
-	i.abortWith(ErrTrap, "aborted: %s at %s:%d:%d", msg, file, line, col)
+	// AssemblyScript's throw: the module's own report of an error.
+	i.abortWith(ErrModuleFailed, "aborted: %s at %s:%d:%d", msg, file, line, col)
 }
 
 // boundedBuffer keeps the first limit bytes written to it: a guest's

@@ -65,7 +65,8 @@ Write map and reduce in any language with a wmr SDK, compile to .wasm, and run:
 	})
 	root.AddCommand(newRunCmd(stdout, stderr), newWorkerCmd(), newVersionCmd(stdout),
 		newNodeCmd(stderr), newMembersCmd(stdout), newDatasetsCmd(stdout), newPutCmd(stdout, stderr),
-		newCatCmd(stdout), newGetCmd(stdout), newSubmitCmd(stdout, stderr), newJobsCmd(stdout), newStatusCmd(stdout))
+		newCatCmd(stdout), newGetCmd(stdout), newSubmitCmd(stdout, stderr), newJobsCmd(stdout), newStatusCmd(stdout),
+		newCheckCmd(stdout))
 	return root
 }
 

@@ -32,6 +32,7 @@ enum {
     STATUS_OK = 0,
     STATUS_ERROR = -1,
     CAP_COMBINE = 1,
+    CAP_PARTITIONER = 2,
     NO_RECORD = -1,
     EMIT_FLUSH_SIZE = 64 << 10,
     MAX_FAIL_MESSAGE = 16 << 10,
@@ -494,7 +495,7 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
         return fail(NO_RECORD);
     }
     finish_call(STATUS_OK);
-    return wmr_the_job.combine ? CAP_COMBINE : 0;
+    return (wmr_the_job.combine ? CAP_COMBINE : 0) | (wmr_the_job.partition ? CAP_PARTITIONER : 0);
 }
 
 WMR_EXPORT("wmr_map") int32_t wmr_map(const uint8_t *ptr, int32_t len) {
@@ -618,6 +619,14 @@ WMR_EXPORT("wmr_reduce") int32_t wmr_reduce(const uint8_t *ptr, int32_t len) {
 
 WMR_EXPORT("wmr_combine") int32_t wmr_combine(const uint8_t *ptr, int32_t len) {
     return reduce_chunk(ptr, len, wmr_the_job.combine);
+}
+
+/* wmr_partition (optional export): the partition emit gives a key. */
+WMR_EXPORT("wmr_partition") int32_t wmr_partition(const uint8_t *ptr, int32_t len, int32_t num_partitions) {
+    if (num_partitions <= 0) return -1;
+    wmr_bytes key = {ptr, (size_t)len};
+    if (wmr_the_job.partition) return (int32_t)wmr_the_job.partition(key, num_partitions);
+    return (int32_t)(wmr_partition_hash(key) % (uint64_t)num_partitions);
 }
 
 /* ---- helpers ---- */

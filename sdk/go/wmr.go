@@ -166,9 +166,28 @@ func (g *guest) init(msg []byte) (caps int32) {
 	}
 	g.finishCall()
 	if g.job.Combine != nil {
-		return abi.CapCombine
+		caps |= abi.CapCombine
 	}
-	return 0
+	if g.job.Partition != nil {
+		caps |= abi.CapPartitioner
+	}
+	return caps
+}
+
+// partition is the partition the module gives key among n: the job's
+// partitioner's, or the ABI's default hash (the wmr_partition export).
+func (g *guest) partition(key []byte, n int) int32 {
+	if n <= 0 {
+		return -1
+	}
+	job := g.job
+	if job == nil {
+		job = registered
+	}
+	if job != nil && job.Partition != nil {
+		return int32(job.Partition(key, n))
+	}
+	return int32(abi.Partition(key, n))
 }
 
 func (g *guest) mapBatch(b []byte) (status int32) {
