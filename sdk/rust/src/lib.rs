@@ -40,6 +40,8 @@ pub mod rt;
 pub mod text;
 
 pub use rt::{Emitter, Values};
+#[cfg(not(target_arch = "wasm32"))]
+pub use rt::run_local;
 
 /// The ABI version this SDK speaks.
 pub const ABI_VERSION: i32 = 1;

@@ -456,3 +456,84 @@ fn decode_init(msg: &[u8]) -> Result<Task, Malformed> {
     }
     Ok(t)
 }
+
+/// Runs a job natively over text lines: map (with the combiner, if any,
+/// left out), group by key in bytewise order, reduce. For unit tests of a
+/// job's logic with `cargo test`; not available on wasm32.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run_local<J: Job>(params: &[(&str, &str)], lines: &[&[u8]]) -> std::result::Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    use crate::host::imp::FAKE;
+    use std::collections::BTreeMap;
+
+    fn take_output() -> std::result::Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        FAKE.with(|f| {
+            let mut f = f.borrow_mut();
+            if let Some(msg) = f.fails.pop() {
+                let mut r = Reader::new(&msg);
+                let _ = r.array();
+                return Err(String::from_utf8_lossy(r.bytes().unwrap_or(b"?")).into_owned());
+            }
+            let mut out = vec![];
+            for e in f.emits.drain(..) {
+                let mut r = Reader::new(&e);
+                let n = r.array().map_err(|_| "malformed emit")?;
+                for _ in 0..n {
+                    let fields = r.array().map_err(|_| "malformed emit")?;
+                    let k = r.bytes().map_err(|_| "malformed emit")?.to_vec();
+                    let v = r.bytes().map_err(|_| "malformed emit")?.to_vec();
+                    if fields == 3 {
+                        r.int().map_err(|_| "malformed emit")?;
+                    }
+                    out.push((k, v));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    FAKE.with(|f| *f.borrow_mut() = Default::default());
+    let mut init = vec![0x83];
+    msgpack::put_str(&mut init, "task_kind");
+    msgpack::put_str(&mut init, "map");
+    msgpack::put_str(&mut init, "num_partitions");
+    init.push(1);
+    msgpack::put_str(&mut init, "params");
+    init.push(0xdf);
+    init.extend_from_slice(&(params.len() as u32).to_be_bytes());
+    for (k, v) in params {
+        msgpack::put_str(&mut init, k);
+        msgpack::put_str(&mut init, v);
+    }
+    let mut g = Guest::<J>::new();
+    if g.init(&init) < 0 {
+        return take_output().and(Err("init failed".into()));
+    }
+    let mut batch = vec![0xdd];
+    batch.extend_from_slice(&(lines.len() as u32).to_be_bytes());
+    let mut offset = 0u64;
+    for l in lines {
+        batch.push(0x92);
+        msgpack::put_bin(&mut batch, &offset.to_be_bytes());
+        msgpack::put_bin(&mut batch, l);
+        offset += l.len() as u64 + 1;
+    }
+    g.map(&batch);
+    let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+    for (k, v) in take_output()? {
+        groups.entry(k).or_default().push(v);
+    }
+    let mut chunk = vec![0xdd];
+    chunk.extend_from_slice(&(groups.len() as u32).to_be_bytes());
+    for (k, vs) in &groups {
+        chunk.push(0x93);
+        msgpack::put_bin(&mut chunk, k);
+        chunk.push(0xc2);
+        chunk.push(0xdd);
+        chunk.extend_from_slice(&(vs.len() as u32).to_be_bytes());
+        for v in vs {
+            msgpack::put_bin(&mut chunk, v);
+        }
+    }
+    g.reduce(&chunk, false);
+    take_output()
+}

@@ -241,3 +241,11 @@ fn partition_vectors() {
         assert_eq!(format!("{:016x}", partition_hash(&key)), *h, "key {}", k);
     }
 }
+
+#[test]
+fn run_local_maps_and_reduces() {
+    let out = crate::run_local::<WordCount>(&[("prefix", "1")], &[b"b a b", b"a"]).unwrap();
+    assert_eq!(out, vec![(b"1a".to_vec(), b"2".to_vec()), (b"1b".to_vec(), b"2".to_vec())]);
+    let err = crate::run_local::<WordCount>(&[], &[b"boom"]).unwrap_err();
+    assert_eq!(err, "cannot map boom");
+}
