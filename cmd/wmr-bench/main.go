@@ -36,6 +36,7 @@ func run() int {
 	parallelism := flag.Int("parallelism", runtime.NumCPU(), "cores for wmr and the parallel native run")
 	skipInProcess := flag.Bool("skip-in-process", false, "skip the in-process comparison")
 	skipCluster := flag.Bool("skip-cluster", false, "skip the cluster and shuffle figures")
+	languages := flag.String("languages", "go,rust,c,as", "guest languages whose wordcount to time (build/examples/wordcount-<lang>.wasm)")
 	flag.Parse()
 
 	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
@@ -112,6 +113,48 @@ func run() int {
 	for _, r := range results {
 		fmt.Printf("%-44s %8.1f MB/s  (%v, peak RSS %d MiB over all its processes)\n", r.name, mbps(r.wall), r.wall.Round(time.Millisecond), r.rss>>20)
 	}
+	// The same word count in every guest language, same data, same cores.
+	type langResult struct {
+		lang string
+		wall time.Duration
+	}
+	var langs []langResult
+	for _, lang := range strings.Split(*languages, ",") {
+		lang = strings.TrimSpace(lang)
+		if lang == "" {
+			continue
+		}
+		if lang == "go" {
+			langs = append(langs, langResult{lang, results[0].wall})
+			continue
+		}
+		module := fmt.Sprintf("build/examples/wordcount-%s.wasm", lang)
+		out := filepath.Join(*dir, "out-"+lang)
+		os.RemoveAll(out)
+		wall, _, err := timeCommand(*wmr, "run", "--wasm", module, "--input", corpus, "--output", out, "--reducers", "4",
+			"--parallelism", strconv.Itoa(*parallelism), "-q", "--cache-dir", filepath.Join(*dir, "cache"))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "wmr-bench: wordcount-%s: %v\n", lang, err)
+			return 1
+		}
+		if got, err := readOutput(out); err != nil || !equal(got, want) {
+			fmt.Fprintf(os.Stderr, "wmr-bench: wordcount-%s: output differs from the native count (%v)\n", lang, err)
+			return 1
+		}
+		os.RemoveAll(out)
+		langs = append(langs, langResult{lang, wall})
+	}
+	fmt.Printf("\nwordcount by guest language (wmr run, worker processes, %d cores, output checked against native):\n", *parallelism)
+	fastest := langs[0]
+	for _, l := range langs {
+		fmt.Printf("  %-6s %8.1f MB/s  (%v)  %.2fx native on %d cores, %.2fx native 1 goroutine\n", l.lang, mbps(l.wall),
+			l.wall.Round(time.Millisecond), nativeP.Seconds()/l.wall.Seconds(), *parallelism, native1.Seconds()/l.wall.Seconds())
+		if l.wall < fastest.wall {
+			fastest = l
+		}
+	}
+	fmt.Printf("fastest guest: %s at %.2fx native on the same %d cores (target >= 0.6x)\n", fastest.lang, nativeP.Seconds()/fastest.wall.Seconds(), *parallelism)
+
 	fmt.Println()
 	w := results[0]
 	fmt.Printf("ratio wmr (workers) / native on %d cores:   %.2fx   (target >= 0.3x)\n", *parallelism, nativeP.Seconds()/w.wall.Seconds())
