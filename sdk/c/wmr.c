@@ -488,9 +488,11 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
     if (wmr_the_job.init && wmr_the_job.init(&g.task) != 0) {
         if (g.has_error) {
             /* "init: <message>", as every SDK words init errors */
-            char msg[sizeof g.error];
-            snprintf(msg, sizeof msg, "init: %s", g.error);
-            memcpy(g.error, msg, sizeof msg);
+            size_t n = strlen(g.error);
+            if (n > sizeof g.error - 7) n = sizeof g.error - 7;
+            memmove(g.error + 6, g.error, n);
+            memcpy(g.error, "init: ", 6);
+            g.error[n + 6] = 0;
         }
         return fail(NO_RECORD);
     }
