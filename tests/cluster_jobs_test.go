@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,26 +14,11 @@ import (
 	"github.com/wmr-dev/wmr/nodes"
 )
 
-// localRun runs the job with wmr run and returns its output bytes.
+// localRun runs the job with wmr run (default block size) and returns its
+// output bytes.
 func localRun(t *testing.T, module, input string, reducers int, params ...string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "out")
-	args := []string{"run", "-q", "--wasm", module, "--input", input, "--output", out, "--reducers", fmt.Sprint(reducers)}
-	for _, p := range params {
-		args = append(args, "--param", p)
-	}
-	if r := wmr(t, args...); r.code != 0 {
-		t.Fatalf("wmr run: %s", r.stderr)
-	}
-	var b strings.Builder
-	for p := 0; p < reducers; p++ {
-		data, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Write(data)
-	}
-	return b.String()
+	return runWith(t, nil, module, input, reducers, params...)
 }
 
 func parse(out string) map[string]string {

@@ -17,9 +17,16 @@ import (
 // splits) and returns the concatenated output.
 func runJob(t *testing.T, module, input string, reducers int, params ...string) string {
 	t.Helper()
+	return runWith(t, []string{"--block-size", "64KiB"}, module, input, reducers, params...)
+}
+
+// runWith runs wmr run with extra flags and returns the output of every
+// partition, in order.
+func runWith(t *testing.T, extra []string, module, input string, reducers int, params ...string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
-	args := []string{"run", "-q", "--wasm", module, "--input", input, "--output", out,
-		"--reducers", fmt.Sprint(reducers), "--block-size", "64KiB"}
+	args := append([]string{"run", "-q", "--wasm", module, "--input", input, "--output", out,
+		"--reducers", fmt.Sprint(reducers)}, extra...)
 	for _, p := range params {
 		args = append(args, "--param", p)
 	}

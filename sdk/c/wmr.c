@@ -759,3 +759,32 @@ int wmr_is_letter(int32_t r) {
     }
     return 0;
 }
+
+int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
+    const uint8_t *p = line.ptr;
+    size_t i = *pos, start = 0;
+    int in_word = 0;
+    while (i < line.len) {
+        int32_t r = p[i];
+        size_t size = 1;
+        int letter;
+        if (r < 0x80) {
+            letter = (uint32_t)((r | 0x20) - 'a') < 26;
+        } else {
+            size = wmr_decode_rune(p + i, line.len - i, &r);
+            letter = wmr_is_letter(r);
+        }
+        if (letter) {
+            if (!in_word) start = i, in_word = 1;
+        } else if (in_word) {
+            *word = (wmr_bytes){p + start, i - start};
+            *pos = i + size;
+            return 1;
+        }
+        i += size;
+    }
+    *pos = line.len;
+    if (!in_word) return 0;
+    *word = (wmr_bytes){p + start, line.len - start};
+    return 1;
+}

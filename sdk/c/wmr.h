@@ -139,6 +139,13 @@ size_t wmr_decode_rune(const uint8_t *p, size_t n, int32_t *rune);
  * unicode.IsLetter (one generated table for all SDKs). */
 int wmr_is_letter(int32_t r);
 
+/* wmr_next_word finds the next word of line, a maximal run of letters
+ * (wmr_is_letter) starting at or after *pos: it stores it in *word, moves
+ * *pos past it and returns 1, or returns 0 when there are no more.
+ *   size_t pos = 0; wmr_bytes w;
+ *   while (wmr_next_word(line, &pos, &w)) wmr_emit(out, w, WMR_STR("1")); */
+int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word);
+
 /* wmr_partition_hash is the ABI's FNV-1a-64 key hash (ABI.md 6). */
 uint64_t wmr_partition_hash(wmr_bytes key);
 

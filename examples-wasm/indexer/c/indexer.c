@@ -9,24 +9,10 @@
 #include "wmr.h"
 
 static int map_words(wmr_bytes key, wmr_bytes line, wmr_emitter *out) {
-    (void)key;
-    wmr_bytes doc = wmr_cstr(wmr_task_context()->input_file);
-    const uint8_t *p = line.ptr;
-    size_t n = line.len, start = 0, i = 0;
-    int in_word = 0;
-    while (i < n) {
-        int32_t r = p[i];
-        size_t size = 1;
-        if (r >= 0x80) size = wmr_decode_rune(p + i, n - i, &r);
-        if (wmr_is_letter(r)) {
-            if (!in_word) start = i, in_word = 1;
-        } else if (in_word) {
-            wmr_emit(out, (wmr_bytes){p + start, i - start}, doc);
-            in_word = 0;
-        }
-        i += size;
-    }
-    if (in_word) wmr_emit(out, (wmr_bytes){p + start, n - start}, doc);
+    (void)key; /* the line's byte offset */
+    wmr_bytes doc = wmr_cstr(wmr_task_context()->input_file), word;
+    size_t pos = 0;
+    while (wmr_next_word(line, &pos, &word)) wmr_emit(out, word, doc);
     return 0;
 }
 
