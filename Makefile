@@ -113,7 +113,7 @@ vet:
 # sum of squares of 0..10 through the reduce tree; then the same word count
 # on a local 3-node cluster (scripts/demo-cluster.sh), whose nodes it stops.
 DEMO := build/demo
-demo: build examples
+demo: build go-examples
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)/books
 	@for f in go_spec go_mem asm; do \
 		sed -e 's/<[^>]*>/ /g' -e 's/&[a-z]*;/ /g' "$$($(GO) env GOROOT)/doc/$$f.html" > $(DEMO)/books/$$f.txt; \
@@ -132,7 +132,7 @@ demo: build examples
 # in-process close-on-done for comparison, and peak memory. BENCH_SIZE sets
 # the corpus size in bytes (default 256 MB).
 BENCH_SIZE ?= 256000000
-bench: build examples
+bench: toolchains build examples
 	$(GO) run ./cmd/wmr-bench -size $(BENCH_SIZE)
 	$(GO) test -run '^$$' -bench . -benchmem ./abi ./sdk/go ./engine/runs
 
