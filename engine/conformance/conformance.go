@@ -95,13 +95,12 @@ func offsetKey(off uint64) []byte {
 
 // checker holds what the checks share.
 type checker struct {
-	name  string
-	wasm  []byte
-	opts  Options
-	host  *wasmhost.Host
-	mod   *wasmhost.Module
-	caps  int32
-	hasFn map[string]bool
+	name string
+	wasm []byte
+	opts Options
+	host *wasmhost.Host
+	mod  *wasmhost.Module
+	caps int32
 	// pairs is the module's own map output on the sample lines it
 	// accepts, for realistic reduce input.
 	pairs []abi.Record
@@ -178,16 +177,9 @@ func (c *checker) load(ctx context.Context) Result {
 		return fail("%v", err)
 	}
 	c.mod = mod
-	inst, err := mod.Instantiate(ctx)
-	if err != nil {
-		// The version check reports this.
-		return pass("exports and imports match ABI v%d", abi.Version)
-	}
-	defer inst.Close(ctx)
-	c.hasFn = map[string]bool{abi.ExportCombine: inst.Exports(abi.ExportCombine), abi.ExportPartition: inst.Exports(abi.ExportPartition)}
 	var opt []string
 	for _, n := range []string{abi.ExportCombine, abi.ExportPartition} {
-		if c.hasFn[n] {
+		if mod.Exports(n) {
 			opt = append(opt, n)
 		}
 	}
@@ -608,7 +600,7 @@ func (c *checker) warm(ctx context.Context) Result {
 }
 
 func (c *checker) partitionVectors(ctx context.Context) Result {
-	if !c.hasFn[abi.ExportPartition] {
+	if !c.mod.Exports(abi.ExportPartition) {
 		return Result{Status: Skip, Detail: "skipped: the module does not export wmr_partition (optional; the SDKs in sdk/ do)"}
 	}
 	inst, err := c.fresh(ctx, c.mapInit(c.params()))

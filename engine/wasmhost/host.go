@@ -102,11 +102,10 @@ func (h *Host) MemoryLimit() int64 { return int64(h.cfg.memoryLimitPages()) * Pa
 
 // Module is a compiled, validated module. It is safe for concurrent use.
 type Module struct {
-	host       *Host
-	name       string
-	hash       string
-	compiled   wazero.CompiledModule
-	hasCombine bool
+	host     *Host
+	name     string
+	hash     string
+	compiled wazero.CompiledModule
 }
 
 // Name is the module's display name.
@@ -200,8 +199,13 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, 
 			return fail(invalid("%v", err))
 		}
 	}
-	_, hasCombine := exports[abi.ExportCombine]
-	return &Module{host: h, name: name, hash: HashBytes(wasm), compiled: compiled, hasCombine: hasCombine}, nil
+	return &Module{host: h, name: name, hash: HashBytes(wasm), compiled: compiled}, nil
+}
+
+// Exports reports whether the module exports a function of that name.
+func (m *Module) Exports(name string) bool {
+	_, ok := m.compiled.ExportedFunctions()[name]
+	return ok
 }
 
 // Close releases the compiled module.

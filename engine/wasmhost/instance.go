@@ -66,6 +66,8 @@ type Instance struct {
 	failMsg     string
 	failRecord  int
 	outputBytes int64
+	// allocating is the size of the wmr_alloc call in progress, if any.
+	allocating uint64
 
 	counters map[string]int64
 	logs     int
@@ -133,9 +135,6 @@ func (i *Instance) HasCombiner() bool { return i.caps&abi.CapCombine != 0 && i.f
 // Caps returns the capability bits the last Init declared.
 func (i *Instance) Caps() int32 { return i.caps }
 
-// Exports reports whether the module exports a function of that name.
-func (i *Instance) Exports(name string) bool { return i.mod.ExportedFunction(name) != nil }
-
 // HasPartitioner reports whether the last Init declared that the module
 // chooses partitions itself.
 func (i *Instance) HasPartitioner() bool { return i.caps&abi.CapPartitioner != 0 }
@@ -150,19 +149,11 @@ func (i *Instance) Partition(ctx context.Context, key []byte, r int) (p int, ok 
 		return 0, true, fmt.Errorf("module %s: instance is broken by an earlier error", i.module.name)
 	}
 	cctx := i.callCtx(ctx)
-	i.call, i.abort = abi.ExportAlloc, nil
-	i.stack[0] = api.EncodeI32(int32(len(key)))
-	if err := i.fAlloc.CallWithStack(cctx, i.stack[:]); err != nil {
-		return 0, true, i.callError(ctx, err)
-	}
-	ptr := uint32(i.stack[0])
-	if ptr == 0 || !i.mem.Write(ptr, key) {
-		i.broken = true
-		return 0, true, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
-			Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, len(key))}
+	ptr, err := i.copyIn(ctx, cctx, key)
+	if err != nil {
+		return 0, true, err
 	}
 	i.call = abi.ExportPartition
-	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
 	i.stack[0], i.stack[1], i.stack[2] = uint64(ptr), uint64(len(key)), api.EncodeI32(int32(r))
 	if err := i.fPart.CallWithStack(cctx, i.stack[:]); err != nil {
 		return 0, true, i.callError(ctx, err)
@@ -245,29 +236,11 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 		return 0, fmt.Errorf("module %s: instance is broken by an earlier error", i.module.name)
 	}
 	cctx := i.callCtx(ctx)
-	i.call = abi.ExportAlloc
-	i.abort = nil
-	i.stack[0] = api.EncodeI32(int32(len(data)))
-	if err := i.fAlloc.CallWithStack(cctx, i.stack[:]); err != nil {
-		if i.abort == nil && !i.failed && i.nearMemoryLimit(uint64(len(data))) {
-			// Rust's and AssemblyScript's allocators trap when memory
-			// cannot grow; the size asked for says why.
-			i.broken = true
-			return 0, i.memoryError(abi.ExportAlloc)
-		}
-		return 0, i.callError(ctx, err)
-	}
-	ptr := uint32(i.stack[0])
-	if ptr == 0 || !i.mem.Write(ptr, data) {
-		i.broken = true
-		if i.nearMemoryLimit(uint64(len(data))) {
-			return 0, i.memoryError(abi.ExportAlloc)
-		}
-		return 0, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
-			Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, len(data))}
+	ptr, err := i.copyIn(ctx, cctx, data)
+	if err != nil {
+		return 0, err
 	}
 	i.call, i.sink, i.values = name, sink, values
-	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
 	defer func() { i.sink, i.values = nil, nil }()
 	i.stack[0] = uint64(ptr)
 	i.stack[1] = uint64(len(data))
@@ -284,6 +257,33 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 			Msg: fmt.Sprintf("returned status %d without reporting an error through wmr.fail", status)}
 	}
 	return status, nil
+}
+
+// copyIn passes data to the guest the ABI's way: wmr_alloc(len), then a
+// write into the region it returned. It returns the region's offset.
+func (i *Instance) copyIn(ctx, cctx context.Context, data []byte) (uint32, error) {
+	i.call, i.abort = abi.ExportAlloc, nil
+	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
+	i.stack[0] = api.EncodeI32(int32(len(data)))
+	i.allocating = uint64(len(data))
+	err := i.fAlloc.CallWithStack(cctx, i.stack[:])
+	if err != nil {
+		err = i.callError(ctx, err)
+	}
+	i.allocating = 0
+	if err != nil {
+		return 0, err
+	}
+	ptr := uint32(i.stack[0])
+	if ptr == 0 || !i.mem.Write(ptr, data) {
+		i.broken = true
+		if i.nearMemoryLimit(uint64(len(data))) {
+			return 0, i.memoryError(abi.ExportAlloc)
+		}
+		return 0, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+			Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, len(data))}
+	}
+	return ptr, nil
 }
 
 // nearMemoryLimit reports whether growing by need bytes would pass the cap.
@@ -320,7 +320,9 @@ func (i *Instance) callError(ctx context.Context, err error) error {
 			Msg: "was stopped: " + context.Cause(ctx).Error(), Cause: err}
 	}
 	out := i.output.String()
-	if strings.Contains(out, "out of memory") || i.nearMemoryLimit(0) {
+	// Go's runtime says "out of memory"; Rust's and AssemblyScript's
+	// allocators just trap, and wmr_alloc's size shows why.
+	if strings.Contains(out, "out of memory") || i.nearMemoryLimit(i.allocating) {
 		return i.memoryError(i.call)
 	}
 	msg := "trapped: " + firstLine(err.Error())
