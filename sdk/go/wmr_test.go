@@ -242,3 +242,40 @@ func TestSumIntsMixedValues(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestWords(t *testing.T) {
+	cases := []struct {
+		line string
+		want []string
+	}{
+		{"", nil},
+		{"hello, wörld", []string{"hello", "wörld"}},
+		{"a1bc d\u00e9f\u2160g", []string{"a", "bc", "d\u00e9f", "g"}},
+		{"caf\xe9 ok\xc3", []string{"caf", "ok"}}, // invalid UTF-8 separates words
+		{"日本語 λόγος", []string{"日本語", "λόγος"}},
+		{"  trailing", []string{"trailing"}},
+	}
+	for _, c := range cases {
+		var got []string
+		for w := range Words([]byte(c.line)) {
+			got = append(got, string(w))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("Words(%q) = %q, want %q", c.line, got, c.want)
+		}
+	}
+	// Stopping early stops the scan.
+	n := 0
+	for range Words([]byte("a b c")) {
+		n++
+		break
+	}
+	if n != 1 {
+		t.Fatalf("break after the first word: %d words", n)
+	}
+	for r := rune(-1); r < 0x3000; r++ {
+		if IsLetter(r) != unicode.IsLetter(r) {
+			t.Fatalf("IsLetter(%U) disagrees with unicode.IsLetter", r)
+		}
+	}
+}

@@ -8,8 +8,6 @@ import (
 	"bytes"
 	"slices"
 	"strconv"
-	"unicode"
-	"unicode/utf8"
 
 	wmr "github.com/wmr-dev/wmr/sdk/go"
 )
@@ -22,24 +20,8 @@ func main() {}
 
 func mapWords(_, line []byte, emit *wmr.Emitter) error {
 	doc := []byte(wmr.Task().InputFile)
-	start := -1
-	for i := 0; i < len(line); {
-		r, size := rune(line[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRune(line[i:])
-		}
-		if unicode.IsLetter(r) {
-			if start < 0 {
-				start = i
-			}
-		} else if start >= 0 {
-			emit.Emit(line[start:i], doc)
-			start = -1
-		}
-		i += size
-	}
-	if start >= 0 {
-		emit.Emit(line[start:], doc)
+	for word := range wmr.Words(line) {
+		emit.Emit(word, doc)
 	}
 	return nil
 }
