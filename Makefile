@@ -29,12 +29,7 @@ ASC := sdk/assemblyscript/node_modules/.bin/asc
 
 examples: go-examples c-examples rust-examples as-examples wat-examples
 
-go-examples:
-	@mkdir -p $(EXAMPLES_OUT)
-	@cd examples-wasm && for ex in $(GO_EXAMPLES); do \
-		echo "build $(EXAMPLES_OUT)/$$ex-go.wasm"; \
-		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../$(EXAMPLES_OUT)/$$ex-go.wasm ./$$ex/go || exit 1; \
-	done
+go-examples: $(GO_EXAMPLES:%=$(EXAMPLES_OUT)/%-go.wasm)
 	@cd examples-wasm && for h in $(HOSTILE); do \
 		echo "build $(EXAMPLES_OUT)/hostile-$$h-go.wasm"; \
 		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../$(EXAMPLES_OUT)/hostile-$$h-go.wasm ./hostile/$$h || exit 1; \

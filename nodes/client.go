@@ -35,19 +35,32 @@ func NewClient(base string) *Client {
 // ErrUnreachable is wrapped when the node cannot be reached at all.
 var ErrUnreachable = errors.New("node unreachable")
 
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+// open sends a request and returns the response if it succeeded (2xx);
+// otherwise it closes the body and returns the node's reason.
+func (c *Client) open(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := responseError(resp)
+		resp.Body.Close()
+		return nil, errors.New(msg)
+	}
+	return resp, nil
+}
+
+// do sends a request and decodes the JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	resp, err := c.open(ctx, method, path, body)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s", responseError(resp))
-	}
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
@@ -146,18 +159,11 @@ func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, bl
 
 // Cat writes the whole dataset, shard after shard, to w.
 func (c *Client) Cat(ctx context.Context, name string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
+	resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", responseError(resp))
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("dataset %s: the stream broke off (a shard became unavailable?): %w", name, err)
 	}
@@ -176,18 +182,9 @@ func (c *Client) Get(ctx context.Context, name, dir string) ([]string, error) {
 	}
 	var paths []string
 	for _, s := range m.Shards {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/datasets/"+url.PathEscape(name)+"/shards/"+url.PathEscape(s.ID), nil)
+		resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/shards/"+url.PathEscape(s.ID), nil)
 		if err != nil {
-			return nil, err
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.base, unwrapURLError(err))
-		}
-		if resp.StatusCode != http.StatusOK {
-			msg := responseError(resp)
-			resp.Body.Close()
-			return nil, fmt.Errorf("shard %s: %s", s.ID, msg)
+			return nil, fmt.Errorf("shard %s: %w", s.ID, err)
 		}
 		p := filepath.Join(dir, s.ID)
 		tmp := p + ".part"
