@@ -570,9 +570,13 @@ func (e *Engine) TaskDefaults(spec *task.Spec) {
 // RunTask runs one task attempt on this machine's workers with the
 // engine's time limit. The caller (a cluster node) owns retries.
 func (e *Engine) RunTask(ctx context.Context, spec *task.Spec, progress task.Progress) (*task.Result, error) {
-	res, err := e.exec.Run(ctx, spec, e.cfg.TaskTimeout, progress)
+	limit := e.cfg.TaskTimeout
+	if spec.TimeLimit > 0 && spec.TimeLimit < limit {
+		limit = spec.TimeLimit
+	}
+	res, err := e.exec.Run(ctx, spec, limit, progress)
 	if err != nil && errors.Is(err, worker.ErrTimeLimit) {
-		err = &jobError{msg: fmt.Sprintf("module %s exceeded the task time limit of %v, so its worker process was killed", spec.ModuleName, e.cfg.TaskTimeout), errs: []error{err}}
+		err = &jobError{msg: fmt.Sprintf("module %s exceeded the task time limit of %v, so its worker process was killed", spec.ModuleName, limit), errs: []error{err}}
 	}
 	return res, err
 }

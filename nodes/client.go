@@ -3,6 +3,8 @@ package nodes
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,23 +15,57 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wmr-dev/wmr/engine/input"
 )
 
 // Client talks to a node's HTTP API. It is safe for concurrent use.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string
+	err   error // from an option; returned by every call
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithToken authenticates every call with a tenant's API token.
+func WithToken(token string) ClientOption { return func(c *Client) { c.token = token } }
+
+// WithCAFile trusts the cluster CA certificate in path (ca.crt, from
+// 'wmr ca') for https node URLs, instead of the system's roots.
+func WithCAFile(path string) ClientOption {
+	return func(c *Client) {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			c.err = fmt.Errorf("cluster CA certificate: %w", err)
+			return
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			c.err = fmt.Errorf("cluster CA certificate %s holds no PEM certificate", path)
+			return
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		c.http = &http.Client{Transport: t}
+	}
 }
 
 // NewClient returns a client for the node at base (e.g.
-// http://127.0.0.1:8081; "http://" is added when missing).
-func NewClient(base string) *Client {
+// http://127.0.0.1:8081 or https://node1:8081; "http://" is added when
+// there is no scheme).
+func NewClient(base string, opts ...ClientOption) *Client {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	return &Client{base: strings.TrimSuffix(base, "/"), http: &http.Client{}}
+	c := &Client{base: strings.TrimSuffix(base, "/"), http: &http.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // ErrUnreachable is wrapped when the node cannot be reached at all.
@@ -38,9 +74,15 @@ var ErrUnreachable = errors.New("node unreachable")
 // open sends a request and returns the response if it succeeded (2xx);
 // otherwise it closes the body and returns the node's reason.
 func (c *Client) open(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -74,6 +116,27 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// Identity is who a token belongs to.
+type Identity struct {
+	Tenant string `json:"tenant"`
+	Admin  bool   `json:"admin"`
+	Quotas Quotas `json:"quotas"`
+	Node   string `json:"node"`
+	Secure bool   `json:"secure"`
+}
+
+// Whoami returns the caller's tenant as the node sees it.
+func (c *Client) Whoami(ctx context.Context) (*Identity, error) {
+	var id Identity
+	return &id, c.do(ctx, http.MethodGet, "/v1/whoami", nil, &id)
+}
+
+// Delete deletes a dataset cluster-wide (its shards are removed from
+// every holder).
+func (c *Client) Delete(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/datasets/"+url.PathEscape(name), nil, nil)
 }
 
 // Members lists the cluster as the node sees it.
@@ -210,12 +273,16 @@ func (c *Client) Get(ctx context.Context, name, dir string) ([]string, error) {
 
 // SubmitOptions describe a job for Submit.
 type SubmitOptions struct {
-	Module   string // path of the .wasm file
-	Input    string // input dataset
-	Output   string // output dataset (must not exist)
-	Reducers int
-	Replicas int // of the output; default 1
-	Params   map[string]string
+	// TaskMemory and TaskTime lower the per-task limits (0: the tenant's
+	// quota or the node's default).
+	TaskMemory int64
+	TaskTime   time.Duration
+	Module     string // path of the .wasm file
+	Input      string // input dataset
+	Output     string // output dataset (must not exist)
+	Reducers   int
+	Replicas   int // of the output; default 1
+	Params     map[string]string
 }
 
 // Submit uploads the module to the node and starts the job there; that
@@ -233,7 +300,7 @@ func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, err
 		return nil, fmt.Errorf("upload module: %w", err)
 	}
 	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
-		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params})
+		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime)})
 	var st JobStatus
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
 		return nil, err

@@ -58,6 +58,21 @@ type Config struct {
 	// node; default: the engine's parallelism (the number of CPUs).
 	SlotsPerNode int
 
+	// SecretsDir is the node's secrets directory (made by `wmr ca issue`):
+	// with it, gossip is encrypted with the cluster's keyring and all HTTP
+	// is TLS, node-to-node calls authenticated by certificates. Without it
+	// the node runs in insecure dev mode, allowed only on loopback unless
+	// Insecure is set.
+	SecretsDir string
+	// Insecure allows running without secrets on non-loopback addresses.
+	Insecure bool
+	// TenantsFile lists tenants, their hashed tokens and quotas (see
+	// tenants.go); without it every caller is the admin tenant "default".
+	TenantsFile string
+	// AuditLog is where the audit trail (who read, wrote, submitted or
+	// deleted what) goes as JSON lines; default DataDir/audit.log.
+	AuditLog string
+
 	// Logger receives the node's logs (memberlist's too); nil discards.
 	Logger *slog.Logger
 }
@@ -97,8 +112,8 @@ func DefaultLocalConfig() Config {
 }
 
 // ProtocolVersion is the version of the node-to-node HTTP protocol carried
-// in member metadata.
-const ProtocolVersion = 1
+// in member metadata. 2: datasets are namespaced by tenant.
+const ProtocolVersion = 2
 
 // withDefaults fills every zero field from DefaultLANConfig.
 func (c Config) withDefaults() Config {

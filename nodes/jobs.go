@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -31,6 +32,10 @@ type JobRequest struct {
 	Reducers   int               `json:"reducers"`
 	Replicas   int               `json:"replicas"` // of the output dataset
 	Params     map[string]string `json:"params"`
+	// TaskMemory and TaskTime lower the per-task module memory cap and
+	// wall-clock limit (0: the tenant's quota, else the node's default).
+	TaskMemory int64    `json:"task_memory,omitempty"`
+	TaskTime   Duration `json:"task_time,omitempty"`
 }
 
 // Attempt is one try of one task, as shown by status.
@@ -53,6 +58,7 @@ type Attempt struct {
 // JobStatus is a job as its coordinator sees it.
 type JobStatus struct {
 	ID          string           `json:"id"`
+	Tenant      string           `json:"tenant"`
 	Coordinator string           `json:"coordinator"`
 	State       string           `json:"state"` // running, succeeded, failed
 	Error       string           `json:"error,omitempty"`
@@ -69,9 +75,11 @@ type JobStatus struct {
 
 // job is a job this node coordinates.
 type job struct {
-	mu     sync.Mutex
-	status JobStatus
-	done   chan struct{}
+	tenant        string
+	inKey, outKey string // TENANT/NAME
+	mu            sync.Mutex
+	status        JobStatus
+	done          chan struct{}
 }
 
 func (j *job) snapshot() JobStatus {
@@ -109,16 +117,27 @@ func coordinatorOf(id string) string {
 }
 
 func (n *Node) handlePutModule(w http.ResponseWriter, r *http.Request) {
+	t := tenantOf(r)
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		name = "module.wasm"
 	}
-	wasm, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxModule))
+	limit := int64(maxModule)
+	if q := int64(t.Quotas.ModuleSize); q > 0 && q < limit {
+		limit = q
+	}
+	wasm, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("module larger than %d MiB", maxModule>>20))
+		err = fmt.Errorf("%w: module %s is larger than %d bytes, the module size limit for tenant %s", errQuota, name, limit, t.Name)
+		n.audit(r, "module.upload", name, err)
+		writeError(w, http.StatusRequestEntityTooLarge, err)
 		return
 	}
 	ref, err := n.engine.StageModule(r.Context(), name, wasm)
+	if err == nil {
+		err = n.modules.add(t.Name, ref.Hash)
+	}
+	n.audit(r, "module.upload", name+"@"+ref.Hash, err)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -128,11 +147,16 @@ func (n *Node) handlePutModule(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	var req JobRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed job: %w", err))
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
-	st, err := n.submit(&req)
+	st, err := n.submit(r.Context(), tenantOf(r), &req)
+	target := req.Input + " -> " + req.Output
+	if st != nil {
+		target = st.ID + " " + target
+	}
+	n.audit(r, "job.submit", target, err)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -143,33 +167,87 @@ func (n *Node) handleSubmit(w http.ResponseWriter, r *http.Request) {
 // errBadJob marks a job request that cannot run.
 var errBadJob = errors.New("invalid job")
 
-func (n *Node) submit(req *JobRequest) (*JobStatus, error) {
+// limits settles a job's per-task memory and time: what it asks for, at
+// most the tenant's quota, by default the quota or the node's default.
+func (n *Node) limits(t *Tenant, req *JobRequest) error {
+	ecfg := n.engine.Config()
+	qm, qt := int64(t.Quotas.TaskMemory), time.Duration(t.Quotas.TaskTime)
+	if req.TaskMemory < 0 || req.TaskTime < 0 {
+		return fmt.Errorf("%w: task memory and time must not be negative", errBadJob)
+	}
+	if qm > 0 && req.TaskMemory > qm {
+		return fmt.Errorf("%w: the job asks for %d bytes of task memory; tenant %s may use at most %d", errQuota, req.TaskMemory, t.Name, qm)
+	}
+	if qt > 0 && time.Duration(req.TaskTime) > qt {
+		return fmt.Errorf("%w: the job asks for a task time limit of %v; tenant %s may use at most %v", errQuota, time.Duration(req.TaskTime), t.Name, qt)
+	}
+	if req.TaskMemory == 0 {
+		req.TaskMemory = ecfg.TaskMemory
+		if qm > 0 && qm < req.TaskMemory {
+			req.TaskMemory = qm
+		}
+	}
+	if req.TaskTime == 0 {
+		req.TaskTime = Duration(ecfg.TaskTimeout)
+		if qt > 0 && qt < ecfg.TaskTimeout {
+			req.TaskTime = Duration(qt)
+		}
+	}
+	return nil
+}
+
+func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStatus, error) {
 	if req.Reducers == 0 {
 		req.Reducers = 1
 	}
 	if req.Replicas == 0 {
 		req.Replicas = 1
 	}
-	if err := errors.Join(ValidName("dataset", req.Input), ValidName("dataset", req.Output)); err != nil {
+	inKey, err1 := qualify(t, req.Input)
+	outKey, err2 := qualify(t, req.Output)
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
 	if req.Reducers < 1 || req.Reducers > 10000 {
 		return nil, fmt.Errorf("%w: reducers must be 1 to 10000", errBadJob)
 	}
-	if _, ok := n.engine.CachedModule(req.ModuleHash); !ok {
-		return nil, fmt.Errorf("%w: module %s was not uploaded to this node", errBadJob, req.ModuleHash)
+	if req.Replicas < 1 || req.Replicas > 16 {
+		return nil, fmt.Errorf("%w: output replicas must be 1 to 16", errBadJob)
 	}
-	in, err := n.store.manifest(req.Input)
+	if _, ok := n.engine.CachedModule(req.ModuleHash); !ok || !n.modules.owns(t.Name, req.ModuleHash) {
+		return nil, fmt.Errorf("%w: module %q was not uploaded to this node by tenant %s", errBadJob, req.ModuleHash, t.Name)
+	}
+	if err := n.limits(t, req); err != nil {
+		return nil, err
+	}
+	in, err := n.store.manifest(inKey)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.store.manifest(req.Output); err == nil {
+	if _, err := n.store.manifest(outKey); err == nil {
 		return nil, fmt.Errorf("%w: dataset %s already exists; choose another --output", errBadJob, req.Output)
 	}
 	if req.Replicas > len(n.alive()) {
 		return nil, fmt.Errorf("%w: %d output replicas asked for, but only %d nodes are alive", errNotEnoughNodes, req.Replicas, len(n.alive()))
 	}
-	j := &job{done: make(chan struct{}), status: JobStatus{ID: newJobID(n.name), Coordinator: n.name, State: "running",
+	owner := in.Tenant // an admin may run on another tenant's data, as that tenant
+	if q := t.Quotas.Jobs; q > 0 {
+		running := 0
+		for _, st := range n.listJobs(ctx, t, true) {
+			if st.State == "running" && st.Tenant == t.Name {
+				running++
+			}
+		}
+		if running >= q {
+			return nil, fmt.Errorf("%w: tenant %s already runs %d jobs, its quota; wait for one to finish", errQuota, t.Name, running)
+		}
+	}
+	_, outName, _ := splitQualified(outKey)
+	if o, _, _ := splitQualified(outKey); o != owner {
+		return nil, fmt.Errorf("%w: the output must belong to the input's tenant %s", errBadJob, owner)
+	}
+	req.Output = outName
+	j := &job{done: make(chan struct{}), tenant: owner, inKey: inKey, outKey: outKey, status: JobStatus{ID: newJobID(n.name), Tenant: owner, Coordinator: n.name, State: "running",
 		Request: *req, Created: time.Now(), Maps: len(in.Shards), Reduces: req.Reducers, Counters: map[string]int64{}}}
 	n.jobsMu.Lock()
 	n.jobs[j.status.ID] = j
@@ -283,7 +361,13 @@ func (n *Node) runJob(ctx context.Context, j *job, in *Manifest, req *JobRequest
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return n.commit(context.Background(), &Manifest{Name: req.Output, Replicas: req.Replicas, Shards: outShards, Version: time.Now().UnixNano()})
+	out := &Manifest{Name: req.Output, Tenant: j.tenant, Replicas: req.Replicas, Shards: outShards, Version: time.Now().UnixNano()}
+	if owner, err := n.tenantFor(j.tenant); err == nil && owner.Quotas.StoredBytes > 0 {
+		if used, q := n.store.storedBytes(j.tenant), int64(owner.Quotas.StoredBytes); used+out.StoredBytes() > q {
+			return fmt.Errorf("%w: the output (%d bytes with replicas) would pass tenant %s's stored-bytes quota of %d bytes (%d in use); it was not published", errQuota, out.StoredBytes(), j.tenant, q, used)
+		}
+	}
+	return n.commit(context.Background(), out)
 }
 
 // runMaps runs every map task; the first that fails for good cancels the
@@ -321,7 +405,8 @@ func (n *Node) runMap(ctx context.Context, j *job, req *JobRequest, m *mapState,
 		m.attempts++
 		treq := &taskRequest{JobID: j.status.ID, TaskID: m.id, Kind: task.KindMap, Attempt: m.attempts,
 			ModuleHash: req.ModuleHash, ModuleName: req.ModuleName, Coordinator: n.httpAddr, Params: req.Params,
-			Partitions: req.Reducers, Dataset: req.Input, Shard: m.shard.ID, InputName: m.shard.File}
+			Partitions: req.Reducers, Dataset: j.inKey, Shard: m.shard.ID, InputName: m.shard.File,
+			Tenant: j.tenant, TaskMemory: req.TaskMemory, TaskTime: req.TaskTime}
 		resp, lostNode := n.callTask(ctx, j, node, treq, m.shard.ID, slices.Contains(m.shard.Holders, node.Name))
 		sl.release(node.Name)
 		if resp.Error == "" {
@@ -366,7 +451,8 @@ func (n *Node) runReduce(ctx context.Context, j *job, req *JobRequest, maps []*m
 		j.mu.Unlock()
 		treq := &taskRequest{JobID: j.status.ID, TaskID: id, Kind: task.KindReduce, Attempt: attempts,
 			ModuleHash: req.ModuleHash, ModuleName: req.ModuleName, Coordinator: n.httpAddr, Params: req.Params,
-			Partitions: req.Reducers, Partition: p, Inputs: inputs, Output: req.Output, Replicas: req.Replicas}
+			Partitions: req.Reducers, Partition: p, Inputs: inputs, Output: j.outKey, Replicas: req.Replicas,
+			Tenant: j.tenant, TaskMemory: req.TaskMemory, TaskTime: req.TaskTime}
 		resp, lostNode := n.callTask(ctx, j, node, treq, fmt.Sprintf("partition %d", p), false)
 		sl.release(node.Name)
 		if resp.Error == "" {
@@ -436,7 +522,7 @@ func (n *Node) rerunMaps(ctx context.Context, j *job, req *JobRequest, maps []*m
 
 // outputGone checks whether a map's output node still serves it.
 func (n *Node) outputGone(ctx context.Context, j *job, m *mapState) bool {
-	u := "http://" + m.node.HTTP + "/v1/internal/jobs/" + j.status.ID + "/maps/" + m.file + "?offset=0&length=0"
+	u := n.addrURL(m.node.HTTP, "/v1/internal/jobs/"+j.status.ID+"/maps/"+m.file+"?offset=0&length=0")
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return true
@@ -518,57 +604,111 @@ func (n *Node) callTask(ctx context.Context, j *job, node Member, treq *taskRequ
 	return resp, lost
 }
 
-func (n *Node) handleJobs(w http.ResponseWriter, r *http.Request) {
+// listJobs collects the jobs t may see: this node's, and unless local,
+// every live peer's (asked on t's behalf).
+func (n *Node) listJobs(ctx context.Context, t *Tenant, local bool) []JobStatus {
 	n.jobsMu.Lock()
-	var out []JobStatus
+	out := []JobStatus{}
 	for _, j := range n.jobs {
-		out = append(out, j.snapshot())
+		if visible(t, j.tenant) {
+			out = append(out, j.snapshot())
+		}
 	}
 	n.jobsMu.Unlock()
-	if r.URL.Query().Get("local") == "" {
+	if !local {
 		for _, m := range n.alive() {
 			if m.Name == n.name {
 				continue
 			}
 			var theirs []JobStatus
-			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, n.peerURL(m, "/v1/jobs?local=1"), nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs?tenant="+url.QueryEscape(t.Name)), nil)
 			if err := n.do(req, &theirs); err == nil {
 				out = append(out, theirs...)
 			}
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Created.Before(out[b].Created) })
+	return out
+}
+
+func (n *Node) handleJobs(w http.ResponseWriter, r *http.Request) {
+	out := n.listJobs(r.Context(), tenantOf(r), r.URL.Query().Get("local") != "")
 	for i := range out {
 		out[i].Attempts = nil // the list is a summary
 	}
+	n.audit(r, "job.list", "", nil)
 	writeJSON(w, out)
 }
 
-func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("job")
+// handlePeerJobs lists this node's jobs for a tenant a peer names.
+func (n *Node) handlePeerJobs(w http.ResponseWriter, r *http.Request) {
+	t, err := n.tenantFor(r.URL.Query().Get("tenant"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, n.listJobs(r.Context(), t, true))
+}
+
+// localJob returns a job this node coordinates, if t may see it.
+func (n *Node) localJob(t *Tenant, id string) (*job, bool) {
 	n.jobsMu.Lock()
 	j, ok := n.jobs[id]
 	n.jobsMu.Unlock()
-	if ok {
-		writeJSON(w, j.snapshot())
+	if !ok || !visible(t, j.tenant) {
+		return nil, false
+	}
+	return j, true
+}
+
+func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
+	st, err := n.jobStatus(r.Context(), tenantOf(r), r.PathValue("job"))
+	n.audit(r, "job.status", r.PathValue("job"), err)
+	if err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
-	coord := coordinatorOf(id)
-	if coord == "" || coord == n.name {
-		writeError(w, http.StatusNotFound, fmt.Errorf("unknown job %q", id))
+	writeJSON(w, st)
+}
+
+// handlePeerJob answers a peer asking on a tenant's behalf.
+func (n *Node) handlePeerJob(w http.ResponseWriter, r *http.Request) {
+	t, err := n.tenantFor(r.URL.Query().Get("tenant"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
 		return
+	}
+	j, ok := n.localJob(t, r.PathValue("job"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", errUnknownJob, r.PathValue("job")))
+		return
+	}
+	writeJSON(w, j.snapshot())
+}
+
+// jobStatus finds a job t may see, here or at its coordinator. Another
+// tenant's job is unknown, exactly like one that never existed.
+func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus, error) {
+	if j, ok := n.localJob(t, id); ok {
+		st := j.snapshot()
+		return &st, nil
+	}
+	coord := coordinatorOf(id)
+	if coord == "" || coord == n.name || ValidName("job", id) != nil {
+		return nil, fmt.Errorf("%w %q", errUnknownJob, id)
 	}
 	for _, m := range n.alive() {
 		if m.Name == coord {
-			req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, n.peerURL(m, "/v1/jobs/"+id), nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"?tenant="+url.QueryEscape(t.Name)), nil)
 			var st JobStatus
 			if err := n.do(req, &st); err != nil {
-				writeError(w, http.StatusBadGateway, fmt.Errorf("job %s: its coordinator %s: %w", id, coord, err))
-				return
+				if strings.Contains(err.Error(), errUnknownJob.Error()) {
+					return nil, fmt.Errorf("%w %q", errUnknownJob, id)
+				}
+				return nil, fmt.Errorf("job %s: its coordinator %s: %w", id, coord, err)
 			}
-			writeJSON(w, st)
-			return
+			return &st, nil
 		}
 	}
-	writeError(w, http.StatusServiceUnavailable, fmt.Errorf("job %s: its coordinator, node %s, is not alive; the job is lost and published no output", id, coord))
+	return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive; the job is lost and published no output", errNoLiveReplica, id, coord)
 }

@@ -48,7 +48,7 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 // LocalState sends our catalog in push/pull syncs, so peers that missed a
 // commit (they were down, or joined later) learn it.
 func (d *delegate) LocalState(join bool) []byte {
-	b, err := msgpack.Marshal(d.n.store.manifests())
+	b, err := msgpack.Marshal(d.n.store.catalogState())
 	if err != nil {
 		d.n.log.Error("encode catalog for gossip", "err", err)
 		return nil
@@ -64,9 +64,9 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	}
 	for _, m := range ms {
 		if changed, err := d.n.store.saveManifest(m); err != nil {
-			d.n.log.Warn("a peer sent a bad manifest", "dataset", m.Name, "err", err)
+			d.n.log.Warn("a peer sent a bad manifest", "dataset", m.Key(), "err", err)
 		} else if changed {
-			d.n.log.Info("learned dataset from a peer", "dataset", m.Name, "shards", len(m.Shards))
+			d.n.log.Info("learned dataset from a peer", "dataset", m.Key(), "shards", len(m.Shards), "deleted", m.Deleted)
 		}
 	}
 }
@@ -107,6 +107,15 @@ func (n *Node) startMembership() error {
 	c.PushPullInterval = n.cfg.PushPullInterval
 	c.DeadNodeReclaimTime = n.cfg.DeadNodeReclaimTime
 	c.Logger = slog.NewLogLogger(n.log.With("component", "memberlist").Handler(), slog.LevelDebug)
+	if n.sec != nil {
+		kr, err := memberlist.NewKeyring(n.sec.gossip, n.sec.gossip[0])
+		if err != nil {
+			return fmt.Errorf("gossip keyring: %w", err)
+		}
+		c.Keyring = kr
+		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
+		n.keyring = kr
+	}
 	d := &delegate{n: n, meta: mb}
 	c.Delegate = d
 	c.Events = d

@@ -2,8 +2,10 @@ package nodes
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,7 +31,15 @@ type Node struct {
 	httpAddr string
 	srv      *http.Server
 	ln       net.Listener
-	client   *http.Client
+	client   *http.Client // for calls to peers (mTLS with secrets)
+	sec      *secrets     // nil in dev mode
+	keyring  *memberlist.Keyring
+	keysMu   sync.Mutex // serialises keyring changes and their file
+	tenants  *tenants   // nil: every caller is the admin tenant "default"
+	auditLog *slog.Logger
+	auditOut io.Closer
+	modules  moduleOwners
+	share    *fairShare
 	engine   *engine.Engine
 	moduleMu sync.Mutex // serialises fetching modules from coordinators
 	jobsMu   sync.Mutex
@@ -63,6 +73,32 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sec *secrets
+	if cfg.SecretsDir != "" {
+		if sec, err = loadSecrets(cfg.SecretsDir, cfg.DataDir); err != nil {
+			return nil, err
+		}
+	} else if !cfg.Insecure && !isLoopback(cfg.HTTPAddr, cfg.GossipAddr) {
+		return nil, fmt.Errorf("node addresses %s and %s are not loopback: give --secrets (see 'wmr ca'), or --insecure to run without encryption and authentication", cfg.HTTPAddr, cfg.GossipAddr)
+	}
+	var tn *tenants
+	if cfg.TenantsFile != "" {
+		if sec == nil {
+			return nil, errors.New("--tenants needs --secrets: without TLS, tokens would cross the network in clear text and peers could not be told from clients")
+		}
+		if tn, err = loadTenants(cfg.TenantsFile, func(err error) {
+			log.Error("tenants file changed but cannot be used; the previous version stays in force", "err", err)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.AuditLog == "" {
+		cfg.AuditLog = filepath.Join(cfg.DataDir, "audit.log")
+	}
+	af, err := os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
 	ecfg := cfg.Engine
 	if ecfg.CacheDir == "" {
 		ecfg.CacheDir = filepath.Join(cfg.DataDir, "cache")
@@ -79,7 +115,9 @@ func New(cfg Config) (*Node, error) {
 		cfg.SlotsPerNode = eng.Config().Parallelism
 	}
 	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng,
-		client: &http.Client{Timeout: 0}, jobs: map[string]*job{}}, nil
+		client: peerClient(sec), sec: sec, jobs: map[string]*job{}, tenants: tn,
+		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
+		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}, nil
 }
 
 // settleName returns the node's persistent name: the one recorded in the
@@ -115,8 +153,13 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen for HTTP on %s: %w", n.cfg.HTTPAddr, err)
 	}
-	n.ln = ln
 	n.httpAddr = ln.Addr().String()
+	if n.sec != nil {
+		ln = tls.NewListener(ln, n.sec.serverTLS())
+	} else {
+		n.log.Warn(devModeWarning)
+	}
+	n.ln = ln
 	n.srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	go n.srv.Serve(ln)
@@ -151,5 +194,6 @@ func (n *Node) Close(ctx context.Context) error {
 		errs = append(errs, n.srv.Shutdown(sctx))
 	}
 	n.engine.Close()
+	errs = append(errs, n.auditOut.Close())
 	return errors.Join(errs...)
 }

@@ -11,7 +11,16 @@ import (
 
 // Calls from this node to a peer's HTTP API.
 
-func (n *Node) peerURL(m Member, path string) string { return "http://" + m.HTTP + path }
+func (n *Node) peerURL(m Member, path string) string { return n.addrURL(m.HTTP, path) }
+
+// addrURL is the URL of path on the node whose HTTP API is at addr: https
+// when the cluster has secrets (every node then serves TLS).
+func (n *Node) addrURL(addr, path string) string {
+	if n.sec != nil {
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
+}
 
 func (n *Node) putShard(ctx context.Context, m Member, ds, id string, body io.Reader) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, n.peerURL(m, "/v1/internal/shards/"+ds+"/"+id), body)
@@ -42,7 +51,7 @@ func (n *Node) putManifest(ctx context.Context, m Member, man *Manifest) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, n.peerURL(m, "/v1/internal/manifests/"+man.Name), bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, n.peerURL(m, "/v1/internal/manifests/"+man.Key()), bytes.NewReader(b))
 	if err != nil {
 		return err
 	}

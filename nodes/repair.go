@@ -89,7 +89,7 @@ func (n *Node) repairOnce(ctx context.Context) {
 			}
 			if len(keep) >= want || len(sources) == 0 {
 				if len(sources) == 0 && len(keep) < len(s.Holders) {
-					n.log.Warn("shard lost every replica; cannot re-replicate", "dataset", m.Name, "shard", s.ID, "holders", s.Holders)
+					n.log.Warn("shard lost every replica; cannot re-replicate", "dataset", m.Key(), "shard", s.ID, "holders", s.Holders)
 				}
 				continue
 			}
@@ -99,17 +99,17 @@ func (n *Node) repairOnce(ctx context.Context) {
 					candidates = append(candidates, name)
 				}
 			}
-			added := Place(m.Name+"/"+s.ID, candidates, want-len(keep))
+			added := Place(m.Key()+"/"+s.ID, candidates, want-len(keep))
 			var copied []string
 			for _, to := range added {
-				if err := n.copyShard(ctx, m.Name, *s, live[to]); err != nil {
-					n.log.Warn("re-replicate shard", "dataset", m.Name, "shard", s.ID, "to", to, "err", err)
+				if err := n.copyShard(ctx, m.Key(), *s, live[to]); err != nil {
+					n.log.Warn("re-replicate shard", "dataset", m.Key(), "shard", s.ID, "to", to, "err", err)
 					continue
 				}
 				copied = append(copied, to)
 			}
 			if len(copied) > 0 || len(keep) < len(s.Holders) {
-				n.log.Info("re-replicated shard", "dataset", m.Name, "shard", s.ID, "dropped", len(s.Holders)-len(keep), "added", copied)
+				n.log.Info("re-replicated shard", "dataset", m.Key(), "shard", s.ID, "dropped", len(s.Holders)-len(keep), "added", copied)
 				s.Holders = append(keep, copied...)
 				changed = true
 			}
@@ -117,7 +117,7 @@ func (n *Node) repairOnce(ctx context.Context) {
 		if changed {
 			m.Version = time.Now().UnixNano()
 			if err := n.commit(ctx, m); err != nil {
-				n.log.Warn("commit re-replicated manifest", "dataset", m.Name, "err", err)
+				n.log.Warn("commit re-replicated manifest", "dataset", m.Key(), "err", err)
 			}
 		}
 	}

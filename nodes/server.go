@@ -27,25 +27,33 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /v1/members", n.handleMembers)
 	mux.HandleFunc("GET /v1/datasets", n.handleDatasets)
 	mux.HandleFunc("GET /v1/datasets/{ds}", n.handleDataset)
+	mux.HandleFunc("DELETE /v1/datasets/{ds}", n.handleDelete)
 	mux.HandleFunc("POST /v1/datasets/{ds}/files", n.handleUpload)
 	mux.HandleFunc("POST /v1/datasets/{ds}/inplace", n.handleInPlace)
 	mux.HandleFunc("POST /v1/datasets/{ds}/commit", n.handleCommit)
 	mux.HandleFunc("GET /v1/datasets/{ds}/cat", n.handleCat)
 	mux.HandleFunc("GET /v1/datasets/{ds}/shards/{shard}", n.handleShard)
-	// Node to node.
-	mux.HandleFunc("PUT /v1/internal/shards/{ds}/{shard}", n.handlePutShard)
-	mux.HandleFunc("GET /v1/internal/shards/{ds}/{shard}", n.handleGetShard)
-	mux.HandleFunc("PUT /v1/internal/manifests/{ds}", n.handlePutManifest)
+	mux.HandleFunc("GET /v1/whoami", n.handleWhoami)
 	// Jobs.
 	mux.HandleFunc("PUT /v1/modules", n.handlePutModule)
 	mux.HandleFunc("POST /v1/jobs", n.handleSubmit)
 	mux.HandleFunc("GET /v1/jobs", n.handleJobs)
 	mux.HandleFunc("GET /v1/jobs/{job}", n.handleJob)
+	// Cluster operations (admin tenants).
+	mux.HandleFunc("POST /v1/admin/gossip-keys", n.handleKeyring)
+	// Node to node (a node certificate is required when the cluster has
+	// secrets; calls on a tenant's behalf name the tenant).
+	mux.HandleFunc("PUT /v1/internal/shards/{tenant}/{ds}/{shard}", n.handlePutShard)
+	mux.HandleFunc("GET /v1/internal/shards/{tenant}/{ds}/{shard}", n.handleGetShard)
+	mux.HandleFunc("PUT /v1/internal/manifests/{tenant}/{ds}", n.handlePutManifest)
 	mux.HandleFunc("POST /v1/internal/tasks", n.handleTask)
 	mux.HandleFunc("GET /v1/internal/modules/{hash}", n.handleGetModule)
+	mux.HandleFunc("GET /v1/internal/jobs", n.handlePeerJobs)
+	mux.HandleFunc("GET /v1/internal/jobs/{job}", n.handlePeerJob)
 	mux.HandleFunc("GET /v1/internal/jobs/{job}/maps/{file}", n.handleMapOutput)
 	mux.HandleFunc("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
-	return n.recoverer(mux)
+	mux.HandleFunc("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
+	return n.recoverer(n.authorize(mux))
 }
 
 // recoverer turns a panic in a handler into a 500 and a log line: bad
@@ -76,8 +84,16 @@ func writeError(w http.ResponseWriter, code int, err error) {
 // statusOf maps errors to HTTP status codes.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadName):
+	case errors.Is(err, ErrBadName), errors.Is(err, errBadRequest), errors.Is(err, errNoKeyring):
 		return http.StatusBadRequest
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errQuota):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errUnknownJob), errors.Is(err, errUnknownTenant):
+		return http.StatusNotFound
+	case errors.Is(err, errNotAdmin), errors.Is(err, errNotNode):
+		return http.StatusForbidden
 	case errors.Is(err, ErrUnknownDataset), errors.Is(err, ErrNoShard):
 		return http.StatusNotFound
 	case errors.Is(err, errNotEnoughNodes):
@@ -95,27 +111,58 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleDatasets(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, n.store.manifests())
+	t := tenantOf(r)
+	out := []*Manifest{}
+	for _, m := range n.store.manifests() {
+		if visible(t, m.Tenant) {
+			out = append(out, m)
+		}
+	}
+	n.audit(r, "dataset.list", "", nil)
+	writeJSON(w, out)
 }
 
-func (n *Node) dataset(w http.ResponseWriter, r *http.Request) (*Manifest, bool) {
-	ds := r.PathValue("ds")
-	if err := ValidName("dataset", ds); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return nil, false
+// dataset finds the caller's dataset named in the URL. Another tenant's
+// dataset is unknown (404), exactly like one that does not exist.
+func (n *Node) dataset(w http.ResponseWriter, r *http.Request, action string) (*Manifest, bool) {
+	key, err := qualify(tenantOf(r), r.PathValue("ds"))
+	if err == nil {
+		var m *Manifest
+		if m, err = n.store.manifest(key); err == nil {
+			n.audit(r, action, key, nil)
+			return m, true
+		}
 	}
-	m, err := n.store.manifest(ds)
-	if err != nil {
-		writeError(w, statusOf(err), err)
-		return nil, false
-	}
-	return m, true
+	n.audit(r, action, r.PathValue("ds"), err)
+	writeError(w, statusOf(err), err)
+	return nil, false
 }
 
 func (n *Node) handleDataset(w http.ResponseWriter, r *http.Request) {
-	if m, ok := n.dataset(w, r); ok {
+	if m, ok := n.dataset(w, r, "dataset.show"); ok {
 		writeJSON(w, m)
 	}
+}
+
+// handleDelete deletes a dataset cluster-wide: a tombstone replaces its
+// manifest everywhere, and each holder drops its shards on learning it.
+func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
+	m, ok := n.dataset(w, r, "dataset.delete")
+	if !ok {
+		return
+	}
+	tomb := &Manifest{Name: m.Name, Tenant: m.Tenant, Replicas: m.Replicas, Version: max(time.Now().UnixNano(), m.Version+1), Deleted: true}
+	if err := n.commit(r.Context(), tomb); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, map[string]string{"deleted": m.Name})
+}
+
+// handleWhoami tells a caller which tenant its token belongs to.
+func (n *Node) handleWhoami(w http.ResponseWriter, r *http.Request) {
+	t := tenantOf(r)
+	writeJSON(w, map[string]any{"tenant": t.Name, "admin": t.Admin, "quotas": t.Quotas, "node": n.name, "secure": n.sec != nil})
 }
 
 var (
@@ -147,7 +194,12 @@ func (n *Node) holdersFor(shard string, replicas int) ([]Member, error) {
 // file's position in the upload, for shard IDs and order), replicas,
 // block. The answer lists the shards; the client commits them.
 func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
-	ds := r.PathValue("ds")
+	t := tenantOf(r)
+	ds, err := qualify(t, r.PathValue("ds"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
 	q := r.URL.Query()
 	file := filepath.Base(q.Get("file"))
 	index, err1 := strconv.Atoi(q.Get("index"))
@@ -157,10 +209,11 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("upload needs index >= 0, replicas 1..16 and block parameters"))
 		return
 	}
-	if err := errors.Join(ValidName("dataset", ds), ValidName("file", file)); err != nil {
+	if err := ValidName("file", file); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	quota, used := int64(t.Quotas.StoredBytes), n.store.storedBytes(t.Name)
 	if block <= 0 {
 		block = n.cfg.DefaultBlockSize
 	}
@@ -181,6 +234,13 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 			os.Remove(tmp)
 			break
 		}
+		if used += size * int64(replicas); quota > 0 && used > quota {
+			os.Remove(tmp)
+			err := fmt.Errorf("%w: storing %s would pass tenant %s's stored-bytes quota of %d bytes (every replica counts)", errQuota, file, t.Name, quota)
+			n.audit(r, "dataset.upload", ds+"/"+file, err)
+			writeError(w, statusOf(err), err)
+			return
+		}
 		holders, err := n.holdersFor(ds+"/"+id, replicas)
 		if err == nil {
 			err = n.replicate(r.Context(), ds, id, tmp, holders)
@@ -199,6 +259,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	n.audit(r, "dataset.upload", ds+"/"+file, nil)
 	writeJSON(w, shards)
 }
 
@@ -261,21 +322,31 @@ type inPlaceRequest struct {
 	Block int64    `json:"block"`
 }
 
+// handleInPlace publishes files on the node's disk. Only admin tenants
+// (the operators) may: a path names any file the node can read.
 func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
-	ds := r.PathValue("ds")
-	if err := ValidName("dataset", ds); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	t := tenantOf(r)
+	if !t.Admin {
+		err := fmt.Errorf("%w: publishing files in place reads the node's own disk, so only admin tenants may; use put to upload", errNotAdmin)
+		n.audit(r, "dataset.inplace", r.PathValue("ds"), err)
+		writeError(w, statusOf(err), err)
+		return
+	}
+	ds, err := qualify(t, r.PathValue("ds"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
 	var req inPlaceRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed request: %w", err))
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
 	if req.Block <= 0 {
 		req.Block = n.cfg.DefaultBlockSize
 	}
-	m := &Manifest{Name: ds, Replicas: 1, Version: time.Now().UnixNano()}
+	tenant, name, _ := splitQualified(ds)
+	m := &Manifest{Name: name, Tenant: tenant, Replicas: 1, Version: time.Now().UnixNano()}
 	for i, p := range req.Paths {
 		if !filepath.IsAbs(p) {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place path %q must be absolute (it names a file on node %s)", p, n.name))
@@ -295,7 +366,9 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 			m.Shards = append(m.Shards, Shard{ID: id, File: filepath.Base(p), Size: c[1], Holders: []string{n.name}})
 		}
 	}
-	if err := n.commit(r.Context(), m); err != nil {
+	err = n.commit(r.Context(), m)
+	n.audit(r, "dataset.inplace", ds, err)
+	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
@@ -344,18 +417,44 @@ func lineCuts(path string, block int64) ([][2]int64, error) {
 }
 
 func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
-	ds := r.PathValue("ds")
-	var m Manifest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&m); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed manifest: %w", err))
+	t := tenantOf(r)
+	key, err := qualify(t, r.PathValue("ds"))
+	if err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
-	if m.Name != ds {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Name, ds))
+	var m Manifest
+	if err := decodeJSON(w, r, &m); err != nil {
+		writeError(w, statusOf(err), err)
 		return
+	}
+	tenant, name, _ := splitQualified(key)
+	if m.Name != name && m.Name != key {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Name, r.PathValue("ds")))
+		return
+	}
+	// The owner is whoever the URL resolved to, never what the body says.
+	m.Name, m.Tenant, m.Deleted = name, tenant, false
+	owner, _ := n.tenantFor(tenant)
+	if owner == nil {
+		owner = t
+	}
+	if q := int64(owner.Quotas.StoredBytes); q > 0 {
+		used := n.store.storedBytes(tenant)
+		if old, err := n.store.manifest(key); err == nil {
+			used -= old.StoredBytes() // a replaced dataset frees its bytes
+		}
+		if used+m.StoredBytes() > q {
+			err := fmt.Errorf("%w: dataset %s (%d bytes with replicas) would pass tenant %s's stored-bytes quota of %d bytes (%d in use)", errQuota, name, m.StoredBytes(), tenant, q, used)
+			n.audit(r, "dataset.commit", key, err)
+			writeError(w, statusOf(err), err)
+			return
+		}
 	}
 	m.Version = time.Now().UnixNano()
-	if err := n.commit(r.Context(), &m); err != nil {
+	err = n.commit(r.Context(), &m)
+	n.audit(r, "dataset.commit", key, err)
+	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}
@@ -365,14 +464,6 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 // commit records a manifest here and pushes it to every live member; gossip
 // carries it to the rest later.
 func (n *Node) commit(ctx context.Context, m *Manifest) error {
-	if err := ValidName("dataset", m.Name); err != nil {
-		return err
-	}
-	for _, s := range m.Shards {
-		if err := ValidName("shard", s.ID); err != nil {
-			return err
-		}
-	}
 	if _, err := n.store.saveManifest(m); err != nil {
 		return err
 	}
@@ -381,33 +472,33 @@ func (n *Node) commit(ctx context.Context, m *Manifest) error {
 			continue
 		}
 		if err := n.putManifest(ctx, mem, m); err != nil {
-			n.log.Warn("push manifest to peer; gossip will carry it", "peer", mem.Name, "dataset", m.Name, "err", err)
+			n.log.Warn("push manifest to peer; gossip will carry it", "peer", mem.Name, "dataset", m.Key(), "err", err)
 		}
 	}
-	n.log.Info("dataset committed", "dataset", m.Name, "shards", len(m.Shards), "bytes", m.Bytes())
+	n.log.Info("dataset committed", "dataset", m.Key(), "shards", len(m.Shards), "bytes", m.Bytes(), "deleted", m.Deleted)
 	return nil
 }
 
 // handleCat streams the whole dataset, shard after shard.
 func (n *Node) handleCat(w http.ResponseWriter, r *http.Request) {
-	m, ok := n.dataset(w, r)
+	m, ok := n.dataset(w, r, "dataset.read")
 	if !ok {
 		return
 	}
 	// Fail before sending anything if a shard has no live holder.
 	for _, s := range m.Shards {
-		if _, err := n.liveHolder(m.Name, s); err != nil {
+		if _, err := n.liveHolder(m.Key(), s); err != nil {
 			writeError(w, statusOf(err), err)
 			return
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, s := range m.Shards {
-		rc, err := n.openAnyReplica(r.Context(), m.Name, s)
+		rc, err := n.openAnyReplica(r.Context(), m.Key(), s)
 		if err != nil {
 			// Headers are sent: abort the response so the client sees a
 			// truncated stream, not a silently short one.
-			n.log.Error("cat: shard unavailable mid-stream", "dataset", m.Name, "shard", s.ID, "err", err)
+			n.log.Error("cat: shard unavailable mid-stream", "dataset", m.Key(), "shard", s.ID, "err", err)
 			panic(http.ErrAbortHandler)
 		}
 		_, err = io.Copy(w, rc)
@@ -420,7 +511,7 @@ func (n *Node) handleCat(w http.ResponseWriter, r *http.Request) {
 
 // handleShard serves one shard of a dataset, from here or a live holder.
 func (n *Node) handleShard(w http.ResponseWriter, r *http.Request) {
-	m, ok := n.dataset(w, r)
+	m, ok := n.dataset(w, r, "dataset.get")
 	if !ok {
 		return
 	}
@@ -429,7 +520,7 @@ func (n *Node) handleShard(w http.ResponseWriter, r *http.Request) {
 		if s.ID != id {
 			continue
 		}
-		rc, err := n.openAnyReplica(r.Context(), m.Name, s)
+		rc, err := n.openAnyReplica(r.Context(), m.Key(), s)
 		if err != nil {
 			writeError(w, statusOf(err), err)
 			return
@@ -487,8 +578,11 @@ func (n *Node) openAnyReplica(ctx context.Context, ds string, s Shard) (io.ReadC
 	return nil, fmt.Errorf("%w of shard %s of dataset %s (held by %v): %w", errNoLiveReplica, s.ID, ds, s.Holders, errors.Join(errs...))
 }
 
+// internalKey is the dataset key named by an internal URL's {tenant}/{ds}.
+func internalKey(r *http.Request) string { return r.PathValue("tenant") + "/" + r.PathValue("ds") }
+
 func (n *Node) handlePutShard(w http.ResponseWriter, r *http.Request) {
-	size, err := n.store.writeShard(r.PathValue("ds"), r.PathValue("shard"), http.MaxBytesReader(w, r.Body, n.cfg.MaxUpload))
+	size, err := n.store.writeShard(internalKey(r), r.PathValue("shard"), http.MaxBytesReader(w, r.Body, n.cfg.MaxUpload))
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -497,7 +591,7 @@ func (n *Node) handlePutShard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleGetShard(w http.ResponseWriter, r *http.Request) {
-	rc, size, err := n.store.openShard(r.PathValue("ds"), r.PathValue("shard"))
+	rc, size, err := n.store.openShard(internalKey(r), r.PathValue("shard"))
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -509,12 +603,12 @@ func (n *Node) handleGetShard(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handlePutManifest(w http.ResponseWriter, r *http.Request) {
 	var m Manifest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&m); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed manifest: %w", err))
+	if err := decodeJSON(w, r, &m); err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
-	if m.Name != r.PathValue("ds") {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Name, r.PathValue("ds")))
+	if m.Key() != internalKey(r) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Key(), internalKey(r)))
 		return
 	}
 	if _, err := n.store.saveManifest(&m); err != nil {

@@ -3,7 +3,6 @@ package nodes
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +37,10 @@ type taskRequest struct {
 	Coordinator string            `json:"coordinator"` // HTTP address to fetch the module from
 	Params      map[string]string `json:"params"`
 	Partitions  int               `json:"partitions"`
+	// Tenant owns the job; its quotas and fair share apply here.
+	Tenant     string   `json:"tenant"`
+	TaskMemory int64    `json:"task_memory,omitempty"`
+	TaskTime   Duration `json:"task_time,omitempty"`
 	// Map tasks.
 	Dataset   string `json:"dataset,omitempty"`
 	Shard     string `json:"shard,omitempty"`
@@ -83,7 +86,7 @@ func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) 
 	if ref, ok := n.engine.CachedModule(req.ModuleHash); ok {
 		return ref.Path, nil
 	}
-	u := "http://" + req.Coordinator + "/v1/internal/modules/" + url.PathEscape(req.ModuleHash)
+	u := n.addrURL(req.Coordinator, "/v1/internal/modules/"+url.PathEscape(req.ModuleHash))
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err
@@ -115,14 +118,26 @@ const maxModule = 256 << 20
 
 func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 	var req taskRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("malformed task: %w", err))
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, statusOf(err), err)
 		return
 	}
-	if err := ValidName("job", req.JobID); err != nil {
+	if err := errors.Join(ValidName("job", req.JobID), ValidName("task", req.TaskID)); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	t, err := n.tenantFor(req.Tenant)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	// Fair share: wait for a slot here, then run.
+	release, err := n.share.acquire(r.Context(), t.Name, t.Quotas.ConcurrentTasks)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	defer release()
 	resp := n.runTask(r.Context(), &req)
 	writeJSON(w, resp)
 }
@@ -145,6 +160,10 @@ func (n *Node) runTask(ctx context.Context, req *taskRequest) *taskResponse {
 		ModulePath: modPath, ModuleName: req.ModuleName, ModuleHash: req.ModuleHash,
 		Params: req.Params, Partitions: req.Partitions, WorkDir: filepath.Join(dir, "work")}
 	n.engine.TaskDefaults(&spec)
+	if req.TaskMemory > 0 && req.TaskMemory < spec.MemoryLimitBytes {
+		spec.MemoryLimitBytes = req.TaskMemory
+	}
+	spec.TimeLimit = time.Duration(req.TaskTime)
 	switch req.Kind {
 	case task.KindMap:
 		path, off, length, err := n.store.shardRange(req.Dataset, req.Shard)
@@ -261,7 +280,7 @@ func (n *Node) whileAlive(ctx context.Context, member string, fn func(context.Co
 
 func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string) error {
 	q := url.Values{"offset": {strconv.FormatInt(in.Offset, 10)}, "length": {strconv.FormatInt(in.Length, 10)}}
-	u := "http://" + in.HTTP + "/v1/internal/jobs/" + url.PathEscape(job) + "/maps/" + url.PathEscape(in.File) + "?" + q.Encode()
+	u := n.addrURL(in.HTTP, "/v1/internal/jobs/"+url.PathEscape(job)+"/maps/"+url.PathEscape(in.File)+"?"+q.Encode())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err

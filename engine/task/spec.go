@@ -1,6 +1,8 @@
 package task
 
 import (
+	"time"
+
 	"github.com/wmr-dev/wmr/engine/runs"
 )
 
@@ -30,6 +32,9 @@ type Spec struct {
 	SortBufferBytes  int64  `msgpack:"sort_buffer"`  // map: spill when the buffer reaches this
 	BatchBytes       int    `msgpack:"batch_bytes"`  // records per boundary crossing, in bytes
 	MaxLineBytes     int    `msgpack:"max_line"`     // longest input line
+	// TimeLimit, when set and shorter than the engine's task time limit,
+	// is this task's wall-clock limit (a tenant's quota, a job's ask).
+	TimeLimit time.Duration `msgpack:"time_limit"`
 	CacheDir         string `msgpack:"cache_dir"`    // compiled module cache
 
 	// Map tasks.

@@ -9,27 +9,62 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wmr-dev/wmr/nodes"
 )
 
-// defaultNode is the node URL when neither --node nor WMR_NODE is set.
+// defaultNode is the node URL when neither --node, WMR_NODE nor the config
+// file says otherwise.
 const defaultNode = "http://127.0.0.1:8081"
 
+// nodeFlag adds the flags every cluster command takes: which node, and
+// the credentials to call it with.
 func nodeFlag(cmd *cobra.Command, dst *string) {
 	def := os.Getenv("WMR_NODE")
 	if def == "" {
+		def = loadConfig().Node
+	}
+	if def == "" {
 		def = defaultNode
 	}
-	cmd.Flags().StringVar(dst, "node", def, "URL of any cluster node (env WMR_NODE)")
+	cmd.Flags().StringVar(dst, "node", def, "URL of any cluster node (env WMR_NODE, or the config file)")
+	cmd.Flags().String("token", "", "tenant API token (default: env WMR_TOKEN, or the config file)")
+	cmd.Flags().String("ca", "", "cluster CA certificate for https nodes (default: env WMR_CA, or the config file)")
+}
+
+// newClient makes a client for node with the command's credentials:
+// flag, else environment, else config file (see 'wmr login').
+func newClient(cmd *cobra.Command, node string) *nodes.Client {
+	cfg := loadConfig()
+	pick := func(flag, env, file string) string {
+		if v, _ := cmd.Flags().GetString(flag); v != "" {
+			return v
+		}
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+		return file
+	}
+	var opts []nodes.ClientOption
+	if tok := pick("token", "WMR_TOKEN", cfg.Token); tok != "" {
+		opts = append(opts, nodes.WithToken(tok))
+	}
+	if ca := pick("ca", "WMR_CA", cfg.CA); ca != "" {
+		opts = append(opts, nodes.WithCAFile(ca))
+	}
+	return nodes.NewClient(node, opts...)
 }
 
 func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var cfg nodes.Config
 	var join []string
 	var local, verbose bool
+	var secretsDir, tenantsFile, auditLog string
+	var insecure bool
+	var taskMemory, taskTime string
 	cmd := &cobra.Command{
 		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
 		Short: "Run a cluster node until interrupted (SIGTERM or Ctrl-C leaves the cluster gracefully)",
@@ -47,6 +82,24 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 				level = slog.LevelDebug
 			}
 			base.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			base.SecretsDir, base.TenantsFile, base.AuditLog, base.Insecure = secretsDir, tenantsFile, auditLog, insecure
+			if taskMemory != "" {
+				n, err := parseSize(taskMemory)
+				if err != nil {
+					return usageError{fmt.Errorf("--task-memory: %w", err)}
+				}
+				base.Engine.TaskMemory = n
+			}
+			if taskTime != "" {
+				d, err := time.ParseDuration(taskTime)
+				if err != nil || d <= 0 {
+					return usageError{fmt.Errorf("--task-time %q: give a duration such as 10m", taskTime)}
+				}
+				base.Engine.TaskTimeout = d
+			}
+			if secretsDir == "" {
+				fmt.Fprintln(stderr, "wmr node: WARNING: running in INSECURE DEV MODE (no --secrets): plain-text HTTP and gossip, no node authentication, no tenants. Loopback only; see 'wmr ca --help'.")
+			}
 			n, err := nodes.New(base)
 			if err != nil {
 				return err
@@ -69,6 +122,12 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&cfg.Name, "name", "", "node name (default: the name stored in --data, else its base name)")
 	fl.BoolVar(&local, "local", false, "fast failure-detection timers for nodes on one machine")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging, memberlist's included")
+	fl.StringVar(&secretsDir, "secrets", "", "node secrets directory from 'wmr ca issue': TLS everywhere, encrypted gossip, node certificates (without it: insecure dev mode, loopback only)")
+	fl.StringVar(&tenantsFile, "tenants", "", "tenants file: tenants, hashed tokens, quotas (see 'wmr tenants add'); needs --secrets")
+	fl.StringVar(&auditLog, "audit-log", "", "audit log file, JSON lines (default: DATA/audit.log)")
+	fl.BoolVar(&insecure, "insecure", false, "allow running without --secrets on non-loopback addresses (NOT for production)")
+	fl.StringVar(&taskMemory, "task-memory", "", "default module memory cap per task (default 256MiB)")
+	fl.StringVar(&taskTime, "task-time", "", "default wall-clock limit per task (default 10m)")
 	for _, f := range []string{"data", "http", "gossip"} {
 		cmd.MarkFlagRequired(f)
 	}
@@ -83,7 +142,7 @@ func newMembersCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the cluster's members as a node sees them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ms, err := nodes.NewClient(node).Members(cmd.Context())
+			ms, err := newClient(cmd, node).Members(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -111,7 +170,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 		Short: "List datasets, or show one dataset's shards and where they live",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c := nodes.NewClient(node)
+			c := newClient(cmd, node)
 			if len(args) == 1 {
 				m, err := c.Dataset(cmd.Context(), args[0])
 				if err != nil {
@@ -172,7 +231,7 @@ without copying, with that node as their only holder.`,
 				}
 				bs = n
 			}
-			c := nodes.NewClient(node)
+			c := newClient(cmd, node)
 			var m *nodes.Manifest
 			var err error
 			if inPlace {
@@ -216,7 +275,7 @@ func newCatCmd(stdout io.Writer) *cobra.Command {
 		Short: "Print a dataset's contents (a job output: its key<TAB>value lines)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return nodes.NewClient(node).Cat(cmd.Context(), args[0], stdout)
+			return newClient(cmd, node).Cat(cmd.Context(), args[0], stdout)
 		},
 	}
 	nodeFlag(cmd, &node)
@@ -230,7 +289,7 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 		Short: "Download a dataset's shards as files (a job output: its part-r-NNNNN files)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			paths, err := nodes.NewClient(node).Get(cmd.Context(), args[0], out)
+			paths, err := newClient(cmd, node).Get(cmd.Context(), args[0], out)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	var opt nodes.SubmitOptions
 	var params []string
 	var wait, quiet bool
+	var taskMemory, taskTime string
 	cmd := &cobra.Command{
 		Use:     "submit --wasm FILE --input DATASET --output DATASET [--reducers N] [--wait]",
 		Short:   "Run a job on the cluster; the node you submit to coordinates it",
@@ -29,7 +30,17 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 				return usageError{err}
 			}
 			opt.Params = p
-			c := nodes.NewClient(node)
+			if taskMemory != "" {
+				if opt.TaskMemory, err = parseSize(taskMemory); err != nil {
+					return usageError{fmt.Errorf("--task-memory: %w", err)}
+				}
+			}
+			if taskTime != "" {
+				if opt.TaskTime, err = time.ParseDuration(taskTime); err != nil || opt.TaskTime <= 0 {
+					return usageError{fmt.Errorf("--task-time %q: give a duration such as 5m", taskTime)}
+				}
+			}
+			c := newClient(cmd, node)
 			st, err := c.Submit(cmd.Context(), opt)
 			if err != nil {
 				return err
@@ -49,6 +60,8 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.IntVar(&opt.Reducers, "reducers", 1, "reduce tasks = output shards")
 	fl.IntVar(&opt.Replicas, "replicas", 1, "copies of each output shard")
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
+	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
+	fl.StringVar(&taskTime, "task-time", "", "wall-clock limit per task, at most the tenant's quota (default: the quota, else the node's)")
 	fl.BoolVar(&wait, "wait", false, "wait for the job, showing progress; exit non-zero if it fails")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "with --wait: print nothing on success")
 	for _, f := range []string{"wasm", "input", "output"} {
@@ -101,7 +114,7 @@ func newJobsCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the jobs of every live node",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			js, err := nodes.NewClient(node).Jobs(cmd.Context())
+			js, err := newClient(cmd, node).Jobs(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -130,7 +143,7 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 		Short: "Show a job and every task attempt: node, input, times, records and bytes, outcome; and its counters",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := nodes.NewClient(node).Job(cmd.Context(), args[0])
+			st, err := newClient(cmd, node).Job(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

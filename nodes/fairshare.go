@@ -1,0 +1,117 @@
+package nodes
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// fairShare admits tasks to this node's slots. When tenants queue, a free
+// slot goes to the waiting tenant with the fewest tasks running here
+// (the longest-waiting task first among equals), so a tenant flooding
+// the cluster with tasks gets its share and no more; a tenant's
+// ConcurrentTasks quota caps it even when slots are free.
+type fairShare struct {
+	mu      sync.Mutex
+	slots   int
+	busy    int
+	running map[string]int
+	queue   []*waiter // in arrival order
+}
+
+type waiter struct {
+	tenant  string
+	limit   int // 0: no per-tenant limit
+	ready   chan struct{}
+	granted bool
+}
+
+func newFairShare(slots int) *fairShare {
+	return &fairShare{slots: max(slots, 1), running: map[string]int{}}
+}
+
+// acquire waits for a slot for one of tenant's tasks; limit caps the
+// tenant's running tasks (0: none). release must be called when the task
+// ends.
+func (f *fairShare) acquire(ctx context.Context, tenant string, limit int) (release func(), err error) {
+	w := &waiter{tenant: tenant, limit: limit, ready: make(chan struct{})}
+	f.mu.Lock()
+	f.queue = append(f.queue, w)
+	f.dispatch()
+	f.mu.Unlock()
+	release = func() {
+		f.mu.Lock()
+		f.busy--
+		f.running[tenant]--
+		f.dispatch()
+		f.mu.Unlock()
+	}
+	select {
+	case <-w.ready:
+		return release, nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if w.granted {
+			f.busy--
+			f.running[tenant]--
+			f.dispatch()
+		} else {
+			for i, q := range f.queue {
+				if q == w {
+					f.queue = append(f.queue[:i], f.queue[i+1:]...)
+					break
+				}
+			}
+		}
+		return nil, fmt.Errorf("waiting for a task slot: %w", context.Cause(ctx))
+	}
+}
+
+// dispatch grants free slots; f.mu is held.
+func (f *fairShare) dispatch() {
+	for f.busy < f.slots {
+		best := -1
+		for i, w := range f.queue {
+			if w.limit > 0 && f.running[w.tenant] >= w.limit {
+				continue
+			}
+			if best < 0 || f.running[w.tenant] < f.running[f.queue[best].tenant] {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		w := f.queue[best]
+		f.queue = append(f.queue[:best], f.queue[best+1:]...)
+		f.busy++
+		f.running[w.tenant]++
+		w.granted = true
+		close(w.ready)
+	}
+}
+
+// moduleOwners records which tenant uploaded which module (by hash) to
+// this node, as empty files DIR/TENANT/HASH: a job may only use a module
+// its tenant uploaded, so hashes are not capabilities.
+type moduleOwners struct {
+	dir string
+}
+
+func (o *moduleOwners) add(tenant, hash string) error {
+	if err := os.MkdirAll(filepath.Join(o.dir, tenant), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(o.dir, tenant, hash), nil, 0o644)
+}
+
+func (o *moduleOwners) owns(tenant, hash string) bool {
+	if ValidName("tenant", tenant) != nil || ValidName("module hash", hash) != nil {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(o.dir, tenant, hash))
+	return err == nil
+}
