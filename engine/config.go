@@ -48,6 +48,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// workerDataLimit is a worker's RLIMIT_DATA: its module's memory, its
+// share of the sort budget (taken whole: one worker may run the only
+// task), the runtime's own heap and slack for spills and merges.
+func (c Config) workerDataLimit() int64 {
+	return c.TaskMemory + c.MemoryBudget + 1<<30
+}
+
 // Defaults.
 const (
 	DefaultMemoryBudget  = 512 << 20

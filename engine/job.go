@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.InProcess {
 		e.exec = newInProcess(cfg.Logger)
 	} else {
-		pool, err := worker.NewPool(worker.PoolConfig{Command: cfg.WorkerCommand, Logger: cfg.Logger})
+		pool, err := worker.NewPool(worker.PoolConfig{Command: cfg.WorkerCommand, Logger: cfg.Logger, DataLimit: cfg.workerDataLimit()})
 		if err != nil {
 			host.Close(ctx)
 			return nil, err

@@ -240,7 +240,7 @@ func TestClusterGracefulLeaveAndInPlace(t *testing.T) {
 	if err != nil || got != "line one\nline two\n" {
 		t.Fatalf("cat logs: %q %v", got, err)
 	}
-	if _, err := os.Stat(filepath.Join(ns[1].data, "shards", "logs")); err != nil {
+	if _, err := os.Stat(filepath.Join(ns[1].data, "shards", "default", "logs")); err != nil {
 		t.Fatal(err)
 	}
 	r = wmr(t, "put", "--node", "http://"+ns[1].http, "--dataset", "logs2", "--in-place", "relative.log")

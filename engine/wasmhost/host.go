@@ -163,6 +163,11 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, 
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
 		return nil, invalid("is not a WebAssembly module (no \\0asm header)")
 	}
+	// Refuse what the sandbox does not allow before spending any time
+	// compiling.
+	if err := CheckImports(wasm); err != nil {
+		return nil, invalid("%v", err)
+	}
 	ctx = experimental.WithCompilationWorkers(ctx, 2)
 	compiled, err := h.runtime.CompileModule(ctx, wasm)
 	if err != nil {

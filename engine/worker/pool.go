@@ -33,6 +33,9 @@ type PoolConfig struct {
 	// Command starts a worker; default: this executable with the argument
 	// "worker". EnvWorker=1 is always added to its environment.
 	Command []string
+	// DataLimit is each worker's RLIMIT_DATA in bytes (0: none); see
+	// limits.go.
+	DataLimit int64
 	// Logger receives the workers' log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -76,6 +79,9 @@ type proc struct {
 func (p *Pool) start() (*proc, error) {
 	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
 	cmd.Env = append(os.Environ(), EnvWorker+"=1")
+	if p.cfg.DataLimit > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", EnvDataLimit, p.cfg.DataLimit))
+	}
 	// Die with the parent, and keep our own process group so signals to
 	// the terminal's group reach the parent only.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}

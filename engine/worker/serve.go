@@ -34,6 +34,10 @@ func Main() int {
 	// is running guest code and spins until the call returns.
 	debug.SetGCPercent(400)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := applyLimits(); err != nil {
+		logger.Error("cannot apply the worker's OS limits; refusing to run modules", "err", err)
+		return 1
+	}
 	if path := os.Getenv(EnvCPUProfile); path != "" {
 		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
 		if err == nil && pprof.StartCPUProfile(f) == nil {
