@@ -115,6 +115,9 @@ func (n *Node) handleDatasets(w http.ResponseWriter, r *http.Request) {
 	out := []*Manifest{}
 	for _, m := range n.store.manifests() {
 		if visible(t, m.Tenant) {
+			if m.Tenant != t.Name {
+				m.Name = m.Key() // the name an admin addresses it by
+			}
 			out = append(out, m)
 		}
 	}

@@ -138,11 +138,11 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	resp := n.runTask(r.Context(), &req)
+	resp := n.runTask(r.Context(), t, &req)
 	writeJSON(w, resp)
 }
 
-func (n *Node) runTask(ctx context.Context, req *taskRequest) *taskResponse {
+func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskResponse {
 	fail := func(err error) *taskResponse {
 		return &taskResponse{Error: err.Error(), Fatal: errors.Is(err, wasmhost.ErrInvalidModule) || errors.Is(err, wasmhost.ErrABIVersion)}
 	}
@@ -160,6 +160,9 @@ func (n *Node) runTask(ctx context.Context, req *taskRequest) *taskResponse {
 		ModulePath: modPath, ModuleName: req.ModuleName, ModuleHash: req.ModuleHash,
 		Params: req.Params, Partitions: req.Partitions, WorkDir: filepath.Join(dir, "work")}
 	n.engine.TaskDefaults(&spec)
+	if q := int64(t.Quotas.TaskOutput); q > 0 && q < spec.MaxOutputBytes {
+		spec.MaxOutputBytes = q
+	}
 	if req.TaskMemory > 0 && req.TaskMemory < spec.MemoryLimitBytes {
 		spec.MemoryLimitBytes = req.TaskMemory
 	}

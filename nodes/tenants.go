@@ -51,6 +51,8 @@ type Quotas struct {
 	// clock; a job may ask for less, never more.
 	TaskMemory Size     `json:"task_memory,omitempty"`
 	TaskTime   Duration `json:"task_time,omitempty"`
+	// TaskOutput caps what one task's module may emit.
+	TaskOutput Size `json:"task_output,omitempty"`
 	// StoredBytes caps the tenant's datasets (every replica counted).
 	StoredBytes Size `json:"stored_bytes,omitempty"`
 	// ModuleSize caps one uploaded module.
@@ -151,7 +153,7 @@ func ParseTenants(b []byte) (*TenantsFile, error) {
 			tokens[h] = t.Name
 		}
 		q := t.Quotas
-		if q.ConcurrentTasks < 0 || q.TaskMemory < 0 || q.TaskTime < 0 || q.StoredBytes < 0 || q.ModuleSize < 0 || q.Jobs < 0 {
+		if q.ConcurrentTasks < 0 || q.TaskMemory < 0 || q.TaskTime < 0 || q.TaskOutput < 0 || q.StoredBytes < 0 || q.ModuleSize < 0 || q.Jobs < 0 {
 			return nil, fmt.Errorf("tenants file: tenant %s: quotas must not be negative", t.Name)
 		}
 	}

@@ -22,6 +22,8 @@ import (
 type testNode struct {
 	name, data   string
 	http, gossip string
+	url          string // http://HTTP, or https:// for a secure node
+	ca           string // the cluster CA certificate, for a secure node
 	cmd          *exec.Cmd
 	log          *bytes.Buffer
 	exited       chan struct{}
@@ -50,23 +52,68 @@ func startNode(t *testing.T, name, data string, join ...string) *testNode {
 // startNodeAt is startNode on given addresses (a restart).
 func startNodeAt(t *testing.T, name, data, httpAddr, gossipAddr string, join ...string) *testNode {
 	t.Helper()
-	n := &testNode{name: name, data: data, http: httpAddr, gossip: gossipAddr, log: &bytes.Buffer{}, exited: make(chan struct{})}
-	args := []string{"node", "--local", "--data", data, "--http", n.http, "--gossip", n.gossip}
-	for _, j := range join {
-		args = append(args, "--join", j)
-	}
-	n.cmd = exec.Command(wmrBin, args...)
-	n.cmd.Stderr = n.log
-	if err := n.cmd.Start(); err != nil {
+	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join})
+}
+
+// nodeOpts describe a node process to start.
+type nodeOpts struct {
+	name, data, http, gossip string
+	join                     []string
+	secrets, ca, tenants     string // a secure node: its secrets dir, the CA cert, the tenants file
+	token                    string // to check readiness with
+	extra                    []string
+}
+
+// startNodeWith starts a node process and waits until its API answers.
+func startNodeWith(t *testing.T, o nodeOpts) *testNode {
+	t.Helper()
+	n, err := launchNode(t, o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { n.cmd.Wait(); close(n.exited) }()
-	t.Cleanup(func() { n.kill() })
-	waitFor(t, 20*time.Second, "node "+name+" to answer", func() error {
-		_, err := nodes.NewClient(n.http).Members(context.Background())
+	waitFor(t, 20*time.Second, "node "+o.name+" to answer", func() error {
+		select {
+		case <-n.exited:
+			t.Fatalf("node %s exited:\n%s", o.name, n.log)
+		default:
+		}
+		_, err := n.clientAs(o.token).Members(context.Background())
 		return err
 	})
 	return n
+}
+
+// launchNode starts a node process without waiting for it.
+func launchNode(t *testing.T, o nodeOpts) (*testNode, error) {
+	t.Helper()
+	if o.data == "" {
+		o.data = filepath.Join(t.TempDir(), o.name)
+	}
+	if o.http == "" {
+		o.http, o.gossip = freePort(t), freePort(t)
+	}
+	n := &testNode{name: o.name, data: o.data, http: o.http, gossip: o.gossip, url: "http://" + o.http, ca: o.ca,
+		log: &bytes.Buffer{}, exited: make(chan struct{})}
+	args := []string{"node", "--local", "--data", o.data, "--http", n.http, "--gossip", n.gossip}
+	for _, j := range o.join {
+		args = append(args, "--join", j)
+	}
+	if o.secrets != "" {
+		args = append(args, "--secrets", o.secrets)
+		n.url = "https://" + o.http
+	}
+	if o.tenants != "" {
+		args = append(args, "--tenants", o.tenants)
+	}
+	args = append(args, o.extra...)
+	n.cmd = exec.Command(wmrBin, args...)
+	n.cmd.Stderr = n.log
+	if err := n.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { n.cmd.Wait(); close(n.exited) }()
+	t.Cleanup(func() { n.kill() })
+	return n, nil
 }
 
 func (n *testNode) kill() {
@@ -79,6 +126,18 @@ func (n *testNode) kill() {
 }
 
 func (n *testNode) client() *nodes.Client { return nodes.NewClient(n.http) }
+
+// clientAs is a client of n holding token (and n's CA, if it is secure).
+func (n *testNode) clientAs(token string) *nodes.Client {
+	var opts []nodes.ClientOption
+	if token != "" {
+		opts = append(opts, nodes.WithToken(token))
+	}
+	if n.ca != "" {
+		opts = append(opts, nodes.WithCAFile(n.ca))
+	}
+	return nodes.NewClient(n.url, opts...)
+}
 
 // waitFor polls fn until it returns nil or the deadline passes.
 func waitFor(t *testing.T, total time.Duration, what string, fn func() error) {

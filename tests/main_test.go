@@ -46,7 +46,8 @@ type result struct {
 func wmr(t *testing.T, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(wmrBin, args...)
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheHome(t))
+	// No user's config file or credentials leak into the tests.
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheHome(t), "WMR_CONFIG="+filepath.Join(cacheHome(t), "no-config.json"), "WMR_TOKEN=", "WMR_CA=")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -243,7 +243,7 @@ func newTenantsCmd(stdout io.Writer) *cobra.Command {
 	var file string
 	var admin bool
 	var q struct{ tasks, jobs int }
-	var mem, taskTime, stored, module string
+	var mem, taskTime, taskOutput, stored, module string
 	add := &cobra.Command{
 		Use:   "add --file tenants.json --name TENANT [quotas]",
 		Short: "Add a tenant (or a new token for an existing one) and print the token once",
@@ -294,7 +294,7 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 			for _, s := range []struct {
 				flag, val string
 				dst       *nodes.Size
-			}{{"task-memory", mem, &t.Quotas.TaskMemory}, {"stored-bytes", stored, &t.Quotas.StoredBytes}, {"module-size", module, &t.Quotas.ModuleSize}} {
+			}{{"task-memory", mem, &t.Quotas.TaskMemory}, {"task-output", taskOutput, &t.Quotas.TaskOutput}, {"stored-bytes", stored, &t.Quotas.StoredBytes}, {"module-size", module, &t.Quotas.ModuleSize}} {
 				if fl.Changed(s.flag) {
 					n, err := parseSize(s.val)
 					if err != nil {
@@ -330,6 +330,7 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 	fl.IntVar(&q.jobs, "jobs", 0, "quota: the tenant's jobs running at once (0: no limit)")
 	fl.StringVar(&mem, "task-memory", "", "quota: module memory per task, e.g. 128MiB")
 	fl.StringVar(&taskTime, "task-time", "", "quota: wall-clock limit per task, e.g. 5m")
+	fl.StringVar(&taskOutput, "task-output", "", "quota: what one task's module may emit, e.g. 1GiB")
 	fl.StringVar(&stored, "stored-bytes", "", "quota: bytes of datasets, every replica counted, e.g. 10GiB")
 	fl.StringVar(&module, "module-size", "", "quota: size of one uploaded module, e.g. 16MiB")
 	add.MarkFlagRequired("name")
