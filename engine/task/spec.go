@@ -27,15 +27,15 @@ type Spec struct {
 	Partitions int               `msgpack:"partitions"`
 
 	// Limits.
-	MemoryLimitBytes int64  `msgpack:"memory_limit"` // guest linear memory cap
-	MaxOutputBytes   int64  `msgpack:"max_output"`   // what the guest may emit in this task
-	SortBufferBytes  int64  `msgpack:"sort_buffer"`  // map: spill when the buffer reaches this
-	BatchBytes       int    `msgpack:"batch_bytes"`  // records per boundary crossing, in bytes
-	MaxLineBytes     int    `msgpack:"max_line"`     // longest input line
+	MemoryLimitBytes int64 `msgpack:"memory_limit"` // guest linear memory cap
+	MaxOutputBytes   int64 `msgpack:"max_output"`   // what the guest may emit in this task
+	SortBufferBytes  int64 `msgpack:"sort_buffer"`  // map: spill when the buffer reaches this
+	BatchBytes       int   `msgpack:"batch_bytes"`  // records per boundary crossing, in bytes
+	MaxLineBytes     int   `msgpack:"max_line"`     // longest input line
 	// TimeLimit, when set and shorter than the engine's task time limit,
 	// is this task's wall-clock limit (a tenant's quota, a job's ask).
 	TimeLimit time.Duration `msgpack:"time_limit"`
-	CacheDir         string `msgpack:"cache_dir"`    // compiled module cache
+	CacheDir  string        `msgpack:"cache_dir"` // compiled module cache
 
 	// Map tasks.
 	InputPath   string `msgpack:"input_path"`
