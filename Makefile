@@ -137,6 +137,10 @@ fuzz:
 	@for f in FuzzBatchReader FuzzGroupReader FuzzContinuation FuzzDecodeFail FuzzDecoderSkip; do \
 		$(GO) test ./abi -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+	@for f in FuzzHandlers FuzzNames FuzzTenantsFile; do \
+		$(GO) test ./nodes -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+	$(GO) test ./engine/wasmhost -run '^$$' -fuzz '^FuzzScanImports$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin build

@@ -1,0 +1,76 @@
+package nodes
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// granted reports whether acquire returns within a short wait.
+func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool) {
+	t.Helper()
+	type res struct {
+		release func()
+		err     error
+	}
+	ch := make(chan res, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	go func() {
+		r, err := f.acquire(ctx, tenant, limit)
+		ch <- res{r, err}
+	}()
+	r := <-ch
+	return r.release, r.err == nil
+}
+
+func TestFairShareGivesFreedSlotsToTheTenantWithFewest(t *testing.T) {
+	f := newFairShare(2)
+	ctx := context.Background()
+	a1, _ := f.acquire(ctx, "a", 0)
+	a2, _ := f.acquire(ctx, "a", 0)
+	// a queues three more, then b queues one: b is served first when a
+	// slot frees, though it came last.
+	order := make(chan string, 4)
+	for _, tenant := range []string{"a", "a", "a", "b"} {
+		go func() {
+			rel, err := f.acquire(ctx, tenant, 0)
+			if err == nil {
+				order <- tenant
+				time.Sleep(10 * time.Millisecond)
+				rel()
+			}
+		}()
+		time.Sleep(20 * time.Millisecond) // arrival order
+	}
+	a1()
+	if got := <-order; got != "b" {
+		t.Fatalf("the freed slot went to %s; b had none running", got)
+	}
+	a2()
+	for range 3 {
+		<-order
+	}
+}
+
+func TestFairShareLimitsATenant(t *testing.T) {
+	f := newFairShare(4)
+	r1, ok := granted(t, f, "c", 1)
+	if !ok {
+		t.Fatal("first task refused")
+	}
+	if _, ok := granted(t, f, "c", 1); ok {
+		t.Fatal("a second task ran past the tenant's limit of 1")
+	}
+	if _, ok := granted(t, f, "d", 0); !ok {
+		t.Fatal("another tenant was blocked by c's limit")
+	}
+	r1()
+	if _, ok := granted(t, f, "c", 1); !ok {
+		t.Fatal("c's next task did not run after its first ended")
+	}
+	// A cancelled wait leaves no trace: slots still add up.
+	if f.busy != 2 || len(f.queue) != 0 {
+		t.Fatalf("busy %d, queue %d after cancelled waits; want 2 and 0", f.busy, len(f.queue))
+	}
+}
