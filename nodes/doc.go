@@ -25,6 +25,16 @@
 // leaves the cluster is cancelled and retried. The output dataset is
 // committed only when every reduce succeeded.
 //
+// Tenants and security (auth.go, tenants.go, security.go, pki.go,
+// keyring.go, fairshare.go): every public call is authenticated by a
+// token from the tenants file and sees only its tenant's namespace
+// (datasets are keyed TENANT/NAME on disk and in the catalog; another
+// tenant's names answer 404 like missing ones); /v1/internal/ is for
+// nodes only, proven by a certificate from the cluster CA over mutual
+// TLS; gossip is encrypted with memberlist's keyring. Each node admits
+// tasks to its slots by fair share between tenants, within their quotas,
+// and writes an audit log.
+//
 // Repair (repair.go): the live member with the lowest name copies shards
 // whose holders stayed dead past a grace period to new holders.
 package nodes

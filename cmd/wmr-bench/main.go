@@ -185,6 +185,22 @@ func run() int {
 		fmt.Printf("  plain loopback TCP copy              %8.0f MB/s\n", rate(tcp))
 		fmt.Printf("  wmr shuffle, uncompressed (loopback) %8.0f MB/s   ratio %.2fx (target >= 0.5x)\n", rate(sh), tcp.Seconds()/sh.Seconds())
 		fmt.Printf("  wmr shuffle, s2 (across a network)   %8.0f MB/s   ratio %.2fx\n", rate(shz), tcp.Seconds()/shz.Seconds())
+		tenantInputs := paths[:max(1, len(paths)/4)]
+		var tenantBytes int64
+		for _, p := range tenantInputs {
+			if st, err := os.Stat(p); err == nil {
+				tenantBytes += st.Size()
+			}
+		}
+		alone, loaded, jobs, err := benchTenants(*wmr, *wasm, *dir, tenantInputs)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wmr-bench: tenants:", err)
+			return 1
+		}
+		fmt.Printf("tenant A's wordcount of %.0f MB, secure 3-node cluster (TLS, encrypted gossip, tokens):\n", float64(tenantBytes)/1e6)
+		fmt.Printf("  alone                                %v\n", alone.Round(time.Millisecond))
+		fmt.Printf("  while tenant B runs hostile modules  %v   (%d hostile jobs, all failed as they should)\n", loaded.Round(time.Millisecond), jobs)
+		fmt.Printf("  ratio under hostile load / alone:    %.2fx   (target <= 1.5x)\n", loaded.Seconds()/alone.Seconds())
 	}
 	fmt.Printf("peak RSS %d MiB (parent + %d workers) for a %.0f MB input; limits: --memory 512MiB of sort/aggregation buffers in all, --task-memory 256MiB per module instance\n",
 		w.rss>>20, *parallelism, float64(total)/1e6)

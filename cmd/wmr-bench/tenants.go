@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// tenantRun is one secure cluster with two tenants: alice runs word
+// count, bob runs hostile modules.
+type tenantRun struct {
+	wmr    string
+	ns     []*clusterNode
+	ca     string
+	tokens map[string]string
+}
+
+func (r *tenantRun) cli(tenant string, node int, args ...string) ([]byte, error) {
+	args = append(args, "--node", "https://"+r.ns[node].http, "--token", r.tokens[tenant], "--ca", r.ca)
+	cmd := exec.Command(r.wmr, args...)
+	cmd.Env = append(os.Environ(), "WMR_CONFIG="+filepath.Join(filepath.Dir(r.ca), "no-config.json"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.Bytes(), fmt.Errorf("wmr %s: %v: %s", strings.Join(args[:2], " "), err, out.Bytes())
+	}
+	return out.Bytes(), nil
+}
+
+// startSecureCluster starts size nodes with secrets and a tenants file
+// holding alice and bob (bob with tight per-task quotas, as an operator
+// would give a tenant under suspicion).
+func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
+	os.RemoveAll(dir)
+	r := &tenantRun{wmr: wmr, ca: filepath.Join(dir, "ca", "ca.crt"), tokens: map[string]string{}}
+	if out, err := exec.Command(wmr, "ca", "init", filepath.Join(dir, "ca")).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ca init: %v: %s", err, out)
+	}
+	tenants := filepath.Join(dir, "tenants.json")
+	for _, t := range [][]string{{"alice"}, {"bob", "--task-time", "5s", "--task-memory", "64MiB", "--task-output", "64MiB"}} {
+		out, err := exec.Command(wmr, append([]string{"tenants", "add", "--file", tenants, "--name", t[0]}, t[1:]...)...).Output()
+		if err != nil {
+			return nil, fmt.Errorf("tenants add: %v", err)
+		}
+		r.tokens[t[0]] = strings.TrimSpace(string(out))
+	}
+	for i := 1; i <= size; i++ {
+		n := &clusterNode{http: freeAddr(), gossip: freeAddr(), data: filepath.Join(dir, fmt.Sprintf("n%d", i))}
+		secrets := filepath.Join(dir, fmt.Sprintf("n%d-secrets", i))
+		if out, err := exec.Command(wmr, "ca", "issue", filepath.Join(dir, "ca"), "--name", fmt.Sprintf("n%d", i), "--host", "127.0.0.1", "--out", secrets).CombinedOutput(); err != nil {
+			return r, fmt.Errorf("ca issue: %v: %s", err, out)
+		}
+		args := []string{"node", "--local", "--data", n.data, "--http", n.http, "--gossip", n.gossip, "--secrets", secrets, "--tenants", tenants}
+		if i > 1 {
+			args = append(args, "--join", r.ns[0].gossip)
+		}
+		n.cmd = exec.Command(wmr, args...)
+		if err := n.cmd.Start(); err != nil {
+			return r, err
+		}
+		r.ns = append(r.ns, n)
+		deadline := time.Now().Add(20 * time.Second)
+		for _, err := r.cli("alice", i-1, "members"); err != nil; _, err = r.cli("alice", i-1, "members") {
+			if time.Now().After(deadline) {
+				return r, fmt.Errorf("node %d did not start: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return r, nil
+}
+
+// benchTenants times alice's word count on inputs alone, then again while
+// bob keeps submitting hostile modules (two at a time), on a secure
+// 3-node cluster. It checks both outputs agree and every hostile job
+// failed.
+func benchTenants(wmr, wasm, dir string, inputs []string) (alone, loaded time.Duration, hostileJobs int, err error) {
+	r, err := startSecureCluster(wmr, filepath.Join(dir, "tenants"), 3)
+	if r != nil {
+		defer stopCluster(r.ns)
+	}
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if _, err := r.cli("alice", 0, append([]string{"put", "--dataset", "corpus", "--replicas", "2", "--block-size", "16MiB"}, inputs...)...); err != nil {
+		return 0, 0, 0, err
+	}
+	small := filepath.Join(dir, "tenants", "small.txt")
+	os.WriteFile(small, bytes.Repeat([]byte("one two three four\n"), 2000), 0o644)
+	if _, err := r.cli("bob", 1, "put", "--dataset", "in", "--replicas", "3", small); err != nil {
+		return 0, 0, 0, err
+	}
+	// Warm-up: every node compiles alice's module once.
+	if _, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", "warm", "--reducers", "4", "--wait", "-q"); err != nil {
+		return 0, 0, 0, err
+	}
+	timeAlice := func(out string) (time.Duration, error) {
+		start := time.Now()
+		_, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "-q")
+		return time.Since(start), err
+	}
+	if alone, err = timeAlice("alone"); err != nil {
+		return 0, 0, 0, err
+	}
+	hostile := []string{"loop", "membomb", "flood", "trap", "malformed"}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var jobs, wrong atomic.Int64
+	for stream := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := stream; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h := hostile[i%len(hostile)]
+				out, err := r.cli("bob", i%3, "submit", "--wasm", filepath.Join(filepath.Dir(wasm), "hostile-"+h+"-go.wasm"),
+					"--input", "in", "--output", fmt.Sprintf("o-%d-%d", stream, i), "--wait", "-q")
+				jobs.Add(1)
+				if err == nil || !strings.Contains(string(out), "failed") {
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second) // bob's load is under way
+	loaded, err = timeAlice("loaded")
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if wrong.Load() > 0 {
+		return 0, 0, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
+	}
+	a, err1 := r.cli("alice", 0, "cat", "alone")
+	b, err2 := r.cli("alice", 2, "cat", "loaded")
+	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+		return 0, 0, 0, fmt.Errorf("alice's outputs alone and under bob's load differ (%v %v)", err1, err2)
+	}
+	return alone, loaded, int(jobs.Load()), nil
+}
