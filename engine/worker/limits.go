@@ -56,7 +56,7 @@ func applyLimits() error {
 	if err := set("RLIMIT_NOFILE", unix.RLIMIT_NOFILE, maxOpenFiles); err != nil {
 		return err
 	}
-	if s := os.Getenv(EnvDataLimit); s != "" {
+	if s := os.Getenv(EnvDataLimit); s != "" && !raceEnabled {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
 			return fmt.Errorf("%s=%q is not a byte count", EnvDataLimit, s)
