@@ -37,6 +37,7 @@ func run() int {
 	skipInProcess := flag.Bool("skip-in-process", false, "skip the in-process comparison")
 	skipCluster := flag.Bool("skip-cluster", false, "skip the cluster and shuffle figures")
 	languages := flag.String("languages", "go,rust,c,as", "guest languages whose wordcount to time (build/examples/wordcount-<lang>.wasm)")
+	tenantsOnly := flag.Bool("tenants-only", false, "run only the tenant-isolation figure (A alone vs under B's hostile load)")
 	flag.Parse()
 
 	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
@@ -51,6 +52,9 @@ func run() int {
 		total += st.Size()
 	}
 	fmt.Printf("corpus: %d files, %.1f MB in %s; %d cores\n\n", len(paths), float64(total)/1e6, corpus, *parallelism)
+	if *tenantsOnly {
+		return printTenants(*wmr, *wasm, *dir, paths)
+	}
 
 	// Warm the page cache so every contender reads from memory.
 	for _, p := range paths {
@@ -185,22 +189,9 @@ func run() int {
 		fmt.Printf("  plain loopback TCP copy              %8.0f MB/s\n", rate(tcp))
 		fmt.Printf("  wmr shuffle, uncompressed (loopback) %8.0f MB/s   ratio %.2fx (target >= 0.5x)\n", rate(sh), tcp.Seconds()/sh.Seconds())
 		fmt.Printf("  wmr shuffle, s2 (across a network)   %8.0f MB/s   ratio %.2fx\n", rate(shz), tcp.Seconds()/shz.Seconds())
-		tenantInputs := paths[:max(1, len(paths)/4)]
-		var tenantBytes int64
-		for _, p := range tenantInputs {
-			if st, err := os.Stat(p); err == nil {
-				tenantBytes += st.Size()
-			}
+		if code := printTenants(*wmr, *wasm, *dir, paths); code != 0 {
+			return code
 		}
-		alone, loaded, jobs, err := benchTenants(*wmr, *wasm, *dir, tenantInputs)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "wmr-bench: tenants:", err)
-			return 1
-		}
-		fmt.Printf("tenant A's wordcount of %.0f MB, secure 3-node cluster (TLS, encrypted gossip, tokens):\n", float64(tenantBytes)/1e6)
-		fmt.Printf("  alone                                %v\n", alone.Round(time.Millisecond))
-		fmt.Printf("  while tenant B runs hostile modules  %v   (%d hostile jobs, all failed as they should)\n", loaded.Round(time.Millisecond), jobs)
-		fmt.Printf("  ratio under hostile load / alone:    %.2fx   (target <= 1.5x)\n", loaded.Seconds()/alone.Seconds())
 	}
 	fmt.Printf("peak RSS %d MiB (parent + %d workers) for a %.0f MB input; limits: --memory 512MiB of sort/aggregation buffers in all, --task-memory 256MiB per module instance\n",
 		w.rss>>20, *parallelism, float64(total)/1e6)
@@ -435,4 +426,26 @@ func treeRSS(root int) int64 {
 		}
 	}
 	return total
+}
+
+// printTenants times tenant A's word count on a quarter of the corpus,
+// alone and under tenant B's hostile load, and prints the ratio.
+func printTenants(wmr, wasm, dir string, paths []string) int {
+	tenantInputs := paths[:max(1, len(paths)/4)]
+	var tenantBytes int64
+	for _, p := range tenantInputs {
+		if st, err := os.Stat(p); err == nil {
+			tenantBytes += st.Size()
+		}
+	}
+	alone, loaded, jobs, err := benchTenants(wmr, wasm, dir, tenantInputs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wmr-bench: tenants:", err)
+		return 1
+	}
+	fmt.Printf("tenant A's wordcount of %.0f MB, secure 3-node cluster (TLS, encrypted gossip, tokens):\n", float64(tenantBytes)/1e6)
+	fmt.Printf("  alone                                %v\n", alone.Round(time.Millisecond))
+	fmt.Printf("  while tenant B runs hostile modules  %v   (%d hostile jobs, all failed as they should)\n", loaded.Round(time.Millisecond), jobs)
+	fmt.Printf("  ratio under hostile load / alone:    %.2fx   (target <= 1.5x)\n", loaded.Seconds()/alone.Seconds())
+	return 0
 }
