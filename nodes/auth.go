@@ -28,8 +28,7 @@ func tenantOf(r *http.Request) *Tenant {
 }
 
 var (
-	errNotNode       = errors.New("forbidden")
-	errNotAdmin      = errors.New("forbidden")
+	errForbidden     = errors.New("forbidden")
 	errBadRequest    = errors.New("bad request")
 	errQuota         = errors.New("quota exceeded")
 	errUnknownJob    = errors.New("unknown job")
@@ -44,8 +43,8 @@ func (n *Node) authorize(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/internal/") {
 			if n.sec != nil && !fromNode(r) {
-				n.audit(r, "internal.refused", r.URL.Path, errNotNode)
-				writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s is for cluster nodes only (a client certificate from the cluster CA is required)", errNotNode, r.URL.Path))
+				n.audit(r, "internal.refused", r.URL.Path, errForbidden)
+				writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s is for cluster nodes only (a client certificate from the cluster CA is required)", errForbidden, r.URL.Path))
 				return
 			}
 			h.ServeHTTP(w, r)
@@ -63,8 +62,8 @@ func (n *Node) authorize(h http.Handler) http.Handler {
 			}
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/admin/") && !t.Admin {
-			n.audit(r.WithContext(context.WithValue(r.Context(), callerKey{}, t)), "admin.refused", r.URL.Path, errNotAdmin)
-			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s needs an admin tenant; %s is not one", errNotAdmin, r.URL.Path, t.Name))
+			n.audit(r.WithContext(context.WithValue(r.Context(), callerKey{}, t)), "admin.refused", r.URL.Path, errForbidden)
+			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s needs an admin tenant; %s is not one", errForbidden, r.URL.Path, t.Name))
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, t)))

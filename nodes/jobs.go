@@ -233,7 +233,7 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	owner := in.Tenant // an admin may run on another tenant's data, as that tenant
 	if q := t.Quotas.Jobs; q > 0 {
 		running := 0
-		for _, st := range n.listJobs(ctx, t, true) {
+		for _, st := range n.listJobs(ctx, t, false) { // every live node's
 			if st.State == "running" && st.Tenant == t.Name {
 				running++
 			}
@@ -555,37 +555,20 @@ func (n *Node) callTask(ctx context.Context, j *job, node Member, treq *taskRequ
 		Local: local, Attempt: treq.Attempt, Start: time.Now(), Outcome: "running"})
 	j.mu.Unlock()
 
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	nodeGone := make(chan struct{})
-	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-cctx.Done():
-				return
-			case <-t.C:
-				if !n.isAlive(node.Name) {
-					close(nodeGone)
-					cancel()
-					return
-				}
-			}
-		}
-	}()
 	resp := &taskResponse{}
 	b, _ := json.Marshal(treq)
-	r, err := http.NewRequestWithContext(cctx, http.MethodPost, n.peerURL(node, "/v1/internal/tasks"), bytes.NewReader(b))
-	if err == nil {
-		err = n.do(r, resp)
-	}
+	err := n.whileAlive(ctx, node.Name, func(ctx context.Context) error {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(node, "/v1/internal/tasks"), bytes.NewReader(b))
+		if err == nil {
+			err = n.do(r, resp)
+		}
+		return err
+	})
 	lost := false
 	if err != nil {
-		select {
-		case <-nodeGone:
-			resp.Error = fmt.Sprintf("node %s left the cluster during the task", node.Name)
-		default:
+		if errors.Is(err, errNodeLeft) {
+			resp.Error = err.Error() + " during the task"
+		} else {
 			resp.Error = fmt.Sprintf("node %s: %v", node.Name, err)
 		}
 		lost = ctx.Err() == nil
@@ -632,7 +615,7 @@ func (n *Node) listJobs(ctx context.Context, t *Tenant, local bool) []JobStatus 
 }
 
 func (n *Node) handleJobs(w http.ResponseWriter, r *http.Request) {
-	out := n.listJobs(r.Context(), tenantOf(r), r.URL.Query().Get("local") != "")
+	out := n.listJobs(r.Context(), tenantOf(r), false)
 	for i := range out {
 		out[i].Attempts = nil // the list is a summary
 	}
@@ -640,14 +623,22 @@ func (n *Node) handleJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// handlePeerJobs lists this node's jobs for a tenant a peer names.
-func (n *Node) handlePeerJobs(w http.ResponseWriter, r *http.Request) {
+// peerTenant resolves the tenant a peer names in ?tenant= when it asks on
+// that tenant's behalf; it answers the request itself if there is none.
+func (n *Node) peerTenant(w http.ResponseWriter, r *http.Request) (*Tenant, bool) {
 	t, err := n.tenantFor(r.URL.Query().Get("tenant"))
 	if err != nil {
 		writeError(w, statusOf(err), err)
-		return
+		return nil, false
 	}
-	writeJSON(w, n.listJobs(r.Context(), t, true))
+	return t, true
+}
+
+// handlePeerJobs lists this node's jobs for a tenant a peer names.
+func (n *Node) handlePeerJobs(w http.ResponseWriter, r *http.Request) {
+	if t, ok := n.peerTenant(w, r); ok {
+		writeJSON(w, n.listJobs(r.Context(), t, true))
+	}
 }
 
 // localJob returns a job this node coordinates, if t may see it.
@@ -673,9 +664,8 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 
 // handlePeerJob answers a peer asking on a tenant's behalf.
 func (n *Node) handlePeerJob(w http.ResponseWriter, r *http.Request) {
-	t, err := n.tenantFor(r.URL.Query().Get("tenant"))
-	if err != nil {
-		writeError(w, statusOf(err), err)
+	t, ok := n.peerTenant(w, r)
+	if !ok {
 		return
 	}
 	j, ok := n.localJob(t, r.PathValue("job"))

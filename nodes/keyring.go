@@ -43,15 +43,33 @@ func KeyFingerprint(key []byte) string {
 	return hex.EncodeToString(h[:6])
 }
 
-// applyKeyring performs one step on this node's keyring and saves it.
-func (n *Node) applyKeyring(req KeyringRequest) error {
+// applyKeyring decodes one step from the request body, performs it on this
+// node's keyring and saves the keyring; it answers the request itself on
+// failure. It returns the step and the key's fingerprint.
+func (n *Node) applyKeyring(w http.ResponseWriter, r *http.Request) (KeyringRequest, string, bool) {
+	var req KeyringRequest
+	err := decodeJSON(w, r, &req)
+	var fp string
+	if err == nil {
+		fp, err = n.changeKeyring(req)
+	}
+	if err != nil {
+		n.audit(r, "keyring."+req.Op, fp, err)
+		writeError(w, statusOf(err), err)
+		return req, fp, false
+	}
+	return req, fp, true
+}
+
+func (n *Node) changeKeyring(req KeyringRequest) (string, error) {
 	if n.keyring == nil {
-		return errNoKeyring
+		return "", errNoKeyring
 	}
 	key, err := decodeGossipKey(req.Key)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errBadRequest, err)
+		return "", fmt.Errorf("%w: %w", errBadRequest, err)
 	}
+	fp := KeyFingerprint(key)
 	n.keysMu.Lock()
 	defer n.keysMu.Unlock()
 	switch req.Op {
@@ -62,35 +80,31 @@ func (n *Node) applyKeyring(req KeyringRequest) error {
 	case "remove":
 		err = n.keyring.RemoveKey(key)
 	default:
-		return fmt.Errorf("%w: keyring op %q: use install, use or remove", errBadRequest, req.Op)
+		return fp, fmt.Errorf("%w: keyring op %q: use install, use or remove", errBadRequest, req.Op)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s key %s: %w", errBadRequest, req.Op, KeyFingerprint(key), err)
+		return fp, fmt.Errorf("%w: %s key %s: %w", errBadRequest, req.Op, fp, err)
 	}
+	primary := n.keyring.GetPrimaryKey()
 	var b strings.Builder
-	b.WriteString(base64.StdEncoding.EncodeToString(n.keyring.GetPrimaryKey()) + "\n")
+	b.WriteString(base64.StdEncoding.EncodeToString(primary) + "\n")
 	for _, k := range n.keyring.GetKeys() {
-		if !bytes.Equal(k, n.keyring.GetPrimaryKey()) {
+		if !bytes.Equal(k, primary) {
 			b.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
 		}
 	}
 	tmp := filepath.Join(n.cfg.DataDir, gossipKeysFile+".tmp")
 	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return err
+		return fp, err
 	}
-	n.log.Info("gossip keyring changed", "op", req.Op, "key", KeyFingerprint(key), "primary", KeyFingerprint(n.keyring.GetPrimaryKey()))
-	return os.Rename(tmp, filepath.Join(n.cfg.DataDir, gossipKeysFile))
+	n.log.Info("gossip keyring changed", "op", req.Op, "key", fp, "primary", KeyFingerprint(primary))
+	return fp, os.Rename(tmp, filepath.Join(n.cfg.DataDir, gossipKeysFile))
 }
 
 // handleKeyring applies a rotation step here and on every live member.
 func (n *Node) handleKeyring(w http.ResponseWriter, r *http.Request) {
-	var req KeyringRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := n.applyKeyring(req); err != nil {
-		writeError(w, statusOf(err), err)
+	req, fp, ok := n.applyKeyring(w, r)
+	if !ok {
 		return
 	}
 	res := KeyringResult{Nodes: map[string]string{n.name: "ok"}, Primary: KeyFingerprint(n.keyring.GetPrimaryKey())}
@@ -103,33 +117,20 @@ func (n *Node) handleKeyring(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = n.do(preq, nil)
 		}
+		res.Nodes[m.Name] = "ok"
 		if err != nil {
 			res.Nodes[m.Name] = err.Error()
-		} else {
-			res.Nodes[m.Name] = "ok"
 		}
 	}
-	n.audit(r, "keyring."+req.Op, KeyFingerprint(mustDecodeKey(req.Key)), nil)
+	n.audit(r, "keyring."+req.Op, fp, nil)
 	writeJSON(w, res)
-}
-
-func mustDecodeKey(s string) []byte {
-	k, _ := decodeGossipKey(s)
-	return k
 }
 
 // handlePeerKeyring applies a step a peer forwarded.
 func (n *Node) handlePeerKeyring(w http.ResponseWriter, r *http.Request) {
-	var req KeyringRequest
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
+	if _, _, ok := n.applyKeyring(w, r); ok {
+		writeJSON(w, map[string]string{"ok": n.name})
 	}
-	if err := n.applyKeyring(req); err != nil {
-		writeError(w, statusOf(err), err)
-		return
-	}
-	writeJSON(w, map[string]string{"ok": n.name})
 }
 
 // RotateGossipKey is the client side of one rotation step.

@@ -92,7 +92,7 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, errUnknownJob), errors.Is(err, errUnknownTenant):
 		return http.StatusNotFound
-	case errors.Is(err, errNotAdmin), errors.Is(err, errNotNode):
+	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, ErrUnknownDataset), errors.Is(err, ErrNoShard):
 		return http.StatusNotFound
@@ -330,7 +330,7 @@ type inPlaceRequest struct {
 func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 	t := tenantOf(r)
 	if !t.Admin {
-		err := fmt.Errorf("%w: publishing files in place reads the node's own disk, so only admin tenants may; use put to upload", errNotAdmin)
+		err := fmt.Errorf("%w: publishing files in place reads the node's own disk, so only admin tenants may; use put to upload", errForbidden)
 		n.audit(r, "dataset.inplace", r.PathValue("ds"), err)
 		writeError(w, statusOf(err), err)
 		return

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -254,13 +253,16 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 	return segs, nil, nil
 }
 
+// errNodeLeft is the cause whileAlive cancels with.
+var errNodeLeft = errors.New("left the cluster")
+
 // whileAlive runs fn with a context that ends if member leaves the
 // cluster: a hung peer (stopped, partitioned) must not hold a task forever.
 func (n *Node) whileAlive(ctx context.Context, member string, fn func(context.Context) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
-		t := time.NewTicker(200 * time.Millisecond)
+		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
@@ -268,7 +270,7 @@ func (n *Node) whileAlive(ctx context.Context, member string, fn func(context.Co
 				return
 			case <-t.C:
 				if !n.isAlive(member) {
-					cancel(fmt.Errorf("node %s left the cluster", member))
+					cancel(fmt.Errorf("node %s %w", member, errNodeLeft))
 					return
 				}
 			}
@@ -328,14 +330,7 @@ const shuffleEncoding = "s2"
 // compressShuffle says whether to ask a mapper at addr for compressed
 // data: yes across a network, no on loopback, where compressing costs
 // more CPU than copying the bytes (measured by make bench).
-func compressShuffle(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return !(host == "localhost" || (ip != nil && ip.IsLoopback()))
-}
+func compressShuffle(addr string) bool { return !isLoopback(addr) }
 
 // handleMapOutput streams a segment of a map output file, s2-compressed
 // when the reducer asks for it.

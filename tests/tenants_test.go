@@ -376,7 +376,7 @@ func TestClusterSecrets(t *testing.T) {
 }
 
 func TestQuotas(t *testing.T) {
-	s := secureCluster(t, 1, "ops --admin", "small --module-size 64KiB",
+	s := secureCluster(t, 2, "ops --admin", "small --module-size 64KiB",
 		"q --stored-bytes 20KB --task-memory 64MiB --task-time 1m --jobs 1")
 	n := s.nodes[0]
 	wc := testwasm.Path(t, "wordcount")
@@ -410,7 +410,8 @@ func TestQuotas(t *testing.T) {
 	if r := s.as(t, "q", n, "submit", "--wasm", slow, "--input", "in", "--output", "o1", "--param", "spin=20000000"); r.code != 0 {
 		t.Fatalf("first job: %s", r.stderr)
 	}
-	r := s.as(t, "q", n, "submit", "--wasm", wc, "--input", "in", "--output", "o2")
+	// (submitted to the other node: the quota is cluster-wide)
+	r := s.as(t, "q", s.nodes[1], "submit", "--wasm", wc, "--input", "in", "--output", "o2")
 	if r.code == 0 || !strings.Contains(r.stderr, "tenant q already runs 1 jobs, its quota") {
 		t.Errorf("second job: exit %d %q", r.code, r.stderr)
 	}

@@ -32,8 +32,15 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-func startCluster(wmr, dir string, size int) ([]*clusterNode, error) {
+// startCluster starts size nodes in dir, each joining the first. extra,
+// if set, gives node i's further arguments (and may prepare them); ready,
+// if set, checks that node i answers (default: wmr members over plain
+// HTTP).
+func startCluster(wmr, dir string, size int, extra func(i int) ([]string, error), ready func(n *clusterNode) error) ([]*clusterNode, error) {
 	var ns []*clusterNode
+	if ready == nil {
+		ready = func(n *clusterNode) error { return exec.Command(wmr, "members", "--node", n.http).Run() }
+	}
 	for i := 1; i <= size; i++ {
 		n := &clusterNode{http: freeAddr(), gossip: freeAddr(), data: filepath.Join(dir, fmt.Sprintf("n%d", i))}
 		os.RemoveAll(n.data)
@@ -41,15 +48,22 @@ func startCluster(wmr, dir string, size int) ([]*clusterNode, error) {
 		if i > 1 {
 			args = append(args, "--join", ns[0].gossip)
 		}
+		if extra != nil {
+			more, err := extra(i)
+			if err != nil {
+				return ns, err
+			}
+			args = append(args, more...)
+		}
 		n.cmd = exec.Command(wmr, args...)
 		if err := n.cmd.Start(); err != nil {
 			return ns, err
 		}
 		ns = append(ns, n)
 		deadline := time.Now().Add(20 * time.Second)
-		for exec.Command(wmr, "members", "--node", n.http).Run() != nil {
+		for err := ready(n); err != nil; err = ready(n) {
 			if time.Now().After(deadline) {
-				return ns, fmt.Errorf("node %d did not start", i)
+				return ns, fmt.Errorf("node %d did not start: %v", i, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -67,7 +81,7 @@ func stopCluster(ns []*clusterNode) {
 // benchCluster times wordcount on a local 3-node cluster (the put is not
 // timed) and returns its wall time and output.
 func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int64, error) {
-	ns, err := startCluster(wmr, filepath.Join(dir, "cluster"), 3)
+	ns, err := startCluster(wmr, filepath.Join(dir, "cluster"), 3, nil, nil)
 	defer stopCluster(ns)
 	if err != nil {
 		return 0, nil, err
@@ -114,7 +128,7 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 // segment s2-compressed over HTTP, fetched and decoded to a file as a
 // reducer does) with a plain loopback TCP copy of the same bytes.
 func benchShuffle(wmr, dir, sample string) (shuffle, compressed, tcp time.Duration, n int64, err error) {
-	ns, err := startCluster(wmr, filepath.Join(dir, "shuffle"), 1)
+	ns, err := startCluster(wmr, filepath.Join(dir, "shuffle"), 1, nil, nil)
 	defer stopCluster(ns)
 	if err != nil {
 		return 0, 0, 0, 0, err

@@ -22,7 +22,11 @@ type tenantRun struct {
 }
 
 func (r *tenantRun) cli(tenant string, node int, args ...string) ([]byte, error) {
-	args = append(args, "--node", "https://"+r.ns[node].http, "--token", r.tokens[tenant], "--ca", r.ca)
+	return r.cliOn(tenant, r.ns[node], args...)
+}
+
+func (r *tenantRun) cliOn(tenant string, n *clusterNode, args ...string) ([]byte, error) {
+	args = append(args, "--node", "https://"+n.http, "--token", r.tokens[tenant], "--ca", r.ca)
 	cmd := exec.Command(r.wmr, args...)
 	cmd.Env = append(os.Environ(), "WMR_CONFIG="+filepath.Join(filepath.Dir(r.ca), "no-config.json"))
 	var out bytes.Buffer
@@ -51,30 +55,19 @@ func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 		}
 		r.tokens[t[0]] = strings.TrimSpace(string(out))
 	}
-	for i := 1; i <= size; i++ {
-		n := &clusterNode{http: freeAddr(), gossip: freeAddr(), data: filepath.Join(dir, fmt.Sprintf("n%d", i))}
+	extra := func(i int) ([]string, error) {
 		secrets := filepath.Join(dir, fmt.Sprintf("n%d-secrets", i))
 		if out, err := exec.Command(wmr, "ca", "issue", filepath.Join(dir, "ca"), "--name", fmt.Sprintf("n%d", i), "--host", "127.0.0.1", "--out", secrets).CombinedOutput(); err != nil {
-			return r, fmt.Errorf("ca issue: %v: %s", err, out)
+			return nil, fmt.Errorf("ca issue: %v: %s", err, out)
 		}
-		args := []string{"node", "--local", "--data", n.data, "--http", n.http, "--gossip", n.gossip, "--secrets", secrets, "--tenants", tenants}
-		if i > 1 {
-			args = append(args, "--join", r.ns[0].gossip)
-		}
-		n.cmd = exec.Command(wmr, args...)
-		if err := n.cmd.Start(); err != nil {
-			return r, err
-		}
-		r.ns = append(r.ns, n)
-		deadline := time.Now().Add(20 * time.Second)
-		for _, err := r.cli("alice", i-1, "members"); err != nil; _, err = r.cli("alice", i-1, "members") {
-			if time.Now().After(deadline) {
-				return r, fmt.Errorf("node %d did not start: %v", i, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return []string{"--secrets", secrets, "--tenants", tenants}, nil
 	}
-	return r, nil
+	ns, err := startCluster(wmr, dir, size, extra, func(n *clusterNode) error {
+		_, err := r.cliOn("alice", n, "members")
+		return err
+	})
+	r.ns = ns
+	return r, err
 }
 
 // benchTenants times alice's word count on inputs alone, then again while

@@ -200,7 +200,7 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	for _, imp := range compiled.ImportedFunctions() {
 		mod, fn, _ := imp.Import()
-		if err := checkImport(mod, fn, signature{imp.ParamTypes(), imp.ResultTypes()}); err != nil {
+		if err := checkImportSignature(mod, fn, signature{imp.ParamTypes(), imp.ResultTypes()}); err != nil {
 			return fail(invalid("%v", err))
 		}
 	}

@@ -22,29 +22,21 @@ var wmrImports = map[string]signature{
 // envAbort is AssemblyScript's abort(message, file, line, column).
 var envAbort = signature{[]api.ValueType{i32, i32, i32, i32}, nil}
 
-// checkImport says whether a module may import mod.fn with signature sig.
-// Only the ABI's functions, WASI preview 1 (which the sandbox stubs out:
-// no files, sockets, environment, real clock or randomness) and
-// AssemblyScript's env.abort are provided.
-func checkImport(mod, fn string, sig signature) error {
+// checkImportSignature checks an import's signature against the one the
+// host provides. Which names may be imported at all is decided before
+// compilation (CheckImports, scan.go); WASI functions are wazero's own.
+func checkImportSignature(mod, fn string, sig signature) error {
+	var want signature
 	switch mod {
 	case abi.ImportModule:
-		want, ok := wmrImports[fn]
-		if !ok {
-			return fmt.Errorf("imports %s.%s, which ABI v%d does not define", mod, fn, abi.Version)
-		}
-		if sig.String() != want.String() {
-			return fmt.Errorf("imports %s.%s with signature %s; ABI v%d defines %s", mod, fn, sig, abi.Version, want)
-		}
-	case "wasi_snapshot_preview1":
-		// wazero provides the whole preview 1 surface; instantiation
-		// reports a name it lacks.
+		want = wmrImports[fn]
 	case "env":
-		if fn != "abort" || sig.String() != envAbort.String() {
-			return fmt.Errorf("imports env.%s %s; the only env import wmr provides is AssemblyScript's abort %s", fn, sig, envAbort)
-		}
+		want = envAbort
 	default:
-		return fmt.Errorf("imports %s.%s; wmr provides only the %q ABI functions and WASI preview 1", mod, fn, abi.ImportModule)
+		return nil
+	}
+	if sig.String() != want.String() {
+		return fmt.Errorf("imports %s.%s with signature %s; wmr provides %s", mod, fn, sig, want)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ var allowedWASI = map[string]bool{
 
 // CheckImports refuses a module whose imports the sandbox does not allow:
 // the ABI's functions, AssemblyScript's env.abort and the WASI subset
-// above. Signatures are checked at compilation (checkImport).
+// above. Signatures are checked at compilation (checkImportSignature).
 func CheckImports(wasm []byte) error {
 	imps, err := ScanImports(wasm)
 	if err != nil {

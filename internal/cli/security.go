@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,8 +36,9 @@ func configPath() string {
 	return filepath.Join(dir, "wmr", "config.json")
 }
 
-// loadConfig reads the config file; a missing or unreadable one is empty.
-func loadConfig() clientConfig {
+// loadConfig reads the config file once per process; a missing or
+// unreadable one is empty.
+var loadConfig = sync.OnceValue(func() clientConfig {
 	var c clientConfig
 	if p := configPath(); p != "" {
 		if b, err := os.ReadFile(p); err == nil {
@@ -44,7 +46,7 @@ func loadConfig() clientConfig {
 		}
 	}
 	return c
-}
+})
 
 func newLoginCmd(stdout io.Writer) *cobra.Command {
 	var node string
@@ -240,7 +242,7 @@ func newTenantsCmd(stdout io.Writer) *cobra.Command {
 		Use:   "tenants",
 		Short: "Manage the tenants file nodes are given with --tenants",
 	}
-	var file string
+	var file, name string
 	var admin bool
 	var q struct{ tasks, jobs int }
 	var mem, taskTime, taskOutput, stored, module string
@@ -256,7 +258,7 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
       --task-time 5m --stored-bytes 10GiB --module-size 16MiB --jobs 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := nodes.ValidName("tenant", name(cmd)); err != nil {
+			if err := nodes.ValidName("tenant", name); err != nil {
 				return usageError{err}
 			}
 			var tf nodes.TenantsFile
@@ -272,12 +274,12 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 			token, hash := nodes.NewToken()
 			var t *nodes.Tenant
 			for i := range tf.Tenants {
-				if tf.Tenants[i].Name == name(cmd) {
+				if tf.Tenants[i].Name == name {
 					t = &tf.Tenants[i]
 				}
 			}
 			if t == nil {
-				tf.Tenants = append(tf.Tenants, nodes.Tenant{Name: name(cmd)})
+				tf.Tenants = append(tf.Tenants, nodes.Tenant{Name: name})
 				t = &tf.Tenants[len(tf.Tenants)-1]
 			}
 			t.Tokens = append(t.Tokens, hash)
@@ -324,7 +326,7 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 	}
 	fl := add.Flags()
 	fl.StringVar(&file, "file", "tenants.json", "tenants file")
-	fl.String("name", "", "tenant name (required)")
+	fl.StringVar(&name, "name", "", "tenant name (required)")
 	fl.BoolVar(&admin, "admin", false, "admin tenant: sees every tenant's things, runs cluster operations")
 	fl.IntVar(&q.tasks, "concurrent-tasks", 0, "quota: the tenant's tasks running at once on one node (0: no limit)")
 	fl.IntVar(&q.jobs, "jobs", 0, "quota: the tenant's jobs running at once (0: no limit)")
@@ -336,9 +338,4 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 	add.MarkFlagRequired("name")
 	tc.AddCommand(add)
 	return tc
-}
-
-func name(cmd *cobra.Command) string {
-	v, _ := cmd.Flags().GetString("name")
-	return v
 }
