@@ -362,10 +362,8 @@ func (n *Node) runJob(ctx context.Context, j *job, in *Manifest, req *JobRequest
 		return err
 	}
 	out := &Manifest{Name: req.Output, Tenant: j.tenant, Replicas: req.Replicas, Shards: outShards, Version: time.Now().UnixNano()}
-	if owner, err := n.tenantFor(j.tenant); err == nil && owner.Quotas.StoredBytes > 0 {
-		if used, q := n.store.storedBytes(j.tenant), int64(owner.Quotas.StoredBytes); used+out.StoredBytes() > q {
-			return fmt.Errorf("%w: the output (%d bytes with replicas) would pass tenant %s's stored-bytes quota of %d bytes (%d in use); it was not published", errQuota, out.StoredBytes(), j.tenant, q, used)
-		}
+	if err := n.checkStorage(out); err != nil {
+		return fmt.Errorf("the output was not published: %w", err)
 	}
 	return n.commit(context.Background(), out)
 }

@@ -438,21 +438,10 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 	}
 	// The owner is whoever the URL resolved to, never what the body says.
 	m.Name, m.Tenant, m.Deleted = name, tenant, false
-	owner, _ := n.tenantFor(tenant)
-	if owner == nil {
-		owner = t
-	}
-	if q := int64(owner.Quotas.StoredBytes); q > 0 {
-		used := n.store.storedBytes(tenant)
-		if old, err := n.store.manifest(key); err == nil {
-			used -= old.StoredBytes() // a replaced dataset frees its bytes
-		}
-		if used+m.StoredBytes() > q {
-			err := fmt.Errorf("%w: dataset %s (%d bytes with replicas) would pass tenant %s's stored-bytes quota of %d bytes (%d in use)", errQuota, name, m.StoredBytes(), tenant, q, used)
-			n.audit(r, "dataset.commit", key, err)
-			writeError(w, statusOf(err), err)
-			return
-		}
+	if err := n.checkStorage(&m); err != nil {
+		n.audit(r, "dataset.commit", key, err)
+		writeError(w, statusOf(err), err)
+		return
 	}
 	m.Version = time.Now().UnixNano()
 	err = n.commit(r.Context(), &m)
@@ -462,6 +451,23 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, &m)
+}
+
+// checkStorage refuses a manifest that would take its tenant past its
+// stored-bytes quota; a dataset it replaces frees its own bytes.
+func (n *Node) checkStorage(m *Manifest) error {
+	owner, err := n.tenantFor(m.Tenant)
+	if err != nil || owner.Quotas.StoredBytes <= 0 {
+		return nil
+	}
+	q, used := int64(owner.Quotas.StoredBytes), n.store.storedBytes(m.Tenant)
+	if old, err := n.store.manifest(m.Key()); err == nil {
+		used -= old.StoredBytes()
+	}
+	if used+m.StoredBytes() > q {
+		return fmt.Errorf("%w: dataset %s (%d bytes with replicas) would pass tenant %s's stored-bytes quota of %d bytes (%d in use)", errQuota, m.Name, m.StoredBytes(), m.Tenant, q, used)
+	}
+	return nil
 }
 
 // commit records a manifest here and pushes it to every live member; gossip
