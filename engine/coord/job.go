@@ -1,0 +1,519 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wmr-dev/wmr/engine/task"
+)
+
+// Job is one job's state machine. Create it with New, feed it events with
+// Step and carry out the actions it returns. It is not safe for concurrent
+// use (Driver serialises it).
+type Job struct {
+	pol      Policy
+	nodes    map[string]*node
+	tasks    []*taskState // maps, then reduces
+	maps     int
+	attempts map[AttemptID]*attempt
+	started  int
+	skipped  []Record
+	commit   bool // Commit was asked for
+	finished bool
+	err      error
+}
+
+type node struct {
+	name        string
+	slots, busy int
+	up          bool
+}
+
+type taskState struct {
+	id    TaskID
+	input string
+	nodes []string // where it may run; nil: anywhere
+	next  int      // the next attempt's number
+	// charged counts failures that were the task's fault; uncharged the
+	// attempts lost without its fault.
+	charged, uncharged int
+	errs               []string // charged failures' messages, in order
+	lastErr            error
+	lastLost           error
+	notBefore          time.Time
+	running            []*attempt
+	done               *attempt // the committed attempt
+	avoid              map[string]bool
+	skip               []Record
+	history            []*attempt
+	dropped            int // attempts no longer in history
+}
+
+type attempt struct {
+	id      AttemptID
+	node    string
+	backup  bool
+	start   time.Time
+	end     time.Time
+	open    bool // still counted as running by the core
+	stats   task.Stats
+	result  *task.Result
+	output  string
+	holders []string
+	outcome string
+}
+
+// New makes a job from its plan. Nothing starts before the first Step
+// (a Tick will do).
+func New(plan Plan) *Job {
+	j := &Job{pol: plan.Policy.withDefaults(), nodes: map[string]*node{}, attempts: map[AttemptID]*attempt{}, maps: len(plan.Maps)}
+	for _, n := range plan.Nodes {
+		j.nodes[n.Node] = &node{name: n.Node, slots: max(n.Slots, 1), up: true}
+	}
+	for i, m := range plan.Maps {
+		j.tasks = append(j.tasks, &taskState{id: TaskID{Map, i}, input: m.Name, nodes: m.Nodes, next: 1})
+	}
+	for p := 0; p < plan.Reduces; p++ {
+		j.tasks = append(j.tasks, &taskState{id: TaskID{Reduce, p}, input: fmt.Sprintf("partition %d", p), next: 1})
+	}
+	return j
+}
+
+// Finished reports whether the job is over, and how it ended.
+func (j *Job) Finished() (bool, error) { return j.finished, j.err }
+
+// Policy returns the job's policy with defaults applied.
+func (j *Job) Policy() Policy { return j.pol }
+
+func (j *Job) task(id TaskID) *taskState {
+	i := id.Index
+	if id.Kind == Reduce {
+		i += j.maps
+	}
+	if id.Index < 0 || i >= len(j.tasks) || (id.Kind == Map && id.Index >= j.maps) {
+		return nil
+	}
+	return j.tasks[i]
+}
+
+// what names a task for people: "map task m-00000 (years.txt[0:15])".
+func (t *taskState) what() string {
+	return fmt.Sprintf("%s task %s (%s)", t.id.Kind, t.id, t.input)
+}
+
+// Step applies one event at time now and returns what to do next.
+func (j *Job) Step(now time.Time, ev Event) []Action {
+	if j.finished {
+		return nil
+	}
+	var acts []Action
+	switch e := ev.(type) {
+	case NodeUp:
+		n := j.nodes[e.Node]
+		if n == nil {
+			n = &node{name: e.Node}
+			j.nodes[e.Node] = n
+		}
+		n.up, n.slots = true, max(e.Slots, 1)
+	case NodeDown:
+		acts = j.nodeDown(now, e.Node)
+	case Succeeded:
+		acts = j.succeeded(now, e)
+	case Failed:
+		acts = j.failed(now, e)
+	case Progressed:
+		if a := j.attempts[e.Attempt]; a != nil && a.open {
+			a.stats = e.Stats
+		}
+	case Tick:
+	case Committed:
+		if e.Err != nil {
+			return j.finish(fmt.Errorf("the output was not published: %w", e.Err))
+		}
+		return j.finish(nil)
+	case Abort:
+		return j.finish(e.Err)
+	}
+	if j.finished {
+		return acts
+	}
+	return append(acts, j.schedule(now)...)
+}
+
+func (j *Job) finish(err error) []Action {
+	j.finished, j.err = true, err
+	var acts []Action
+	for _, t := range j.tasks {
+		for _, a := range t.running {
+			acts = append(acts, j.closeAttempt(a, time.Time{}, "cancelled: the job ended"))
+		}
+	}
+	return append(acts, Finish{Err: err})
+}
+
+// closeAttempt ends a's life as a running attempt and returns the Cancel
+// that stops it where it runs.
+func (j *Job) closeAttempt(a *attempt, now time.Time, outcome string) Action {
+	j.release(a, now, outcome)
+	return Cancel{Attempt: a.id, Reason: outcome}
+}
+
+// release frees a's slot and takes it off its task's running list.
+func (j *Job) release(a *attempt, now time.Time, outcome string) {
+	if !a.open {
+		return
+	}
+	a.open, a.outcome = false, outcome
+	if !now.IsZero() {
+		a.end = now
+	}
+	if n := j.nodes[a.node]; n != nil && n.busy > 0 {
+		n.busy--
+	}
+	t := j.task(a.id.Task)
+	t.running = slices.DeleteFunc(t.running, func(x *attempt) bool { return x == a })
+}
+
+func (j *Job) nodeDown(now time.Time, name string) []Action {
+	n := j.nodes[name]
+	if n == nil {
+		n = &node{name: name}
+		j.nodes[name] = n
+	}
+	n.up, n.busy = false, 0
+	var acts []Action
+	allReduced := j.allDone(Reduce)
+	for _, t := range j.tasks {
+		for _, a := range slices.Clone(t.running) {
+			if a.node != name {
+				continue
+			}
+			acts = append(acts, j.closeAttempt(a, now, "lost: node "+name+" left the cluster"))
+			j.uncharge(t, now, fmt.Errorf("node %s left the cluster during the task", name), false)
+			t.avoid = addAvoid(t.avoid, name)
+		}
+		if t.done == nil || allReduced {
+			continue
+		}
+		// Committed work that lived on the node is gone, unless the job no
+		// longer needs it: map outputs once every reduce has its input,
+		// reduce outputs never before the commit.
+		lost := t.done.node == name
+		if t.id.Kind == Reduce {
+			lost = slices.Contains(t.done.holders, name)
+		}
+		if lost && !j.commit {
+			j.undo(t, now, "output lost: node "+name+" left the cluster")
+		}
+	}
+	return acts
+}
+
+// undo takes back t's committed attempt: its output is gone, so the task
+// runs again and its counts no longer count.
+func (j *Job) undo(t *taskState, now time.Time, outcome string) {
+	t.done.outcome = outcome
+	t.done = nil
+	t.notBefore = now
+	// Bounded like any loss without the task's fault (see schedule).
+	t.uncharged++
+	t.lastLost = errors.New(outcome)
+}
+
+func addAvoid(m map[string]bool, name string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[name] = true
+	return m
+}
+
+func (j *Job) succeeded(now time.Time, e Succeeded) []Action {
+	a := j.attempts[e.Attempt]
+	if a == nil || !a.open {
+		return nil // cancelled or lost before it reported: not trusted
+	}
+	t := j.task(a.id.Task)
+	if e.Result != nil {
+		a.stats = e.Result.Stats
+	}
+	a.result, a.output, a.holders = e.Result, e.Output, e.Holders
+	if t.id.Kind == Reduce {
+		for _, h := range e.Holders {
+			if n := j.nodes[h]; n == nil || !n.up {
+				j.release(a, now, "output lost: replica holder "+h+" is not alive")
+				j.uncharge(t, now, fmt.Errorf("its output replica holder %s is not alive", h), false)
+				return nil
+			}
+		}
+	}
+	j.release(a, now, "succeeded")
+	t.done = a
+	var acts []Action
+	for _, other := range slices.Clone(t.running) {
+		acts = append(acts, j.closeAttempt(other, now, "cancelled: attempt "+strings.TrimPrefix(a.id.String(), t.id.String()+".")+" won"))
+	}
+	return acts
+}
+
+func (j *Job) failed(now time.Time, e Failed) []Action {
+	a := j.attempts[e.Attempt]
+	if a == nil || !a.open {
+		return nil
+	}
+	t := j.task(a.id.Task)
+	err := e.Err
+	if err == nil {
+		err = errors.New("unknown failure")
+	}
+	switch e.Class {
+	case Invalid:
+		j.release(a, now, "failed: "+err.Error())
+		return j.finish(failure(err, ErrTaskFailed, "%s: %v", t.what(), err))
+	case Lost:
+		j.release(a, now, "lost: "+err.Error())
+		j.uncharge(t, now, err, true)
+		t.avoid = addAvoid(t.avoid, a.node)
+	case FetchFailed:
+		j.release(a, now, "lost: "+err.Error())
+		j.uncharge(t, now, err, true)
+		for _, m := range e.LostMaps {
+			if mt := j.task(m); mt != nil && mt.id.Kind == Map && mt.done != nil {
+				mt.avoid = addAvoid(mt.avoid, mt.done.node)
+				j.undo(mt, now, "output lost: "+t.id.String()+" could not fetch it")
+			}
+		}
+	default: // ModuleFault, LocalFault
+		if e.Record != nil && t.id.Kind == Map && len(j.skipped) < j.pol.SkipBadRecords {
+			r := *e.Record
+			r.Task = t.id
+			t.skip = append(t.skip, r)
+			j.skipped = append(j.skipped, r)
+			j.release(a, now, "failed: "+err.Error()+" (the record is skipped from now on)")
+			t.notBefore = now
+			break
+		}
+		j.release(a, now, "failed: "+err.Error())
+		if e.Class == LocalFault {
+			t.avoid = addAvoid(t.avoid, a.node)
+		}
+		t.charged++
+		t.errs = append(t.errs, err.Error())
+		t.lastErr = err
+		if t.charged >= j.pol.MaxAttempts && len(t.running) == 0 {
+			return j.finish(j.exhausted(t))
+		}
+		t.notBefore = now.Add(j.backoff(t.charged))
+	}
+	return nil
+}
+
+// exhausted is the error of a task that used up its attempts.
+func (j *Job) exhausted(t *taskState) error {
+	n := t.charged
+	for _, e := range t.errs {
+		if e != t.errs[0] {
+			return failure(t.lastErr, ErrTaskFailed, "%s failed %d attempts; the last: %v", t.what(), n, t.lastErr)
+		}
+	}
+	return failure(t.lastErr, ErrTaskFailed, "%s failed on all %d attempts: %v", t.what(), n, t.lastErr)
+}
+
+// uncharge records an attempt lost without the task's fault; backoff says
+// to wait before the retry (the node may still be there, failing fast).
+func (j *Job) uncharge(t *taskState, now time.Time, err error, backoff bool) {
+	t.uncharged++
+	t.lastLost = err
+	t.notBefore = now
+	if backoff {
+		t.notBefore = now.Add(j.backoff(t.uncharged))
+	}
+}
+
+func (j *Job) backoff(failures int) time.Duration {
+	d := j.pol.RetryBackoff
+	for i := 1; i < failures && d < j.pol.RetryBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, j.pol.RetryBackoffMax)
+}
+
+func (j *Job) allDone(k Kind) bool {
+	for _, t := range j.tasks {
+		if t.id.Kind == k && t.done == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// schedule places what can run now.
+func (j *Job) schedule(now time.Time) []Action {
+	var acts []Action
+	phase := Map
+	if j.allDone(Map) {
+		phase = Reduce
+	}
+	pending := false
+	for _, t := range j.tasks {
+		if t.id.Kind != phase || t.done != nil || len(t.running) > 0 {
+			continue
+		}
+		pending = true
+		if t.uncharged > j.pol.MaxUncharged {
+			return append(acts, j.finish(failure(t.lastLost, ErrTaskFailed, "%s could not run: %d attempts were lost without its fault, the last because %v",
+				t.what(), t.uncharged, t.lastLost))...)
+		}
+		if now.Before(t.notBefore) {
+			continue
+		}
+		n, ok := j.place(t, "")
+		if !ok {
+			if !j.anyUp(t) {
+				return append(acts, j.finish(j.noNode(t))...)
+			}
+			continue
+		}
+		acts = append(acts, j.start(now, t, n, false))
+	}
+	if phase == Reduce && !pending && j.allDone(Reduce) && !j.commit {
+		j.commit = true
+		return append(acts, j.commitAction())
+	}
+	if !pending && !j.pol.NoBackups {
+		acts = append(acts, j.backups(now, phase)...)
+	}
+	return acts
+}
+
+func (j *Job) noNode(t *taskState) error {
+	if len(t.nodes) == 0 {
+		return failure(nil, ErrNoNode, "%s cannot run: no node is alive", t.what())
+	}
+	return failure(nil, ErrNoNode, "%s cannot run: none of the nodes holding its input (%s) is alive", t.what(), strings.Join(t.nodes, ", "))
+}
+
+// eligible reports whether t may run on n.
+func (t *taskState) eligible(n *node) bool {
+	return n.up && (len(t.nodes) == 0 || slices.Contains(t.nodes, n.name))
+}
+
+func (j *Job) anyUp(t *taskState) bool {
+	for _, n := range j.nodes {
+		if t.eligible(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// place picks a node for t with a free slot: one it may run on, other than
+// except, preferring nodes it has not failed on, then the least busy, then
+// by name (deterministic).
+func (j *Job) place(t *taskState, except string) (string, bool) {
+	var best *node
+	better := func(a, b *node) bool {
+		if t.avoid[a.name] != t.avoid[b.name] {
+			return !t.avoid[a.name]
+		}
+		if a.busy != b.busy {
+			return a.busy < b.busy
+		}
+		return a.name < b.name
+	}
+	for _, n := range j.nodes {
+		if n.name == except || !t.eligible(n) || n.busy >= n.slots {
+			continue
+		}
+		if best == nil || better(n, best) {
+			best = n
+		}
+	}
+	if best == nil {
+		return "", false
+	}
+	return best.name, true
+}
+
+func (j *Job) start(now time.Time, t *taskState, nodeName string, backup bool) Action {
+	a := &attempt{id: AttemptID{t.id, t.next}, node: nodeName, backup: backup, start: now, open: true, outcome: "running"}
+	t.next++
+	j.started++
+	j.nodes[nodeName].busy++
+	j.attempts[a.id] = a
+	t.running = append(t.running, a)
+	t.history = append(t.history, a)
+	if len(t.history) > j.pol.History {
+		drop := len(t.history) - j.pol.History
+		for _, old := range t.history[:drop] {
+			if !old.open && old != t.done {
+				delete(j.attempts, old.id)
+			}
+		}
+		t.history = slices.Clone(t.history[drop:])
+		t.dropped += drop
+	}
+	st := Start{Attempt: a.id, Node: nodeName, Backup: backup, Skip: slices.Clone(t.skip)}
+	if t.id.Kind == Reduce {
+		for _, mt := range j.tasks[:j.maps] {
+			d := mt.done
+			st.Inputs = append(st.Inputs, MapOutput{Task: mt.id, Node: d.node, Output: d.output, Index: d.result.Index})
+		}
+	}
+	return st
+}
+
+// backups starts a second attempt of each straggler of phase k: a task
+// with one attempt running, older than Policy.BackupMinAge and than
+// Policy.BackupSlowdown times the median of the phase's committed tasks,
+// on another node with a free slot. The first to finish wins.
+func (j *Job) backups(now time.Time, k Kind) []Action {
+	var took []time.Duration
+	for _, t := range j.tasks {
+		if t.id.Kind == k && t.done != nil {
+			took = append(took, t.done.end.Sub(t.done.start))
+		}
+	}
+	if len(took) == 0 {
+		return nil
+	}
+	sort.Slice(took, func(a, b int) bool { return took[a] < took[b] })
+	median := took[len(took)/2]
+	threshold := max(j.pol.BackupMinAge, time.Duration(float64(median)*j.pol.BackupSlowdown))
+	var acts []Action
+	for _, t := range j.tasks {
+		if t.id.Kind != k || t.done != nil || len(t.running) != 1 || t.hasBackup() {
+			continue
+		}
+		a := t.running[0]
+		if now.Sub(a.start) <= threshold {
+			continue
+		}
+		if n, ok := j.place(t, a.node); ok {
+			acts = append(acts, j.start(now, t, n, true))
+		}
+	}
+	return acts
+}
+
+func (t *taskState) hasBackup() bool {
+	for _, a := range t.history {
+		if a.backup {
+			return true
+		}
+	}
+	return false
+}
+
+func (j *Job) commitAction() Action {
+	c := Commit{}
+	for _, t := range j.tasks[j.maps:] {
+		d := t.done
+		c.Outputs = append(c.Outputs, ReduceOutput{Partition: t.id.Index, Node: d.node, Output: d.output, Holders: d.holders, Stats: d.stats})
+	}
+	return c
+}

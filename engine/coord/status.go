@@ -1,0 +1,133 @@
+package coord
+
+import (
+	"slices"
+	"time"
+
+	"github.com/wmr-dev/wmr/engine/task"
+)
+
+// Status is a job's state for people and programs: progress, the counts of
+// committed work, and each task's latest attempts.
+type Status struct {
+	Phase       string // map, reduce, commit, succeeded, failed
+	Maps        int
+	MapsDone    int
+	Reduces     int
+	ReducesDone int
+	// Attempts is how many attempts were started, backups and retries too.
+	Attempts int
+	Backups  int
+	// Counters are the module's counters over committed attempts only.
+	Counters map[string]int64
+	// Committed sums the statistics of committed attempts; Live adds those
+	// of the attempts running now, for progress.
+	Committed Totals
+	Live      task.Stats
+	Skipped   []Record
+	// History holds each task's latest attempts (Policy.History of them),
+	// tasks in order; Dropped counts older attempts left out.
+	History []AttemptRecord
+	Dropped int
+	Err     error
+}
+
+// Totals are the sums of committed attempts' statistics.
+type Totals struct {
+	BytesIn       int64 // map input bytes
+	RecordsIn     int64 // map input records
+	MapRecordsOut int64 // map output records (before combining)
+	ShuffleBytes  int64 // map output bytes (after combining)
+	Spills        int
+	RecordsOut    int64 // reduce output records
+	BytesOut      int64 // reduce output bytes
+}
+
+// AttemptRecord is one attempt as the status shows it.
+type AttemptRecord struct {
+	Attempt AttemptID
+	Node    string
+	Input   string // what the task reads
+	Local   bool   // a map that ran on a holder of its input
+	Backup  bool   // started as a backup of a straggler
+	Start   time.Time
+	End     time.Time // zero while running
+	Stats   task.Stats
+	Outcome string // running, succeeded, failed: ..., lost: ..., cancelled: ..., output lost: ...
+}
+
+// Status returns the job's state; it shares nothing with the job.
+func (j *Job) Status() Status {
+	s := Status{Maps: j.maps, Reduces: len(j.tasks) - j.maps, Attempts: j.started, Counters: map[string]int64{},
+		Skipped: append([]Record(nil), j.skipped...), Err: j.err}
+	for _, t := range j.tasks {
+		if d := t.done; d != nil {
+			if t.id.Kind == Map {
+				s.MapsDone++
+			} else {
+				s.ReducesDone++
+			}
+			s.Committed.add(t.id.Kind, d)
+		}
+		for _, a := range t.running {
+			if t.id.Kind == Map {
+				s.Live.BytesIn += a.stats.BytesIn
+				s.Live.RecordsIn += a.stats.RecordsIn
+			} else {
+				s.Live.RecordsOut += a.stats.RecordsOut
+				s.Live.BytesOut += a.stats.BytesOut
+			}
+		}
+		for _, a := range t.history {
+			if a.backup {
+				s.Backups++
+			}
+			local := t.id.Kind == Map && len(t.nodes) > 0 && slices.Contains(t.nodes, a.node)
+			s.History = append(s.History, AttemptRecord{Attempt: a.id, Node: a.node, Input: t.input, Local: local, Backup: a.backup,
+				Start: a.start, End: a.end, Stats: a.stats, Outcome: a.outcome})
+		}
+		s.Dropped += t.dropped
+	}
+	j.counters(s.Counters)
+	switch {
+	case j.finished && j.err == nil:
+		s.Phase = "succeeded"
+	case j.finished:
+		s.Phase = "failed"
+	case j.commit:
+		s.Phase = "commit"
+	case s.MapsDone == s.Maps:
+		s.Phase = "reduce"
+	default:
+		s.Phase = "map"
+	}
+	return s
+}
+
+func (t *Totals) add(k Kind, a *attempt) {
+	if k == Map {
+		t.BytesIn += a.stats.BytesIn
+		t.RecordsIn += a.stats.RecordsIn
+		t.MapRecordsOut += a.stats.RecordsOut
+		t.Spills += a.stats.Spills
+		if a.result != nil {
+			if n := len(a.result.Index.Offsets); n > 0 {
+				t.ShuffleBytes += a.result.Index.Offsets[n-1]
+			}
+		}
+		return
+	}
+	t.RecordsOut += a.stats.RecordsOut
+	t.BytesOut += a.stats.BytesOut
+}
+
+// counters sums committed attempts' counters into dst.
+func (j *Job) counters(dst map[string]int64) {
+	for _, t := range j.tasks {
+		if t.done != nil && t.done.result != nil {
+			for k, v := range t.done.result.Counters {
+				dst[k] += v
+			}
+		}
+	}
+}
