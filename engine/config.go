@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/wmr-dev/wmr/engine/coord"
+
 	"errors"
 	"log/slog"
 	"os"
@@ -109,5 +111,5 @@ var (
 	ErrBadJob = errors.New("invalid job")
 	// ErrTaskFailed: a task failed on every attempt; the error says which
 	// and why (it also wraps the last attempt's error).
-	ErrTaskFailed = errors.New("task failed")
+	ErrTaskFailed = coord.ErrTaskFailed
 )

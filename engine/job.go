@@ -13,8 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
+	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
@@ -39,6 +38,9 @@ type Job struct {
 	Reducers int
 	// Params reach the module at init.
 	Params map[string]string
+	// SkipBadRecords is how many input records the job may skip when a map
+	// attempt fails in the module on one (0: a bad record fails the job).
+	SkipBadRecords int
 }
 
 // Progress is a snapshot of a running job.
@@ -72,6 +74,9 @@ type Summary struct {
 	Wall          time.Duration
 	Counters      map[string]int64
 	Outputs       []string
+	// Skipped lists the bad input records the job passed over
+	// (Job.SkipBadRecords).
+	Skipped []coord.Record
 }
 
 // Engine runs jobs. It is safe for concurrent use; concurrent jobs share
@@ -170,33 +175,67 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 		}
 	}()
 
-	r := &jobRun{e: e, job: job, mod: mod, workDir: workDir, tmpOut: tmpOut, start: start,
-		sum: &Summary{JobID: job.ID, Module: mod.name, Maps: len(splits), Reduces: job.Reducers, InputFiles: len(files), Counters: map[string]int64{}}}
+	r := &jobRun{e: e, job: job, mod: mod, splits: splits, workDir: workDir, tmpOut: tmpOut}
+	var inputBytes int64
 	for _, f := range files {
-		r.prog.InputBytes += f.Size
+		inputBytes += f.Size
 	}
-	r.prog.Maps, r.prog.Reduces, r.prog.Phase = len(splits), job.Reducers, "map"
-	stopProgress := r.reportProgress(progress)
+	d := coord.NewDriver(coord.New(r.plan()), r, nil)
+	stopProgress := reportProgress(d, start, inputBytes, progress)
 	defer stopProgress()
-
-	mapOut, err := r.runMaps(ctx, splits)
+	err = d.Run(ctx)
+	stopProgress()
+	st := d.Status()
 	if err != nil {
 		return nil, err
 	}
-	if err := r.runReduces(ctx, mapOut); err != nil {
-		return nil, err
-	}
-	r.setPhase("commit")
-	if err := os.RemoveAll(tmpOut); err != nil {
-		return nil, fmt.Errorf("clean output: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(job.Output, "_SUCCESS"), nil, 0o644); err != nil {
-		return nil, fmt.Errorf("write _SUCCESS: %w", err)
-	}
 	succeeded = true
-	r.sum.Wall = time.Since(start)
-	stopProgress()
-	return r.sum, nil
+	sum := &Summary{JobID: job.ID, Module: mod.name, Maps: len(splits), Reduces: job.Reducers, InputFiles: len(files),
+		Attempts: st.Attempts, BytesIn: st.Committed.BytesIn, RecordsIn: st.Committed.RecordsIn, MapRecordsOut: st.Committed.MapRecordsOut,
+		ShuffleBytes: st.Committed.ShuffleBytes, Spills: st.Committed.Spills, RecordsOut: st.Committed.RecordsOut,
+		BytesOut: st.Committed.BytesOut, Counters: st.Counters, Skipped: st.Skipped, Wall: time.Since(start)}
+	for p := 0; p < job.Reducers; p++ {
+		sum.Outputs = append(sum.Outputs, filepath.Join(job.Output, fmt.Sprintf("part-r-%05d", p)))
+	}
+	return sum, nil
+}
+
+// reportProgress calls fn with the job's progress about every 100ms from
+// another goroutine, and once more when stopped.
+func reportProgress(d *coord.Driver, start time.Time, inputBytes int64, fn func(Progress)) (stop func()) {
+	if fn == nil {
+		return func() {}
+	}
+	snapshot := func() Progress {
+		st := d.Status()
+		return Progress{Phase: st.Phase, Maps: st.Maps, MapsDone: st.MapsDone, Reduces: st.Reduces, ReducesDone: st.ReducesDone,
+			BytesIn: st.Committed.BytesIn + st.Live.BytesIn, InputBytes: inputBytes, RecordsIn: st.Committed.RecordsIn + st.Live.RecordsIn,
+			RecordsOut: st.Committed.RecordsOut + st.Live.RecordsOut, Elapsed: time.Since(start)}
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fn(snapshot())
+				return
+			case <-t.C:
+				fn(snapshot())
+			}
+		}
+	}()
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+	}
 }
 
 func validateJob(job *Job) error {
@@ -210,8 +249,11 @@ func validateJob(job *Job) error {
 	if job.Output == "" {
 		problems = append(problems, "no output directory (--output)")
 	}
-	if job.Reducers < 1 || job.Reducers > 100000 {
-		problems = append(problems, fmt.Sprintf("reducers must be between 1 and 100000, not %d", job.Reducers))
+	if err := coord.CheckReducers(job.Reducers); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if job.SkipBadRecords < 0 {
+		problems = append(problems, "the number of bad records to skip must not be negative")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrBadJob, strings.Join(problems, "; "))
@@ -297,71 +339,29 @@ func (e *Engine) stageBytes(ctx context.Context, name string, wasm []byte) (*sta
 	return &stagedModule{path: staged, name: name, hash: hash}, nil
 }
 
-// jobRun is the state of one Run.
+// jobRun is one Run: the executor the job core drives on this machine.
 type jobRun struct {
 	e       *Engine
 	job     Job
 	mod     *stagedModule
+	splits  []input.Split
 	workDir string
 	tmpOut  string
-	start   time.Time
-
-	mu   sync.Mutex
-	sum  *Summary
-	prog Progress
-	// live holds the latest stats of running attempts, by task ID.
-	live map[string]task.Stats
 }
 
-func (r *jobRun) setPhase(p string) {
-	r.mu.Lock()
-	r.prog.Phase = p
-	r.mu.Unlock()
-}
+var _ coord.Executor = (*jobRun)(nil)
 
-func (r *jobRun) reportProgress(fn func(Progress)) (stop func()) {
-	if fn == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				fn(r.snapshot())
-				return
-			case <-t.C:
-				fn(r.snapshot())
-			}
-		}
-	}()
-	return func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-		})
-	}
-}
+// localNode is the one node of wmr run.
+const localNode = "local"
 
-func (r *jobRun) snapshot() Progress {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := r.prog
-	for id, s := range r.live {
-		if strings.HasPrefix(id, "m-") {
-			p.BytesIn += s.BytesIn
-			p.RecordsIn += s.RecordsIn
-		} else {
-			p.RecordsOut += s.RecordsOut
-		}
+func (r *jobRun) plan() coord.Plan {
+	p := coord.Plan{Reduces: r.job.Reducers, Nodes: []coord.NodeUp{{Node: localNode, Slots: r.e.cfg.Parallelism}},
+		// One node: a backup would compete with its original for the same
+		// cores, so backups are for clusters.
+		Policy: coord.Policy{MaxAttempts: r.e.cfg.MaxAttempts, SkipBadRecords: r.job.SkipBadRecords, NoBackups: true}}
+	for _, s := range r.splits {
+		p.Maps = append(p.Maps, coord.MapInput{Name: s.String()})
 	}
-	p.Elapsed = time.Since(r.start)
 	return p
 }
 
@@ -376,156 +376,52 @@ func (r *jobRun) baseSpec(kind, id string) task.Spec {
 	return spec
 }
 
-// mapOutput is a committed map task's output.
-type mapOutput struct {
-	path  string
-	index runs.Index
-}
-
-func (r *jobRun) runMaps(ctx context.Context, splits []input.Split) ([]mapOutput, error) {
-	outs := make([]mapOutput, len(splits))
-	err := r.runTasks(ctx, len(splits), func(i int) (task.Spec, string) {
-		s := splits[i]
-		id := fmt.Sprintf("m-%05d", i)
-		spec := r.baseSpec(task.KindMap, id)
+// Run runs one attempt on this machine's workers.
+func (r *jobRun) Run(ctx context.Context, st coord.Start, progress func(task.Stats)) coord.Event {
+	id := st.Attempt.Task
+	spec := r.baseSpec(id.Kind.String(), id.String())
+	spec.Attempt = st.Attempt.N
+	if id.Kind == coord.Map {
+		s := r.splits[id.Index]
 		spec.InputPath, spec.InputName = s.File.Path, s.File.Name
 		spec.SplitOffset, spec.SplitLength = s.Offset, s.Length
-		return spec, fmt.Sprintf("map task %s (%s)", id, s)
-	}, func(i int, spec *task.Spec, res *task.Result) error {
-		outs[i] = mapOutput{path: spec.OutputPath, index: res.Index}
-		r.mu.Lock()
-		r.prog.MapsDone++
-		r.prog.BytesIn += res.Stats.BytesIn
-		r.prog.RecordsIn += res.Stats.RecordsIn
-		r.sum.BytesIn += res.Stats.BytesIn
-		r.sum.RecordsIn += res.Stats.RecordsIn
-		r.sum.MapRecordsOut += res.Stats.RecordsOut
-		r.sum.Spills += res.Stats.Spills
-		if n := len(res.Index.Offsets); n > 0 {
-			r.sum.ShuffleBytes += res.Index.Offsets[n-1]
+		spec.SkipOffsets = SkipOffsets(st.Skip)
+		spec.OutputPath = filepath.Join(r.workDir, st.Attempt.String()+".out")
+	} else {
+		spec.Partition = id.Index
+		for _, in := range st.Inputs {
+			off, n := in.Index.Segment(id.Index)
+			spec.Inputs = append(spec.Inputs, runs.Segment{Path: in.Output, Offset: off, Length: n})
 		}
-		r.mu.Unlock()
-		return nil
-	})
-	return outs, err
-}
-
-func (r *jobRun) runReduces(ctx context.Context, maps []mapOutput) error {
-	r.setPhase("reduce")
-	return r.runTasks(ctx, r.job.Reducers, func(p int) (task.Spec, string) {
-		id := fmt.Sprintf("r-%05d", p)
-		spec := r.baseSpec(task.KindReduce, id)
-		spec.Partition = p
-		for _, m := range maps {
-			off, n := m.index.Segment(p)
-			spec.Inputs = append(spec.Inputs, runs.Segment{Path: m.path, Offset: off, Length: n})
-		}
-		return spec, fmt.Sprintf("reduce task %s (partition %d)", id, p)
-	}, func(p int, spec *task.Spec, res *task.Result) error {
-		final := filepath.Join(r.job.Output, fmt.Sprintf("part-r-%05d", p))
-		if err := os.Rename(spec.OutputPath, final); err != nil {
-			return fmt.Errorf("commit output of reduce task %d: %w", p, err)
-		}
-		r.mu.Lock()
-		r.prog.ReducesDone++
-		r.prog.RecordsOut += res.Stats.RecordsOut
-		r.sum.RecordsOut += res.Stats.RecordsOut
-		r.sum.BytesOut += res.Stats.BytesOut
-		r.sum.Outputs = append(r.sum.Outputs, final)
-		r.mu.Unlock()
-		return nil
-	})
-}
-
-// runTasks runs n tasks with the engine's parallelism, retrying failed
-// attempts; the first task that fails on every attempt cancels the rest.
-// makeSpec returns a task's spec (without attempt and output path) and a
-// description for errors; commit records a successful attempt's result.
-func (r *jobRun) runTasks(ctx context.Context, n int, makeSpec func(i int) (task.Spec, string), commit func(i int, spec *task.Spec, res *task.Result) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.e.cfg.Parallelism)
-	for i := 0; i < n && gctx.Err() == nil; i++ {
-		g.Go(func() error { return r.runTask(gctx, i, makeSpec, commit) })
+		spec.OutputPath = filepath.Join(r.tmpOut, fmt.Sprintf("part-r-%05d.a%d", id.Index, st.Attempt.N))
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	// Cancelled before any task could fail: not a success.
-	return context.Cause(ctx)
-}
-
-func (r *jobRun) runTask(ctx context.Context, i int, makeSpec func(i int) (task.Spec, string), commit func(int, *task.Spec, *task.Result) error) error {
-	spec, what := makeSpec(i)
-	var errs []string
-	for attempt := 1; attempt <= r.e.cfg.MaxAttempts; attempt++ {
-		spec.Attempt = attempt
-		if spec.Kind == task.KindMap {
-			spec.OutputPath = filepath.Join(r.workDir, fmt.Sprintf("%s.a%d.out", spec.TaskID, attempt))
-		} else {
-			spec.OutputPath = filepath.Join(r.tmpOut, fmt.Sprintf("part-r-%05d.a%d", spec.Partition, attempt))
-		}
-		r.mu.Lock()
-		r.sum.Attempts++
-		r.mu.Unlock()
-		res, err := r.e.RunTask(ctx, &spec, func(s task.Stats) {
-			r.mu.Lock()
-			if r.live == nil {
-				r.live = map[string]task.Stats{}
-			}
-			r.live[spec.TaskID] = s
-			r.mu.Unlock()
-		})
-		r.mu.Lock()
-		delete(r.live, spec.TaskID)
-		r.mu.Unlock()
-		if err == nil {
-			r.mu.Lock()
-			for k, v := range res.Counters {
-				r.sum.Counters[k] += v
-			}
-			r.mu.Unlock()
-			return commit(i, &spec, res)
-		}
+	res, err := r.e.RunTask(ctx, &spec, progress)
+	if err != nil {
 		os.Remove(spec.OutputPath)
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
+		if ctx.Err() == nil {
+			r.e.cfg.Logger.Warn("task attempt failed", "job", r.job.ID, "attempt", st.Attempt.String(), "err", err)
 		}
-		r.e.cfg.Logger.Warn("task attempt failed", "job", r.job.ID, "task", spec.TaskID, "attempt", attempt, "err", err)
-		errs = append(errs, err.Error())
-		failed := func(format string, args ...any) error {
-			return &jobError{msg: fmt.Sprintf(format, args...), errs: []error{ErrTaskFailed, err}}
+		return FailedEvent(st.Attempt, err)
+	}
+	return coord.Succeeded{Attempt: st.Attempt, Result: res, Output: spec.OutputPath, Holders: []string{localNode}}
+}
+
+// Commit moves every reduce output into place and writes _SUCCESS last.
+func (r *jobRun) Commit(ctx context.Context, c coord.Commit) error {
+	for _, o := range c.Outputs {
+		final := filepath.Join(r.job.Output, fmt.Sprintf("part-r-%05d", o.Partition))
+		if err := os.Rename(o.Output, final); err != nil {
+			return fmt.Errorf("commit output of reduce task %d: %w", o.Partition, err)
 		}
-		if errors.Is(err, wasmhost.ErrInvalidModule) || errors.Is(err, wasmhost.ErrABIVersion) {
-			return failed("%s: %v", what, err)
-		}
-		if attempt == r.e.cfg.MaxAttempts {
-			if allSame(errs) {
-				return failed("%s failed on all %d attempts: %v", what, attempt, err)
-			}
-			return failed("%s failed %d attempts; the last: %v", what, attempt, err)
-		}
+	}
+	if err := os.RemoveAll(r.tmpOut); err != nil {
+		return fmt.Errorf("clean output: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.job.Output, "_SUCCESS"), nil, 0o644); err != nil {
+		return fmt.Errorf("write _SUCCESS: %w", err)
 	}
 	return nil
 }
-
-func allSame(s []string) bool {
-	for _, x := range s {
-		if x != s[0] {
-			return false
-		}
-	}
-	return true
-}
-
-// jobError is an error with a message of its own that still unwraps to
-// the sentinels and causes it was made from.
-type jobError struct {
-	msg  string
-	errs []error
-}
-
-func (e *jobError) Error() string   { return e.msg }
-func (e *jobError) Unwrap() []error { return e.errs }
 
 // ModuleRef names a module staged in the engine's cache.
 type ModuleRef struct {
@@ -580,3 +476,13 @@ func (e *Engine) RunTask(ctx context.Context, spec *task.Spec, progress task.Pro
 	}
 	return res, err
 }
+
+// jobError is an error with a message of its own that still unwraps to
+// the sentinels and causes it was made from.
+type jobError struct {
+	msg  string
+	errs []error
+}
+
+func (e *jobError) Error() string   { return e.msg }
+func (e *jobError) Unwrap() []error { return e.errs }

@@ -298,3 +298,11 @@ func failure(cause error, sentinel error, format string, args ...any) error {
 	}
 	return &jobError{msg: fmt.Sprintf(format, args...), errs: errs}
 }
+
+// CheckReducers says whether n reduce tasks is a job wmr runs.
+func CheckReducers(n int) error {
+	if n < 1 || n > MaxReducers {
+		return fmt.Errorf("reducers must be between 1 and %d, not %d", MaxReducers, n)
+	}
+	return nil
+}

@@ -154,7 +154,7 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		if err != nil {
 			var me *wasmhost.ModuleError
 			if errors.As(err, &me) && me.Record >= 0 && me.Record < len(offsets) {
-				return fmt.Errorf("on the line at byte %d of %s: %w", offsets[me.Record], spec.InputPath, err)
+				return &RecordError{Input: spec.InputPath, Offset: offsets[me.Record], Err: err}
 			}
 			return err
 		}
@@ -166,6 +166,7 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		progress(m.stats)
 		return ctx.Err()
 	}
+	skip := spec.SkipOffsets
 	for {
 		off, line, err := lr.Next()
 		if err == io.EOF {
@@ -173,6 +174,12 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		}
 		if err != nil {
 			return nil, err
+		}
+		for len(skip) > 0 && skip[0] < off {
+			skip = skip[1:]
+		}
+		if len(skip) > 0 && skip[0] == off {
+			continue
 		}
 		binary.BigEndian.PutUint64(key[:], uint64(off))
 		batch.Add(key[:], line)

@@ -1,6 +1,8 @@
 package task
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wmr-dev/wmr/engine/runs"
@@ -42,6 +44,9 @@ type Spec struct {
 	InputName   string `msgpack:"input_name"`
 	SplitOffset int64  `msgpack:"split_offset"`
 	SplitLength int64  `msgpack:"split_length"`
+	// SkipOffsets are byte offsets of input records to pass over (bad
+	// records the job skips), ascending.
+	SkipOffsets []int64 `msgpack:"skip_offsets"`
 	WorkDir     string `msgpack:"work_dir"` // spills go here
 
 	// Reduce tasks.
@@ -75,3 +80,34 @@ const (
 	DefaultSortBufferBytes = 128 << 20
 	DefaultChunkBytes      = 256 << 10
 )
+
+// RecordError is a map attempt's failure on one input record: the module
+// failed while it held the record at Offset of Input.
+type RecordError struct {
+	Input  string
+	Offset int64
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("on the line at byte %d of %s: %v", e.Offset, e.Input, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// FailedRecord returns the record a failed attempt's error names, also
+// after the error crossed a process boundary (see worker.TaskError).
+func FailedRecord(err error) (input string, offset int64, msg string, ok bool) {
+	var r interface {
+		FailedRecord() (string, int64, string, bool)
+	}
+	if errors.As(err, &r) {
+		return r.FailedRecord()
+	}
+	return "", 0, "", false
+}
+
+// FailedRecord reports the record: its input, offset and the module's error.
+func (e *RecordError) FailedRecord() (string, int64, string, bool) {
+	return e.Input, e.Offset, e.Err.Error(), true
+}

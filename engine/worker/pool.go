@@ -28,6 +28,11 @@ var ErrTimeLimit = errors.New("task time limit exceeded")
 // process died.
 var ErrWorkerCrashed = errors.New("worker process crashed")
 
+// ErrWorkerKilled is wrapped by the error of an attempt whose worker
+// process was killed by a signal the pool did not send (the kernel's OOM
+// killer, an operator): the machine's doing, not the module's.
+var ErrWorkerKilled = errors.New("worker process was killed from outside")
+
 // PoolConfig configures a Pool.
 type PoolConfig struct {
 	// Command starts a worker; default: this executable with the argument
@@ -190,7 +195,10 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 			return nil, fmt.Errorf("%w: still running after %v", ErrTimeLimit, limit)
 		case f := <-frames:
 			if f.err != nil {
-				p.kill(pr)
+				p.kill(pr) // waits for its exit status
+				if sig, ok := killedBy(pr.err); ok {
+					return nil, fmt.Errorf("%w (signal %s)%s", ErrWorkerKilled, sig, pr.tail.explain())
+				}
 				status := ""
 				if pr.err != nil {
 					status = " (" + pr.err.Error() + ")"
@@ -225,6 +233,26 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 			}
 		}
 	}
+}
+
+// killedBy reports the signal that ended a worker, for the signals that
+// come from outside (SIGKILL of the OOM killer, SIGTERM or SIGINT of an
+// operator). A worker that crashed on its own (a Go panic, SIGSEGV, SIGABRT)
+// is not "killed".
+func killedBy(exit error) (syscall.Signal, bool) {
+	var ee *exec.ExitError
+	if !errors.As(exit, &ee) {
+		return 0, false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return 0, false
+	}
+	switch sig := ws.Signal(); sig {
+	case syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP:
+		return sig, true
+	}
+	return 0, false
 }
 
 // Close stops every worker: idle ones are asked to exit (end of input) and

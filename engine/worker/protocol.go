@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
@@ -30,6 +31,17 @@ const maxFrame = 64 << 20
 type TaskError struct {
 	Msg  string `msgpack:"msg"`
 	Kind string `msgpack:"kind"`
+	// The input record the module failed on, if any (task.RecordError).
+	HasRecord bool   `msgpack:"has_record"`
+	Input     string `msgpack:"input"`
+	Offset    int64  `msgpack:"offset"`
+	RecordMsg string `msgpack:"record_msg"`
+}
+
+// FailedRecord reports the record the module failed on (see
+// task.FailedRecord); ok is false when the error names none.
+func (e *TaskError) FailedRecord() (string, int64, string, bool) {
+	return e.Input, e.Offset, e.RecordMsg, e.HasRecord
 }
 
 var kinds = map[string]error{
@@ -51,6 +63,9 @@ func (e *TaskError) Unwrap() error { return kinds[e.Kind] }
 // newTaskError captures err for the wire.
 func newTaskError(err error) *TaskError {
 	te := &TaskError{Msg: err.Error()}
+	if input, off, msg, ok := task.FailedRecord(err); ok {
+		te.HasRecord, te.Input, te.Offset, te.RecordMsg = true, input, off, msg
+	}
 	for name, sentinel := range kinds {
 		if errors.Is(err, sentinel) {
 			te.Kind = name

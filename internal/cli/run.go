@@ -14,6 +14,7 @@ import (
 
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine"
+	"github.com/wmr-dev/wmr/engine/coord"
 )
 
 const abiVersion = abi.Version
@@ -31,6 +32,7 @@ type runFlags struct {
 	parallelism int
 	blockSize   string
 	attempts    int
+	skipBad     int
 	maxOutput   string
 	workDir     string
 	cacheDir    string
@@ -75,6 +77,7 @@ that names the module, the task and, where it applies, the record.`,
 	fl.IntVar(&f.parallelism, "parallelism", 0, "tasks run at once (default: number of CPUs)")
 	fl.StringVar(&f.blockSize, "block-size", "64MiB", "split size: larger files are read by several map tasks")
 	fl.IntVar(&f.attempts, "attempts", engine.DefaultMaxAttempts, "attempts per task before the job fails")
+	fl.IntVar(&f.skipBad, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
 	fl.StringVar(&f.workDir, "work-dir", "", "directory for intermediate files (default: system temp)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "module and compilation cache (default: user cache dir/wmr)")
@@ -107,8 +110,8 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if f.reducers < 1 {
 		return usageError{fmt.Errorf("--reducers must be at least 1, not %d", f.reducers)}
 	}
-	if f.attempts < 1 {
-		return usageError{fmt.Errorf("--attempts must be at least 1, not %d", f.attempts)}
+	if err := checkRetryFlags(f.attempts, f.skipBad); err != nil {
+		return err
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if f.verbose {
@@ -132,7 +135,7 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		progress = bar.update
 	}
 	sum, err := eng.Run(ctx, engine.Job{Module: f.wasm, Inputs: f.inputs, Output: f.output, Overwrite: f.overwrite,
-		Reducers: f.reducers, Params: params}, progress)
+		Reducers: f.reducers, Params: params, SkipBadRecords: f.skipBad}, progress)
 	if bar != nil {
 		bar.finish()
 	}
@@ -144,8 +147,33 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	if !f.quiet {
 		printSummary(stdout, sum, f.output)
+	} else if len(sum.Skipped) > 0 {
+		fmt.Fprintf(stderr, "wmr: the job skipped %d bad input records\n", len(sum.Skipped))
 	}
 	return nil
+}
+
+// checkRetryFlags checks --attempts and --skip-bad-records, for run and
+// submit alike.
+func checkRetryFlags(attempts, skipBad int) error {
+	if attempts < 1 {
+		return usageError{fmt.Errorf("--attempts must be at least 1, not %d", attempts)}
+	}
+	if skipBad < 0 {
+		return usageError{fmt.Errorf("--skip-bad-records must not be negative, not %d", skipBad)}
+	}
+	return nil
+}
+
+// printSkipped lists the bad records a job skipped.
+func printSkipped(w io.Writer, indent string, skipped []coord.Record) {
+	if len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%sskipped     %d bad input records\n", indent, len(skipped))
+	for _, r := range skipped {
+		fmt.Fprintf(w, "%s  %s at byte %d: %s\n", indent, r.Input, r.Offset, r.Err)
+	}
 }
 
 func parseParams(kvs []string) (map[string]string, error) {
@@ -177,6 +205,7 @@ func printSummary(w io.Writer, s *engine.Summary, output string) {
 	fmt.Fprintf(w, "  output      %s records, %s in %d files in %s\n", formatCount(s.RecordsOut), formatBytes(s.BytesOut), s.Reduces, output)
 	fmt.Fprintf(w, "  throughput  %.1f MB/s of input\n", mbps)
 	fmt.Fprintf(w, "  attempts    %d for %d tasks\n", s.Attempts, s.Maps+s.Reduces)
+	printSkipped(w, "  ", s.Skipped)
 	printCounters(w, "  ", s.Counters)
 }
 

@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/task"
+	"github.com/wmr-dev/wmr/engine/wasmhost"
+	"github.com/wmr-dev/wmr/engine/worker"
+)
+
+// moduleFaults are the errors a module causes; retrying on another
+// worker or node cannot help a deterministic module, so they are charged.
+var moduleFaults = []error{wasmhost.ErrTrap, wasmhost.ErrModuleFailed, wasmhost.ErrMalformedOutput, wasmhost.ErrMemoryLimit,
+	wasmhost.ErrOutputLimit, wasmhost.ErrInterrupted, worker.ErrTimeLimit, worker.ErrWorkerCrashed}
+
+// Classify says whose fault a failed attempt's error (from RunTask) is:
+// an invalid module fails the job, a worker killed from outside is not the
+// task's fault, a module error is, and anything else (I/O on this machine:
+// a full disk, a missing file) is a fault of the machine that ran it.
+func Classify(err error) coord.Class {
+	switch {
+	case errors.Is(err, wasmhost.ErrInvalidModule), errors.Is(err, wasmhost.ErrABIVersion):
+		return coord.Invalid
+	case errors.Is(err, worker.ErrWorkerKilled):
+		return coord.Lost
+	}
+	for _, k := range moduleFaults {
+		if errors.Is(err, k) {
+			return coord.ModuleFault
+		}
+	}
+	return coord.LocalFault
+}
+
+// FailedEvent is the job core's event for an attempt that failed with err.
+func FailedEvent(a coord.AttemptID, err error) coord.Failed {
+	ev := coord.Failed{Attempt: a, Class: Classify(err), Err: err}
+	if input, off, msg, ok := task.FailedRecord(err); ok && ev.Class == coord.ModuleFault {
+		ev.Record = &coord.Record{Input: input, Offset: off, Err: msg}
+	}
+	return ev
+}
+
+// SkipOffsets turns the records a map attempt must skip into its spec's
+// ascending offsets.
+func SkipOffsets(skip []coord.Record) []int64 {
+	var out []int64
+	for _, r := range skip {
+		out = append(out, r.Offset)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a] < out[b] })
+	return out
+}

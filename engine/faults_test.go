@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wmr-dev/wmr/internal/testwasm"
+)
+
+// yearsWithBadLines writes years 1990..2009 with Roman numerals (which
+// evenyears refuses) on three lines, and returns the file and the byte
+// offsets of the bad lines.
+func yearsWithBadLines(t *testing.T) (string, []int64) {
+	var b bytes.Buffer
+	var bad []int64
+	for y := 1990; y < 2010; y++ {
+		if y == 1993 || y == 2000 || y == 2007 {
+			bad = append(bad, int64(b.Len()))
+			fmt.Fprintln(&b, "MCMXCIX")
+			continue
+		}
+		fmt.Fprintln(&b, y)
+	}
+	path := filepath.Join(t.TempDir(), "years.txt")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, bad
+}
+
+func TestSkipBadRecords(t *testing.T) {
+	e := newEngine(t, Config{MaxAttempts: 2})
+	path, bad := yearsWithBadLines(t)
+	sum, _, raw := run(t, e, Job{Module: testwasm.Path(t, "evenyears"), Inputs: []string{path}, SkipBadRecords: 3})
+	// 1990..2009 without 1993, 2000 and 2007: 9 even years, 8 odd ones.
+	if string(raw) != "even_years\t9\n" || sum.Counters["odd_years"] != 8 {
+		t.Fatalf("output %q, odd_years %d; want 9 and 8", raw, sum.Counters["odd_years"])
+	}
+	if len(sum.Skipped) != 3 {
+		t.Fatalf("skipped %+v, want 3 records", sum.Skipped)
+	}
+	for i, r := range sum.Skipped {
+		if r.Offset != bad[i] || r.Input != path || !strings.Contains(r.Err, `"MCMXCIX" is not an integer`) {
+			t.Errorf("skipped record %d: %+v, want offset %d of %s", i, r, bad[i], path)
+		}
+	}
+
+	// One record short of enough: the job fails naming the third.
+	_, err := e.Run(context.Background(), Job{Module: testwasm.Path(t, "evenyears"), Inputs: []string{path},
+		Output: filepath.Join(t.TempDir(), "out"), SkipBadRecords: 2}, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("on the line at byte %d of %s", bad[2], path)) {
+		t.Fatalf("err = %v, want the third bad record named", err)
+	}
+	// Without the flag, the first bad record fails the job.
+	_, err = e.Run(context.Background(), Job{Module: testwasm.Path(t, "evenyears"), Inputs: []string{path},
+		Output: filepath.Join(t.TempDir(), "out")}, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("on the line at byte %d of %s", bad[0], path)) || !strings.Contains(err.Error(), "failed on all 2 attempts") {
+		t.Fatalf("err = %v, want the first bad record named", err)
+	}
+}
+
+// workers lists this process's child processes.
+func workers(t *testing.T) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", en.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func TestWorkerKilledFromOutsideIsNotCharged(t *testing.T) {
+	// One attempt per task: a kill that counted would fail the job.
+	e := newEngine(t, Config{MaxAttempts: 1, Parallelism: 1})
+	dir := t.TempDir()
+	var b bytes.Buffer
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&b, "alpha beta gamma %d\n", i)
+	}
+	os.WriteFile(filepath.Join(dir, "in.txt"), b.Bytes(), 0o644)
+	module := testwasm.Path(t, "testing/slowwords") // before the killing starts
+	done := make(chan struct{})
+	killed := 0
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) && killed == 0 {
+			for _, pid := range workers(t) {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					killed++
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	out := filepath.Join(t.TempDir(), "out")
+	sum, err := e.Run(context.Background(), Job{Module: module, Inputs: []string{dir}, Output: out,
+		Params: map[string]string{"spin": "2000000"}}, nil)
+	<-done
+	if err != nil {
+		t.Fatalf("job failed after %d external kills: %v", killed, err)
+	}
+	if killed == 0 {
+		t.Fatal("no worker was killed; the test proves nothing")
+	}
+	if sum.Attempts < 3 {
+		t.Fatalf("%d attempts for 2 tasks: the killed attempt should have been retried", sum.Attempts)
+	}
+	raw, _ := os.ReadFile(filepath.Join(out, "part-r-00000"))
+	if !bytes.Contains(raw, []byte("alpha\t400\n")) {
+		t.Fatalf("output %q", raw)
+	}
+}
