@@ -283,6 +283,9 @@ type SubmitOptions struct {
 	Reducers   int
 	Replicas   int // of the output; default 1
 	Params     map[string]string
+	// Attempts per task (default 3); SkipBadRecords: bad input records the
+	// job may skip (default 0: none).
+	Attempts, SkipBadRecords int
 }
 
 // Submit uploads the module to the node and starts the job there; that
@@ -300,7 +303,8 @@ func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, err
 		return nil, fmt.Errorf("upload module: %w", err)
 	}
 	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
-		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime)})
+		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime),
+		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords})
 	var st JobStatus
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
 		return nil, err

@@ -11,15 +11,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine"
+	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/task"
 )
 
@@ -36,6 +34,10 @@ type JobRequest struct {
 	// wall-clock limit (0: the tenant's quota, else the node's default).
 	TaskMemory int64    `json:"task_memory,omitempty"`
 	TaskTime   Duration `json:"task_time,omitempty"`
+	// Attempts is how many charged failures a task may have (default 3);
+	// SkipBadRecords how many bad input records the job may skip.
+	Attempts       int `json:"attempts,omitempty"`
+	SkipBadRecords int `json:"skip_bad_records,omitempty"`
 }
 
 // Attempt is one try of one task, as shown by status.
@@ -52,51 +54,67 @@ type Attempt struct {
 	BytesIn    int64     `json:"bytes_in"`
 	RecordsOut int64     `json:"records_out"`
 	BytesOut   int64     `json:"bytes_out"`
-	Outcome    string    `json:"outcome"` // running, succeeded, failed: ..., output lost
+	Backup     bool      `json:"backup,omitempty"` // started as a backup of a straggler
+	Outcome    string    `json:"outcome"`          // running, succeeded, failed: ..., lost: ..., cancelled: ..., output lost: ...
 }
 
 // JobStatus is a job as its coordinator sees it.
 type JobStatus struct {
-	ID          string           `json:"id"`
-	Tenant      string           `json:"tenant"`
-	Coordinator string           `json:"coordinator"`
-	State       string           `json:"state"` // running, succeeded, failed
-	Error       string           `json:"error,omitempty"`
-	Request     JobRequest       `json:"request"`
-	Created     time.Time        `json:"created"`
-	Finished    time.Time        `json:"finished,omitzero"`
-	Maps        int              `json:"maps"`
-	MapsDone    int              `json:"maps_done"`
-	Reduces     int              `json:"reduces"`
-	ReducesDone int              `json:"reduces_done"`
-	Attempts    []Attempt        `json:"attempts"`
-	Counters    map[string]int64 `json:"counters"`
+	ID          string     `json:"id"`
+	Tenant      string     `json:"tenant"`
+	Coordinator string     `json:"coordinator"`
+	State       string     `json:"state"` // running, succeeded, failed
+	Error       string     `json:"error,omitempty"`
+	Request     JobRequest `json:"request"`
+	Created     time.Time  `json:"created"`
+	Finished    time.Time  `json:"finished,omitzero"`
+	Maps        int        `json:"maps"`
+	MapsDone    int        `json:"maps_done"`
+	Reduces     int        `json:"reduces"`
+	ReducesDone int        `json:"reduces_done"`
+	// Phase is map, reduce, commit, succeeded or failed.
+	Phase string `json:"phase"`
+	// Progress, committed work plus what running attempts have done.
+	InputBytes int64 `json:"input_bytes"`
+	BytesIn    int64 `json:"bytes_in"`
+	RecordsIn  int64 `json:"records_in"`
+	RecordsOut int64 `json:"records_out"`
+	// Started counts every attempt; Attempts lists each task's latest
+	// (older ones: AttemptsDropped).
+	Started         int              `json:"started"`
+	Attempts        []Attempt        `json:"attempts"`
+	AttemptsDropped int              `json:"attempts_dropped,omitempty"`
+	Skipped         []coord.Record   `json:"skipped,omitempty"`
+	Counters        map[string]int64 `json:"counters"`
 }
 
 // job is a job this node coordinates.
 type job struct {
 	tenant        string
 	inKey, outKey string // TENANT/NAME
+	driver        *coord.Driver
 	mu            sync.Mutex
-	status        JobStatus
+	status        JobStatus // what the driver does not know: ids, request, times, outcome
 	done          chan struct{}
 }
 
 func (j *job) snapshot() JobStatus {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	s := j.status
-	s.Attempts = append([]Attempt(nil), s.Attempts...)
-	s.Counters = map[string]int64{}
-	for k, v := range j.status.Counters {
-		s.Counters[k] = v
+	j.mu.Unlock()
+	st := j.driver.Status()
+	s.Phase, s.Maps, s.MapsDone, s.Reduces, s.ReducesDone = st.Phase, st.Maps, st.MapsDone, st.Reduces, st.ReducesDone
+	s.BytesIn, s.RecordsIn = st.Committed.BytesIn+st.Live.BytesIn, st.Committed.RecordsIn+st.Live.RecordsIn
+	s.RecordsOut = st.Committed.RecordsOut + st.Live.RecordsOut
+	s.Started, s.AttemptsDropped, s.Skipped, s.Counters = st.Attempts, st.Dropped, st.Skipped, st.Counters
+	s.Attempts = make([]Attempt, 0, len(st.History))
+	for _, a := range st.History {
+		s.Attempts = append(s.Attempts, Attempt{Task: a.Attempt.Task.String(), Kind: a.Attempt.Task.Kind.String(), Node: a.Node,
+			Input: a.Input, Local: a.Local, Attempt: a.Attempt.N, Start: a.Start, End: a.End, RecordsIn: a.Stats.RecordsIn,
+			BytesIn: a.Stats.BytesIn, RecordsOut: a.Stats.RecordsOut, BytesOut: a.Stats.BytesOut, Backup: a.Backup, Outcome: a.Outcome})
 	}
 	return s
 }
-
-// maxAttempts is how often a task is tried before the job fails. Attempts
-// lost with a node do not count.
-const maxAttempts = 3
 
 func newJobID(coordinator string) string {
 	var b [4]byte
@@ -208,8 +226,14 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, err
 	}
-	if req.Reducers < 1 || req.Reducers > 10000 {
-		return nil, fmt.Errorf("%w: reducers must be 1 to 10000", errBadJob)
+	if req.Attempts == 0 {
+		req.Attempts = coord.DefaultMaxAttempts
+	}
+	if err := coord.CheckReducers(req.Reducers); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadJob, err)
+	}
+	if req.Attempts < 1 || req.SkipBadRecords < 0 {
+		return nil, fmt.Errorf("%w: attempts must be at least 1 and skipped records not negative", errBadJob)
 	}
 	if req.Replicas < 1 || req.Replicas > 16 {
 		return nil, fmt.Errorf("%w: output replicas must be 1 to 16", errBadJob)
@@ -231,94 +255,53 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 		return nil, fmt.Errorf("%w: %d output replicas asked for, but only %d nodes are alive", errNotEnoughNodes, req.Replicas, len(n.alive()))
 	}
 	owner := in.Tenant // an admin may run on another tenant's data, as that tenant
-	if q := t.Quotas.Jobs; q > 0 {
-		running := 0
-		for _, st := range n.listJobs(ctx, t, false) { // every live node's
-			if st.State == "running" && st.Tenant == t.Name {
-				running++
-			}
-		}
-		if running >= q {
-			return nil, fmt.Errorf("%w: tenant %s already runs %d jobs, its quota; wait for one to finish", errQuota, t.Name, running)
-		}
-	}
 	_, outName, _ := splitQualified(outKey)
 	if o, _, _ := splitQualified(outKey); o != owner {
 		return nil, fmt.Errorf("%w: the output must belong to the input's tenant %s", errBadJob, owner)
 	}
+	// One look at every live node's jobs: the tenant's running jobs (its
+	// quota) and whether another running job will write the same output.
+	running := 0
+	for _, st := range n.listJobs(ctx, t, false) {
+		if st.State != "running" {
+			continue
+		}
+		if st.Tenant == owner && st.Request.Output == outName {
+			return nil, fmt.Errorf("%w: job %s, still running, writes dataset %s; choose another --output", errBadJob, st.ID, req.Output)
+		}
+		if st.Tenant == t.Name {
+			running++
+		}
+	}
+	if q := t.Quotas.Jobs; q > 0 && running >= q {
+		return nil, fmt.Errorf("%w: tenant %s already runs %d jobs, its quota; wait for one to finish", errQuota, t.Name, running)
+	}
 	req.Output = outName
-	j := &job{done: make(chan struct{}), tenant: owner, inKey: inKey, outKey: outKey, status: JobStatus{ID: newJobID(n.name), Tenant: owner, Coordinator: n.name, State: "running",
-		Request: *req, Created: time.Now(), Maps: len(in.Shards), Reduces: req.Reducers, Counters: map[string]int64{}}}
+	j := &job{done: make(chan struct{}), tenant: owner, inKey: inKey, outKey: outKey, status: JobStatus{ID: newJobID(n.name), Tenant: owner,
+		Coordinator: n.name, State: "running", Request: *req, Created: time.Now()}}
+	for _, sh := range in.Shards {
+		j.status.InputBytes += sh.Size
+	}
+	x := &clusterJob{n: n, j: j, in: in, req: *req}
+	j.driver = coord.NewDriver(coord.New(x.plan()), x, nil)
 	n.jobsMu.Lock()
+	for _, other := range n.jobs {
+		if other.outKey == outKey && other.snapshot().State == "running" {
+			n.jobsMu.Unlock()
+			return nil, fmt.Errorf("%w: job %s, still running, writes dataset %s; choose another --output", errBadJob, other.status.ID, req.Output)
+		}
+	}
 	n.jobs[j.status.ID] = j
 	n.jobsMu.Unlock()
-	go n.coordinate(j, in)
+	go n.coordinate(j)
 	st := j.snapshot()
 	return &st, nil
 }
 
-// slots tracks how many tasks each node runs for this coordinator.
-type slots struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	busy map[string]int
-	per  int
-}
-
-func newSlots(per int) *slots {
-	s := &slots{busy: map[string]int{}, per: per}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-// acquire waits for a free slot on one of candidates (least busy first)
-// and returns it; pick is re-evaluated whenever a slot frees.
-func (s *slots) acquire(ctx context.Context, candidates func() []Member) (Member, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for {
-		if err := ctx.Err(); err != nil {
-			return Member{}, err
-		}
-		cs := candidates()
-		if len(cs) == 0 {
-			return Member{}, errNoLiveReplica
-		}
-		sort.SliceStable(cs, func(a, b int) bool { return s.busy[cs[a].Name] < s.busy[cs[b].Name] })
-		if s.busy[cs[0].Name] < s.per {
-			s.busy[cs[0].Name]++
-			return cs[0], nil
-		}
-		// Wake up now and then too: membership changes do not signal.
-		t := time.AfterFunc(200*time.Millisecond, s.cond.Broadcast)
-		s.cond.Wait()
-		t.Stop()
-	}
-}
-
-func (s *slots) release(name string) {
-	s.mu.Lock()
-	s.busy[name]--
-	s.mu.Unlock()
-	s.cond.Broadcast()
-}
-
-// mapState is the coordinator's record of one map task.
-type mapState struct {
-	id       string
-	shard    Shard
-	done     bool
-	node     Member
-	file     string
-	index    runs.Index
-	attempts int
-}
-
-func (n *Node) coordinate(j *job, in *Manifest) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req := j.snapshot().Request
-	err := n.runJob(ctx, j, in, &req)
+// coordinate runs j to its end, then drops its intermediate files on
+// every node.
+func (n *Node) coordinate(j *job) {
+	err := j.driver.Run(n.ctx)
 	j.mu.Lock()
 	j.status.Finished = time.Now()
 	if err != nil {
@@ -328,261 +311,136 @@ func (n *Node) coordinate(j *job, in *Manifest) {
 	}
 	j.mu.Unlock()
 	close(j.done)
-	// Intermediate files are no longer needed anywhere.
 	for _, m := range n.alive() {
-		r, _ := http.NewRequest(http.MethodDelete, n.peerURL(m, "/v1/internal/jobs/"+j.status.ID), nil)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), 10*time.Second)
+		r, _ := http.NewRequestWithContext(ctx, http.MethodDelete, n.peerURL(m, "/v1/internal/jobs/"+j.status.ID), nil)
 		if r != nil {
 			n.do(r, nil)
 		}
+		cancel()
 	}
-	n.log.Info("job finished", "job", j.status.ID, "state", j.status.State, "err", err)
-}
-
-func (n *Node) runJob(ctx context.Context, j *job, in *Manifest, req *JobRequest) error {
-	maps := make([]*mapState, len(in.Shards))
-	for i, s := range in.Shards {
-		maps[i] = &mapState{id: fmt.Sprintf("m-%05d", i), shard: s}
-	}
-	sl := newSlots(n.cfg.SlotsPerNode)
-	// Map phase: every map task on a live holder of its shard.
-	if err := n.runMaps(ctx, j, req, maps, sl); err != nil {
-		return err
-	}
-	// Reduce phase: partitions spread over the members; a reduce that
-	// cannot fetch a map output gets that map re-run, then is retried.
-	outShards := make([]Shard, req.Reducers)
-	g, gctx := errgroup.WithContext(ctx)
-	for p := range outShards {
-		g.Go(func() (err error) {
-			outShards[p], err = n.runReduce(gctx, j, req, maps, sl, p)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	out := &Manifest{Name: req.Output, Tenant: j.tenant, Replicas: req.Replicas, Shards: outShards, Version: time.Now().UnixNano()}
-	if err := n.checkStorage(out); err != nil {
-		return fmt.Errorf("the output was not published: %w", err)
-	}
-	return n.commit(context.Background(), out)
-}
-
-// runMaps runs every map task; the first that fails for good cancels the
-// rest. Slots, not the goroutine count, bound what runs at once.
-func (n *Node) runMaps(ctx context.Context, j *job, req *JobRequest, maps []*mapState, sl *slots) error {
-	g, gctx := errgroup.WithContext(ctx)
-	for _, m := range maps {
-		g.Go(func() error { return n.runMap(gctx, j, req, m, sl) })
-	}
-	return g.Wait()
-}
-
-// runMap runs one map task until it succeeds or fails for good.
-func (n *Node) runMap(ctx context.Context, j *job, req *JobRequest, m *mapState, sl *slots) error {
-	for {
-		holders := func() []Member {
-			var out []Member
-			for _, a := range n.alive() {
-				for _, h := range m.shard.Holders {
-					if a.Name == h {
-						out = append(out, a)
-					}
-				}
-			}
-			return out
-		}
-		node, err := sl.acquire(ctx, holders)
-		if errors.Is(err, errNoLiveReplica) {
-			return fmt.Errorf("map task %s cannot run: %w of shard %s of dataset %s (from %s; held by %v, none of them alive)",
-				m.id, errNoLiveReplica, m.shard.ID, req.Input, m.shard.File, m.shard.Holders)
-		}
-		if err != nil {
-			return err
-		}
-		m.attempts++
-		treq := &taskRequest{JobID: j.status.ID, TaskID: m.id, Kind: task.KindMap, Attempt: m.attempts,
-			ModuleHash: req.ModuleHash, ModuleName: req.ModuleName, Coordinator: n.httpAddr, Params: req.Params,
-			Partitions: req.Reducers, Dataset: j.inKey, Shard: m.shard.ID, InputName: m.shard.File,
-			Tenant: j.tenant, TaskMemory: req.TaskMemory, TaskTime: req.TaskTime}
-		resp, lostNode := n.callTask(ctx, j, node, treq, m.shard.ID, slices.Contains(m.shard.Holders, node.Name))
-		sl.release(node.Name)
-		if resp.Error == "" {
-			j.mu.Lock()
-			m.done, m.node, m.file, m.index = true, node, resp.File, resp.Result.Index
-			j.status.MapsDone++
-			for k, v := range resp.Result.Counters {
-				j.status.Counters[k] += v
-			}
-			j.mu.Unlock()
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if lostNode {
-			m.attempts-- // the node's fault, not the task's
-			continue
-		}
-		if resp.Fatal || m.attempts >= maxAttempts {
-			return fmt.Errorf("map task %s (shard %s of %s) failed on attempt %d: %s", m.id, m.shard.ID, req.Input, m.attempts, resp.Error)
-		}
-	}
-}
-
-func (n *Node) runReduce(ctx context.Context, j *job, req *JobRequest, maps []*mapState, sl *slots, p int) (Shard, error) {
-	id := fmt.Sprintf("r-%05d", p)
-	attempts := 0
-	for {
-		anyAlive := func() []Member { return n.alive() }
-		node, err := sl.acquire(ctx, anyAlive)
-		if err != nil {
-			return Shard{}, err
-		}
-		attempts++
-		j.mu.Lock()
-		inputs := make([]mapOutput, len(maps))
-		for i, m := range maps {
-			off, length := m.index.Segment(p)
-			inputs[i] = mapOutput{Task: m.id, Node: m.node.Name, HTTP: m.node.HTTP, File: m.file, Offset: off, Length: length}
-		}
-		j.mu.Unlock()
-		treq := &taskRequest{JobID: j.status.ID, TaskID: id, Kind: task.KindReduce, Attempt: attempts,
-			ModuleHash: req.ModuleHash, ModuleName: req.ModuleName, Coordinator: n.httpAddr, Params: req.Params,
-			Partitions: req.Reducers, Partition: p, Inputs: inputs, Output: j.outKey, Replicas: req.Replicas,
-			Tenant: j.tenant, TaskMemory: req.TaskMemory, TaskTime: req.TaskTime}
-		resp, lostNode := n.callTask(ctx, j, node, treq, fmt.Sprintf("partition %d", p), false)
-		sl.release(node.Name)
-		if resp.Error == "" {
-			j.mu.Lock()
-			j.status.ReducesDone++
-			for k, v := range resp.Result.Counters {
-				j.status.Counters[k] += v
-			}
-			j.mu.Unlock()
-			return Shard{ID: fmt.Sprintf("part-r-%05d", p), File: fmt.Sprintf("part-r-%05d", p), Size: resp.Result.Stats.BytesOut, Holders: resp.Holders}, nil
-		}
-		if ctx.Err() != nil {
-			return Shard{}, ctx.Err()
-		}
-		if len(resp.LostMaps) > 0 {
-			// Re-run the lost maps (one goroutine per reduce may race to
-			// do it; the map lock makes that safe and runs each once).
-			if err := n.rerunMaps(ctx, j, req, maps, sl, resp.LostMaps); err != nil {
-				return Shard{}, err
-			}
-			attempts--
-			continue
-		}
-		if lostNode {
-			attempts--
-			continue
-		}
-		if resp.Fatal || attempts >= maxAttempts {
-			return Shard{}, fmt.Errorf("reduce task %s (partition %d) failed on attempt %d: %s", id, p, attempts, resp.Error)
-		}
-	}
-}
-
-// rerunMaps re-executes map tasks whose output was lost with their node.
-func (n *Node) rerunMaps(ctx context.Context, j *job, req *JobRequest, maps []*mapState, sl *slots, lost []string) error {
-	n.rerunMu.Lock()
-	defer n.rerunMu.Unlock()
-	for _, m := range maps {
-		for _, id := range lost {
-			if m.id != id {
-				continue
-			}
-			// Another reduce may have re-run it already, on a live node.
-			j.mu.Lock()
-			where := *m
-			j.mu.Unlock()
-			if n.isAlive(where.node.Name) && !n.outputGone(ctx, j, &where) {
-				continue
-			}
-			j.mu.Lock()
-			j.status.MapsDone--
-			for i := range j.status.Attempts {
-				a := &j.status.Attempts[i]
-				if a.Task == m.id && a.Outcome == "succeeded" {
-					a.Outcome = "output lost"
-				}
-			}
-			j.mu.Unlock()
-			m.done = false
-			if err := n.runMap(ctx, j, req, m, sl); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// outputGone checks whether a map's output node still serves it.
-func (n *Node) outputGone(ctx context.Context, j *job, m *mapState) bool {
-	u := n.addrURL(m.node.HTTP, "/v1/internal/jobs/"+j.status.ID+"/maps/"+m.file+"?offset=0&length=0")
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return true
+		n.log.Warn("job failed", "job", j.status.ID, "err", err)
+	} else {
+		n.log.Info("job succeeded", "job", j.status.ID)
 	}
-	resp, err := n.client.Do(r)
-	if err != nil {
-		return true
-	}
-	resp.Body.Close()
-	return resp.StatusCode != http.StatusOK
 }
 
-func (n *Node) isAlive(name string) bool {
-	for _, m := range n.alive() {
+// membershipChanged tells every running job that a member came or went.
+func (n *Node) membershipChanged(ev coord.Event) {
+	n.jobsMu.Lock()
+	defer n.jobsMu.Unlock()
+	for _, j := range n.jobs {
+		select {
+		case <-j.done:
+		default:
+			j.driver.Send(ev)
+		}
+	}
+}
+
+// clusterJob carries out the job core's actions on the cluster: attempts
+// are calls to the nodes' task API, the commit publishes the manifest.
+type clusterJob struct {
+	n   *Node
+	j   *job
+	in  *Manifest
+	req JobRequest
+}
+
+var _ coord.Executor = (*clusterJob)(nil)
+
+func (x *clusterJob) plan() coord.Plan {
+	p := coord.Plan{Reduces: x.req.Reducers, Policy: coord.Policy{MaxAttempts: x.req.Attempts, SkipBadRecords: x.req.SkipBadRecords}}
+	for _, sh := range x.in.Shards {
+		p.Maps = append(p.Maps, coord.MapInput{Name: fmt.Sprintf("shard %s of %s, from %s", sh.ID, x.req.Input, sh.File), Nodes: sh.Holders})
+	}
+	for _, m := range x.n.alive() {
+		p.Nodes = append(p.Nodes, coord.NodeUp{Node: m.Name, Slots: x.n.cfg.SlotsPerNode})
+	}
+	return p
+}
+
+func (x *clusterJob) member(name string) (Member, bool) {
+	for _, m := range x.n.alive() {
 		if m.Name == name {
-			return true
+			return m, true
 		}
 	}
-	return false
+	return Member{}, false
 }
 
-// callTask runs one attempt on node, recording it in the job's status. It
-// cancels the call if the node leaves the cluster. lostNode reports that
-// the attempt failed because the node did (not counted against the task).
-// local says the node holds the task's input (maps).
-func (n *Node) callTask(ctx context.Context, j *job, node Member, treq *taskRequest, input string, local bool) (*taskResponse, bool) {
-	j.mu.Lock()
-	idx := len(j.status.Attempts)
-	j.status.Attempts = append(j.status.Attempts, Attempt{Task: treq.TaskID, Kind: treq.Kind, Node: node.Name, Input: input,
-		Local: local, Attempt: treq.Attempt, Start: time.Now(), Outcome: "running"})
-	j.mu.Unlock()
-
+// Run makes one attempt: a call to the node's task API.
+func (x *clusterJob) Run(ctx context.Context, st coord.Start, _ func(task.Stats)) coord.Event {
+	id := st.Attempt.Task
+	node, ok := x.member(st.Node)
+	if !ok {
+		return coord.Failed{Attempt: st.Attempt, Class: coord.Lost, Err: fmt.Errorf("node %s is not alive", st.Node)}
+	}
+	treq := &taskRequest{JobID: x.j.status.ID, TaskID: id.String(), Kind: id.Kind.String(), Attempt: st.Attempt.N,
+		ModuleHash: x.req.ModuleHash, ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr, Params: x.req.Params,
+		Partitions: x.req.Reducers, Tenant: x.j.tenant, TaskMemory: x.req.TaskMemory, TaskTime: x.req.TaskTime}
+	if id.Kind == coord.Map {
+		sh := x.in.Shards[id.Index]
+		treq.Dataset, treq.Shard, treq.InputName = x.j.inKey, sh.ID, sh.File
+		treq.Skip = engine.SkipOffsets(st.Skip)
+	} else {
+		treq.Partition, treq.Output, treq.Replicas = id.Index, x.j.outKey, x.req.Replicas
+		for _, in := range st.Inputs {
+			m, ok := x.member(in.Node)
+			if !ok {
+				return coord.Failed{Attempt: st.Attempt, Class: coord.FetchFailed, LostMaps: []coord.TaskID{in.Task},
+					Err: fmt.Errorf("the output of map task %s is on node %s, which is not alive", in.Task, in.Node)}
+			}
+			off, length := in.Index.Segment(id.Index)
+			treq.Inputs = append(treq.Inputs, mapOutput{Task: in.Task.String(), Node: in.Node, HTTP: m.HTTP, File: in.Output, Offset: off, Length: length})
+		}
+	}
 	resp := &taskResponse{}
 	b, _ := json.Marshal(treq)
-	err := n.whileAlive(ctx, node.Name, func(ctx context.Context) error {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(node, "/v1/internal/tasks"), bytes.NewReader(b))
-		if err == nil {
-			err = n.do(r, resp)
-		}
-		return err
-	})
-	lost := false
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, x.n.peerURL(node, "/v1/internal/tasks"), bytes.NewReader(b))
+	if err == nil {
+		err = x.n.do(r, resp)
+	}
 	if err != nil {
-		if errors.Is(err, errNodeLeft) {
-			resp.Error = err.Error() + " during the task"
-		} else {
-			resp.Error = fmt.Sprintf("node %s: %v", node.Name, err)
+		return coord.Failed{Attempt: st.Attempt, Class: coord.Lost, Err: fmt.Errorf("node %s: %w", node.Name, err)}
+	}
+	if resp.Error == "" && resp.Result != nil {
+		return coord.Succeeded{Attempt: st.Attempt, Result: resp.Result, Output: resp.File, Holders: resp.Holders}
+	}
+	ev := coord.Failed{Attempt: st.Attempt, Class: classOf(resp.Class), Err: errors.New(resp.Error), Record: resp.Record}
+	for _, t := range resp.LostMaps {
+		var i int
+		if _, err := fmt.Sscanf(t, "m-%d", &i); err == nil {
+			ev.LostMaps = append(ev.LostMaps, coord.TaskID{Kind: coord.Map, Index: i})
 		}
-		lost = ctx.Err() == nil
 	}
-	j.mu.Lock()
-	a := &j.status.Attempts[idx]
-	a.End = time.Now()
-	if resp.Error == "" {
-		a.Outcome = "succeeded"
-		s := resp.Result.Stats
-		a.RecordsIn, a.BytesIn, a.RecordsOut, a.BytesOut = s.RecordsIn, s.BytesIn, s.RecordsOut, s.BytesOut
-	} else {
-		a.Outcome = "failed: " + resp.Error
+	if len(ev.LostMaps) > 0 {
+		ev.Class = coord.FetchFailed
 	}
-	j.mu.Unlock()
-	return resp, lost
+	return ev
+}
+
+// Commit publishes the output dataset, once every shard is on live holders
+// and the name is still free.
+func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
+	out := &Manifest{Name: x.req.Output, Tenant: x.j.tenant, Replicas: x.req.Replicas, Version: time.Now().UnixNano()}
+	for _, o := range c.Outputs {
+		for _, h := range o.Holders {
+			if _, ok := x.member(h); !ok {
+				return fmt.Errorf("output shard part-r-%05d: its holder %s is not alive", o.Partition, h)
+			}
+		}
+		name := fmt.Sprintf("part-r-%05d", o.Partition)
+		out.Shards = append(out.Shards, Shard{ID: name, File: name, Size: o.Stats.BytesOut, Holders: o.Holders})
+	}
+	if _, err := x.n.store.manifest(x.j.outKey); err == nil {
+		return fmt.Errorf("%w: dataset %s was created while the job ran", errBadJob, x.req.Output)
+	}
+	if err := x.n.checkStorage(out); err != nil {
+		return err
+	}
+	return x.n.commit(context.WithoutCancel(ctx), out)
 }
 
 // listJobs collects the jobs t may see: this node's, and unless local,
@@ -699,4 +557,13 @@ func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus,
 		}
 	}
 	return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive; the job is lost and published no output", errNoLiveReplica, id, coord)
+}
+
+func (n *Node) isAlive(name string) bool {
+	for _, m := range n.alive() {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
 }

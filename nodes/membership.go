@@ -1,6 +1,8 @@
 package nodes
 
 import (
+	"github.com/wmr-dev/wmr/engine/coord"
+
 	"fmt"
 	"log/slog"
 	"net"
@@ -74,11 +76,13 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	d.n.dead.back(n.Name)
 	d.n.log.Info("member joined", "member", n.Name, "addr", n.Address())
+	d.n.membershipChanged(coord.NodeUp{Node: n.Name, Slots: d.n.cfg.SlotsPerNode})
 }
 
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	d.n.dead.gone(n.Name, time.Now())
 	d.n.log.Info("member left or failed", "member", n.Name)
+	d.n.membershipChanged(coord.NodeDown{Node: n.Name})
 }
 
 func (d *delegate) NotifyUpdate(n *memberlist.Node) {}

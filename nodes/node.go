@@ -44,9 +44,11 @@ type Node struct {
 	moduleMu sync.Mutex // serialises fetching modules from coordinators
 	jobsMu   sync.Mutex
 	jobs     map[string]*job // jobs this node coordinates
-	rerunMu  sync.Mutex      // serialises re-running lost map outputs
 	dead     deadTracker
-	stop     context.CancelFunc
+	// ctx is the node's life: jobs it coordinates and background loops run
+	// on it; Close cancels it.
+	ctx  context.Context
+	stop context.CancelCauseFunc
 	// versionWarned records members already logged for a protocol mismatch.
 	versionWarned sync.Map
 }
@@ -168,9 +170,8 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.dead.start = time.Now()
-	bg, stop := context.WithCancel(context.Background())
-	n.stop = stop
-	go n.repairLoop(bg)
+	n.ctx, n.stop = context.WithCancelCause(context.Background())
+	go n.repairLoop(n.ctx)
 	n.log.Info("node started", "http", n.httpAddr, "gossip", n.cfg.GossipAddr, "members", len(n.ml.Members()))
 	return nil
 }
@@ -180,7 +181,7 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
 	if n.stop != nil {
-		n.stop()
+		n.stop(errors.New("the coordinating node is shutting down"))
 	}
 	if n.ml != nil {
 		if err := n.ml.Leave(n.cfg.LeaveTimeout); err != nil {

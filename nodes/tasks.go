@@ -19,9 +19,10 @@ import (
 
 	"github.com/klauspost/compress/s2"
 
+	"github.com/wmr-dev/wmr/engine"
+	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
-	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
 // taskRequest asks a node to run one task attempt of a job it may not
@@ -41,9 +42,10 @@ type taskRequest struct {
 	TaskMemory int64    `json:"task_memory,omitempty"`
 	TaskTime   Duration `json:"task_time,omitempty"`
 	// Map tasks.
-	Dataset   string `json:"dataset,omitempty"`
-	Shard     string `json:"shard,omitempty"`
-	InputName string `json:"input_name,omitempty"`
+	Dataset   string  `json:"dataset,omitempty"`
+	Shard     string  `json:"shard,omitempty"`
+	InputName string  `json:"input_name,omitempty"`
+	Skip      []int64 `json:"skip,omitempty"` // offsets of bad records to pass over
 	// Reduce tasks.
 	Partition int         `json:"partition"`
 	Inputs    []mapOutput `json:"inputs,omitempty"`
@@ -67,10 +69,33 @@ type taskResponse struct {
 	File    string       `json:"file,omitempty"`    // map: the output file name on the node
 	Holders []string     `json:"holders,omitempty"` // reduce: where the output shard went
 	Error   string       `json:"error,omitempty"`
-	// Fatal says retrying cannot help (an invalid module).
-	Fatal bool `json:"fatal,omitempty"`
+	// Class says whose fault the failure was (see classOf).
+	Class string `json:"class,omitempty"`
+	// Record is the input record the module failed on, if any.
+	Record *coord.Record `json:"record,omitempty"`
 	// LostMaps names map tasks whose output could not be fetched.
 	LostMaps []string `json:"lost_maps,omitempty"`
+}
+
+// Failure classes on the wire: the names of coord.Class values.
+var classNames = map[coord.Class]string{coord.ModuleFault: "module", coord.LocalFault: "local", coord.Invalid: "invalid",
+	coord.Lost: "lost", coord.FetchFailed: "fetch"}
+
+// classOf reads a failure class from the wire; an unknown one is the
+// executing node's fault (charged).
+func classOf(name string) coord.Class {
+	for c, n := range classNames {
+		if n == name {
+			return c
+		}
+	}
+	return coord.LocalFault
+}
+
+// failedResponse describes a failed attempt for its coordinator.
+func failedResponse(err error) *taskResponse {
+	ev := engine.FailedEvent(coord.AttemptID{}, err)
+	return &taskResponse{Error: err.Error(), Class: classNames[ev.Class], Record: ev.Record}
 }
 
 var safeFile = regexp.MustCompile(`^m-[0-9]{5}\.a[0-9]+\.out$`)
@@ -142,9 +167,7 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskResponse {
-	fail := func(err error) *taskResponse {
-		return &taskResponse{Error: err.Error(), Fatal: errors.Is(err, wasmhost.ErrInvalidModule) || errors.Is(err, wasmhost.ErrABIVersion)}
-	}
+	fail := failedResponse
 	modPath, err := n.moduleFor(ctx, req)
 	if err != nil {
 		return fail(err)
@@ -173,6 +196,7 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 			return fail(err)
 		}
 		spec.InputPath, spec.InputName, spec.SplitOffset, spec.SplitLength = path, req.InputName, off, length
+		spec.SkipOffsets = req.Skip
 		file := fmt.Sprintf("%s.a%d.out", req.TaskID, req.Attempt)
 		spec.OutputPath = filepath.Join(dir, "maps", file)
 		res, err := n.engine.RunTask(ctx, &spec, nil)
@@ -183,7 +207,11 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 	case task.KindReduce:
 		segs, lost, err := n.fetchPartition(ctx, req, filepath.Join(dir, "shuffle", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt)))
 		if err != nil {
-			return &taskResponse{Error: err.Error(), LostMaps: lost}
+			os.RemoveAll(filepath.Join(dir, "shuffle", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt)))
+			if len(lost) == 0 { // this node's own fault: a full disk, say
+				return &taskResponse{Error: err.Error(), Class: classNames[coord.LocalFault]}
+			}
+			return &taskResponse{Error: err.Error(), Class: classNames[coord.FetchFailed], LostMaps: lost}
 		}
 		spec.Partition, spec.Inputs = req.Partition, segs
 		spec.OutputPath = filepath.Join(dir, "out", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt))
@@ -199,7 +227,8 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 			err = n.replicate(ctx, req.Output, shard, spec.OutputPath, holders)
 		}
 		if err != nil {
-			return fail(fmt.Errorf("store output %s: %w", shard, err))
+			// A replica holder that is gone or failing is not the task's fault.
+			return &taskResponse{Error: fmt.Sprintf("store output %s: %v", shard, err), Class: classNames[coord.Lost]}
 		}
 		resp := &taskResponse{Result: res}
 		for _, h := range holders {
@@ -215,7 +244,7 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 // map tasks whose outputs could not be fetched.
 func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string) ([]runs.Segment, []string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, err
+		return nil, nil, &localError{err}
 	}
 	segs := make([]runs.Segment, len(req.Inputs))
 	var mu sync.Mutex
@@ -238,6 +267,11 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 			})
 			mu.Lock()
 			defer mu.Unlock()
+			var local *localError
+			if errors.As(err, &local) {
+				errs = append(errs, fmt.Errorf("store the output of map task %s on this node (%s): %w", in.Task, n.name, local.err))
+				return
+			}
 			if err != nil {
 				lost = append(lost, in.Task)
 				errs = append(errs, fmt.Errorf("fetch output of map task %s from node %s: %w", in.Task, in.Node, err))
@@ -247,10 +281,27 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 		}(i, in)
 	}
 	wg.Wait()
-	if len(lost) > 0 {
+	if len(errs) > 0 {
 		return nil, lost, errors.Join(errs...)
 	}
 	return segs, nil, nil
+}
+
+// localError marks a failure of this node's own disk while fetching, which
+// says nothing about the map output it was fetching.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+
+// localWriter marks the errors of its writer as local.
+type localWriter struct{ w io.Writer }
+
+func (l localWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		err = &localError{err}
+	}
+	return n, err
 }
 
 // errNodeLeft is the cause whileAlive cancels with.
@@ -303,19 +354,19 @@ func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string)
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return &localError{err}
 	}
 	var body io.Reader = resp.Body
 	if resp.Header.Get("Content-Encoding") == shuffleEncoding {
 		body = s2.NewReader(resp.Body)
 	}
-	w := bufio.NewWriterSize(f, 256<<10)
+	w := bufio.NewWriterSize(localWriter{f}, 256<<10)
 	got, err := io.Copy(w, body)
 	if err == nil {
 		err = w.Flush()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = &localError{cerr}
 	}
 	if err == nil && got != in.Length {
 		err = fmt.Errorf("got %d bytes of %d", got, in.Length)

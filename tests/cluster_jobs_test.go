@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,12 +176,25 @@ func killDuring(t *testing.T, kind string) {
 	}
 	failed := 0
 	for _, a := range final.Attempts {
-		if a.Node == victim.name && (strings.HasPrefix(a.Outcome, "failed") || a.Outcome == "output lost") {
+		if a.Node == victim.name && (strings.HasPrefix(a.Outcome, "lost: node "+victim.name) || strings.HasPrefix(a.Outcome, "output lost")) {
 			failed++
 		}
 	}
 	if failed == 0 {
 		t.Fatalf("status shows no attempt lost with %s", victim.name)
+	}
+	// Counters count committed work only: re-run maps and lost attempts
+	// do not add to them.
+	lines := 0
+	for _, p := range paths {
+		b, _ := os.ReadFile(p)
+		lines += bytes.Count(b, []byte("\n"))
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			lines++
+		}
+	}
+	if final.Counters["lines"] != int64(lines) || final.Counters["keys"] != int64(len(want)) {
+		t.Fatalf("counters %v after losing %s in the %s phase, want lines=%d keys=%d", final.Counters, victim.name, kind, lines, len(want))
 	}
 }
 
@@ -202,7 +217,7 @@ func TestClusterJobFailsWithoutLiveReplica(t *testing.T) {
 	<-victim.exited
 	waitAlive(t, ns[0], 2)
 	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "single", "--output", "o", "--wait")
-	if r.code != 1 || !strings.Contains(r.stderr, "no live replica of shard") || !strings.Contains(r.stderr, victim.name) {
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot run: none of the nodes holding its input ("+victim.name+") is alive") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	// No partial output was published.
@@ -279,7 +294,7 @@ func TestClusterModuleErrorFailsJob(t *testing.T) {
 	ns := cluster(t, 2)
 	putCorpus(t, ns[0], "books", 1, 1, 10<<10)
 	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "hostile/trap"), "--input", "books", "--output", "o", "--wait")
-	if r.code != 1 || !strings.Contains(r.stderr, "failed on attempt 3") || !strings.Contains(r.stderr, "module hostile-trap-go.wasm trapped: wasm error: out of bounds memory access") {
+	if r.code != 1 || !strings.Contains(r.stderr, "failed on all 3 attempts") || !strings.Contains(r.stderr, "module hostile-trap-go.wasm trapped: wasm error: out of bounds memory access") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	if _, err := ns[0].client().Dataset(context.Background(), "o"); err == nil {

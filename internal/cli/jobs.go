@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wmr-dev/wmr/engine"
+	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/nodes"
 )
 
@@ -40,6 +42,12 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 					return usageError{fmt.Errorf("--task-time %q: give a duration such as 5m", taskTime)}
 				}
 			}
+			if err := checkRetryFlags(opt.Attempts, opt.SkipBadRecords); err != nil {
+				return err
+			}
+			if err := coord.CheckReducers(opt.Reducers); err != nil {
+				return usageError{fmt.Errorf("--reducers: %w", err)}
+			}
 			c := newClient(cmd, node)
 			st, err := c.Submit(cmd.Context(), opt)
 			if err != nil {
@@ -59,6 +67,8 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&opt.Output, "output", "", "output dataset, which must not exist yet (required)")
 	fl.IntVar(&opt.Reducers, "reducers", 1, "reduce tasks = output shards")
 	fl.IntVar(&opt.Replicas, "replicas", 1, "copies of each output shard")
+	fl.IntVar(&opt.Attempts, "attempts", coord.DefaultMaxAttempts, "attempts per task before the job fails")
+	fl.IntVar(&opt.SkipBadRecords, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
 	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
 	fl.StringVar(&taskTime, "task-time", "", "wall-clock limit per task, at most the tenant's quota (default: the quota, else the node's)")
@@ -73,6 +83,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 // waitJob polls a job until it ends.
 func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.Writer, quiet bool) error {
 	tty := !quiet && isTerminal(stderr)
+	bar := &progressLine{w: stderr}
 	for {
 		st, err := c.Job(cmd.Context(), id)
 		if err != nil {
@@ -82,8 +93,8 @@ func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.W
 			return fmt.Errorf("job %s: %w", id, err)
 		}
 		if tty {
-			fmt.Fprintf(stderr, "\r\x1b[K%s %s  maps %d/%d  reduces %d/%d  %s", st.ID, st.State, st.MapsDone, st.Maps,
-				st.ReducesDone, st.Reduces, time.Since(st.Created).Round(time.Second))
+			bar.update(engine.Progress{Phase: st.Phase, Maps: st.Maps, MapsDone: st.MapsDone, Reduces: st.Reduces, ReducesDone: st.ReducesDone,
+				BytesIn: st.BytesIn, InputBytes: st.InputBytes, RecordsIn: st.RecordsIn, RecordsOut: st.RecordsOut, Elapsed: time.Since(st.Created)})
 		}
 		if st.State != "running" {
 			if tty {
@@ -93,8 +104,11 @@ func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.W
 				return errors.New("job " + st.ID + " failed: " + st.Error)
 			}
 			if !quiet {
-				fmt.Fprintf(stdout, "job %s succeeded in %s: output dataset %s (%d maps, %d reduces)\n", st.ID,
-					st.Finished.Sub(st.Created).Round(time.Millisecond), st.Request.Output, st.Maps, st.Reduces)
+				fmt.Fprintf(stdout, "job %s succeeded in %s: output dataset %s (%d maps, %d reduces, %d attempts)\n", st.ID,
+					st.Finished.Sub(st.Created).Round(time.Millisecond), st.Request.Output, st.Maps, st.Reduces, st.Started)
+				printSkipped(stdout, "  ", st.Skipped)
+			} else if len(st.Skipped) > 0 {
+				fmt.Fprintf(stderr, "wmr: the job skipped %d bad input records\n", len(st.Skipped))
 			}
 			return nil
 		}
@@ -159,7 +173,7 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "module %s  input %s  output %s  maps %d/%d  reduces %d/%d\n\n", st.Request.ModuleName,
 				st.Request.Input, st.Request.Output, st.MapsDone, st.Maps, st.ReducesDone, st.Reduces)
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TASK\tKIND\tNODE\tINPUT\tLOCAL\tTRY\tSTART\tSECONDS\tRECORDS IN\tBYTES IN\tRECORDS OUT\tBYTES OUT\tOUTCOME")
+			fmt.Fprintln(tw, "TASK\tKIND\tNODE\tINPUT\tLOCAL\tTRY\tBACKUP\tSTART\tSECONDS\tRECORDS IN\tBYTES IN\tRECORDS OUT\tBYTES OUT\tOUTCOME")
 			for _, a := range st.Attempts {
 				secs := "-"
 				if !a.End.IsZero() {
@@ -169,11 +183,19 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 				if a.Kind == "map" {
 					local = fmt.Sprint(a.Local)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", a.Task, a.Kind, a.Node, a.Input, local, a.Attempt,
-					a.Start.Format("15:04:05.000"), secs, a.RecordsIn, a.BytesIn, a.RecordsOut, a.BytesOut, a.Outcome)
+				backup := ""
+				if a.Backup {
+					backup = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", a.Task, a.Kind, a.Node, a.Input, local, a.Attempt,
+					backup, a.Start.Format("15:04:05.000"), secs, a.RecordsIn, a.BytesIn, a.RecordsOut, a.BytesOut, a.Outcome)
 			}
 			tw.Flush()
+			if st.AttemptsDropped > 0 {
+				fmt.Fprintf(stdout, "(%d older attempts not shown; %d attempts in all)\n", st.AttemptsDropped, st.Started)
+			}
 			fmt.Fprintln(stdout)
+			printSkipped(stdout, "", st.Skipped)
 			printCounters(stdout, "", st.Counters)
 			return nil
 		},

@@ -1,7 +1,9 @@
 // Command slowwords is word count made deliberately slow for cluster
 // tests that kill nodes mid-phase: --param spin=N burns N loop iterations
 // per input line in map, --param reduce_spin=N per key in reduce (modules
-// have no clock, so the delay is work, and deterministic).
+// have no clock, so the delay is work, and deterministic). Counters "lines"
+// (map input lines) and "keys" (reduce groups) let tests check that only
+// committed work is counted.
 package main
 
 import (
@@ -24,6 +26,7 @@ func init() {
 	wmr.Register(wmr.Job{
 		Map: func(_, line []byte, emit *wmr.Emitter) error {
 			spin("spin")
+			wmr.Counter("lines", 1)
 			start := -1
 			for i, r := range string(line) {
 				if unicode.IsLetter(r) {
@@ -42,6 +45,7 @@ func init() {
 		},
 		Reduce: func(key []byte, values *wmr.Values, emit *wmr.Emitter) error {
 			spin("reduce_spin")
+			wmr.Counter("keys", 1)
 			n, err := values.SumInts()
 			emit.EmitInt(key, n)
 			return err
