@@ -231,7 +231,7 @@ func TestClusterNodeJoiningMidJobGetsWork(t *testing.T) {
 	ns := cluster(t, 2)
 	_, paths := putCorpus(t, ns[0], "books", 2, 2, 30<<10)
 	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
-		Input: "books", Output: "counts", Reducers: 8, Params: map[string]string{"spin": "200000", "reduce_spin": "5000000"}})
+		Input: "books", Output: "counts", Reducers: 8, Params: map[string]string{"spin": "200000", "reduce_spin": "50000000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
