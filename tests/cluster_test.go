@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"github.com/wmr-dev/wmr/engine/worker"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -107,6 +109,7 @@ func launchNode(t *testing.T, o nodeOpts) (*testNode, error) {
 	}
 	args = append(args, o.extra...)
 	n.cmd = exec.Command(wmrBin, args...)
+	n.cmd.Env = append(os.Environ(), worker.EnvWorkerExecutable+"="+plainBin)
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {
 		return nil, err

@@ -8,11 +8,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/wmr-dev/wmr/engine/worker"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 )
 
-// wmrBin is the wmr binary under test, built once by TestMain.
-var wmrBin string
+// wmrBin is the wmr binary under test, built once by TestMain, with the
+// race detector when the tests run with it; plainBin is built without,
+// for worker processes and for wmr check (which runs modules in-process,
+// where the detector's slowdown trips the checks' time limits).
+var wmrBin, plainBin string
 
 func TestMain(m *testing.M) {
 	root, err := testwasm.RepoRoot()
@@ -24,12 +28,26 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	wmrBin = filepath.Join(dir, "wmr")
-	build := exec.Command("go", "build", "-o", wmrBin, "./cmd/wmr")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build wmr: %v\n%s", err, out)
-		os.Exit(1)
+	wmrBin, plainBin = filepath.Join(dir, "wmr"), filepath.Join(dir, "wmr")
+	if raceBuild {
+		// The job core's drivers, the cluster's coordinator, task API and
+		// shuffle run in the wmr processes the tests start: race-test them
+		// there too. Workers run from a plain build (see wmr).
+		wmrBin = filepath.Join(dir, "wmr-race")
+	}
+	for _, b := range []struct {
+		out  string
+		args []string
+	}{{plainBin, nil}, {wmrBin, []string{"-race"}}} {
+		if b.out == plainBin && b.args != nil {
+			continue
+		}
+		build := exec.Command("go", append(append([]string{"build", "-o", b.out}, b.args...), "./cmd/wmr")...)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build wmr: %v\n%s", err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -45,9 +63,14 @@ type result struct {
 // wmr runs the binary with args and a private cache directory.
 func wmr(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(wmrBin, args...)
+	bin := wmrBin
+	if len(args) > 0 && args[0] == "check" {
+		bin = plainBin
+	}
+	cmd := exec.Command(bin, args...)
 	// No user's config file or credentials leak into the tests.
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheHome(t), "WMR_CONFIG="+filepath.Join(cacheHome(t), "no-config.json"), "WMR_TOKEN=", "WMR_CA=")
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheHome(t), "WMR_CONFIG="+filepath.Join(cacheHome(t), "no-config.json"), "WMR_TOKEN=", "WMR_CA=",
+		worker.EnvWorkerExecutable+"="+plainBin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -33,6 +33,11 @@ var ErrWorkerCrashed = errors.New("worker process crashed")
 // killer, an operator): the machine's doing, not the module's.
 var ErrWorkerKilled = errors.New("worker process was killed from outside")
 
+// EnvWorkerExecutable, when set, names the wmr binary workers run from
+// instead of this one: the tests run race-instrumented nodes with plain
+// workers, whose module code the race detector would only slow down.
+const EnvWorkerExecutable = "WMR_WORKER_EXECUTABLE"
+
 // PoolConfig configures a Pool.
 type PoolConfig struct {
 	// Command starts a worker; default: this executable with the argument
@@ -61,6 +66,9 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("find own executable to start workers: %w", err)
+		}
+		if other := os.Getenv(EnvWorkerExecutable); other != "" {
+			exe = other
 		}
 		cfg.Command = []string{exe, "worker"}
 	}
