@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wmr-dev/wmr/internal/jobtest"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 )
 
@@ -67,27 +67,6 @@ func TestSkipBadRecords(t *testing.T) {
 	}
 }
 
-// workers lists this process's child processes.
-func workers(t *testing.T) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", en.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
 
 func TestWorkerKilledFromOutsideIsNotCharged(t *testing.T) {
 	// One attempt per task: a kill that counted would fail the job.
@@ -105,7 +84,7 @@ func TestWorkerKilledFromOutsideIsNotCharged(t *testing.T) {
 		defer close(done)
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) && killed == 0 {
-			for _, pid := range workers(t) {
+			for _, pid := range jobtest.ChildPids(os.Getpid()) {
 				if syscall.Kill(pid, syscall.SIGKILL) == nil {
 					killed++
 				}

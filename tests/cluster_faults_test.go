@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,26 +16,6 @@ import (
 	"github.com/wmr-dev/wmr/nodes"
 )
 
-// childPids lists the processes whose parent is pid (a node's workers).
-func childPids(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, en := range entries {
-		child, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", en.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
 
 func waitJobEnd(t *testing.T, n *testNode, id string, total time.Duration) *nodes.JobStatus {
 	t.Helper()
@@ -72,7 +51,7 @@ func TestClusterBackupAttemptsBeatAStraggler(t *testing.T) {
 		for _, a := range s.Attempts {
 			if a.Kind == "map" && a.Outcome == "running" && a.Node != ns[0].name {
 				for _, n := range ns {
-					if n.name == a.Node && len(childPids(n.cmd.Process.Pid)) > 0 {
+					if n.name == a.Node && len(jobtest.ChildPids(n.cmd.Process.Pid)) > 0 {
 						victim = n
 						return nil
 					}
@@ -81,7 +60,7 @@ func TestClusterBackupAttemptsBeatAStraggler(t *testing.T) {
 		}
 		return fmt.Errorf("none yet")
 	})
-	stopped := childPids(victim.cmd.Process.Pid)
+	stopped := jobtest.ChildPids(victim.cmd.Process.Pid)
 	for _, pid := range stopped {
 		syscall.Kill(pid, syscall.SIGSTOP)
 	}

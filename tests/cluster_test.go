@@ -54,7 +54,7 @@ func startNode(t *testing.T, name, data string, join ...string) *testNode {
 // startNodeAt is startNode on given addresses (a restart).
 func startNodeAt(t *testing.T, name, data, httpAddr, gossipAddr string, join ...string) *testNode {
 	t.Helper()
-	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join})
+	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join, race: true})
 }
 
 // nodeOpts describe a node process to start.
@@ -64,6 +64,11 @@ type nodeOpts struct {
 	secrets, ca, tenants     string // a secure node: its secrets dir, the CA cert, the tenants file
 	token                    string // to check readiness with
 	extra                    []string
+	// race runs the node from the race-instrumented build (when the tests
+	// run with -race): the job-core and fault tests do; the TLS-heavy
+	// tenant tests stay on the plain build, which the detector would slow
+	// several-fold in its crypto.
+	race bool
 }
 
 // startNodeWith starts a node process and waits until its API answers.
@@ -108,7 +113,11 @@ func launchNode(t *testing.T, o nodeOpts) (*testNode, error) {
 		args = append(args, "--tenants", o.tenants)
 	}
 	args = append(args, o.extra...)
-	n.cmd = exec.Command(wmrBin, args...)
+	bin := plainBin
+	if o.race {
+		bin = wmrBin
+	}
+	n.cmd = exec.Command(bin, args...)
 	n.cmd.Env = append(os.Environ(), worker.EnvWorkerExecutable+"="+plainBin)
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {

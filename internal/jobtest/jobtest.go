@@ -212,3 +212,26 @@ func Diff(got, want map[string]string) string {
 	}
 	return strings.Join(d, "\n")
 }
+
+// ChildPids lists the processes whose parent is pid (a wmr process's
+// workers), read from /proc.
+func ChildPids(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, en := range entries {
+		child, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", en.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
