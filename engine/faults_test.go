@@ -67,7 +67,6 @@ func TestSkipBadRecords(t *testing.T) {
 	}
 }
 
-
 func TestWorkerKilledFromOutsideIsNotCharged(t *testing.T) {
 	// One attempt per task: a kill that counted would fail the job.
 	e := newEngine(t, Config{MaxAttempts: 1, Parallelism: 1})

@@ -16,7 +16,6 @@ import (
 	"github.com/wmr-dev/wmr/nodes"
 )
 
-
 func waitJobEnd(t *testing.T, n *testNode, id string, total time.Duration) *nodes.JobStatus {
 	t.Helper()
 	var final *nodes.JobStatus

@@ -47,7 +47,7 @@ type Spec struct {
 	// SkipOffsets are byte offsets of input records to pass over (bad
 	// records the job skips), ascending.
 	SkipOffsets []int64 `msgpack:"skip_offsets"`
-	WorkDir     string `msgpack:"work_dir"` // spills go here
+	WorkDir     string  `msgpack:"work_dir"` // spills go here
 
 	// Reduce tasks.
 	Partition int            `msgpack:"partition"`
