@@ -54,7 +54,7 @@ func startNode(t *testing.T, name, data string, join ...string) *testNode {
 // startNodeAt is startNode on given addresses (a restart).
 func startNodeAt(t *testing.T, name, data, httpAddr, gossipAddr string, join ...string) *testNode {
 	t.Helper()
-	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join, race: true})
+	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join})
 }
 
 // nodeOpts describe a node process to start.
@@ -65,9 +65,10 @@ type nodeOpts struct {
 	token                    string // to check readiness with
 	extra                    []string
 	// race runs the node from the race-instrumented build (when the tests
-	// run with -race): the job-core and fault tests do; the TLS-heavy
-	// tenant tests stay on the plain build, which the detector would slow
-	// several-fold in its crypto.
+	// run with -race). Off for every node today: race-built nodes made the
+	// timing of the fault tests (a job still running when the next command
+	// comes) and tests/ as a whole (~10 minutes) too slow; wmr run, submit
+	// and the other commands do run race-built.
 	race bool
 }
 
