@@ -36,7 +36,7 @@ func mapSpec(t *testing.T, example, input string) *task.Spec {
 
 // A worker killed from outside is a failed attempt that says so; the pool
 // keeps working with a fresh process.
-func TestWorkerCrashIsAFailedAttempt(t *testing.T) {
+func TestWorkerKilledFromOutsideIsAFailedAttempt(t *testing.T) {
 	input := filepath.Join(t.TempDir(), "in.txt")
 	os.WriteFile(input, []byte("a b a\n"), 0o644)
 	p, err := NewPool(PoolConfig{})
@@ -70,8 +70,10 @@ func TestWorkerCrashIsAFailedAttempt(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	err = <-done
-	if !errors.Is(err, ErrWorkerCrashed) || !strings.Contains(err.Error(), "killed") {
-		t.Fatalf("got %v, want a crash that mentions the signal", err)
+	// Killed by a signal the pool did not send: the machine's doing, which
+	// the job core does not charge to the task.
+	if !errors.Is(err, ErrWorkerKilled) || errors.Is(err, ErrWorkerCrashed) || !strings.Contains(err.Error(), "signal killed") {
+		t.Fatalf("got %v, want a kill from outside that mentions the signal", err)
 	}
 
 	res, err := p.Run(context.Background(), mapSpec(t, "wordcount", input), time.Minute, nil)
