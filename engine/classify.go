@@ -34,13 +34,20 @@ func Classify(err error) coord.Class {
 	return coord.LocalFault
 }
 
-// FailedEvent is the job core's event for an attempt that failed with err.
-func FailedEvent(a coord.AttemptID, err error) coord.Failed {
-	ev := coord.Failed{Attempt: a, Class: Classify(err), Err: err}
-	if input, off, msg, ok := task.FailedRecord(err); ok && ev.Class == coord.ModuleFault {
-		ev.Record = &coord.Record{Input: input, Offset: off, Err: msg}
+// FailureOf classifies a failed attempt's error and returns the input
+// record the module failed on, if it names one.
+func FailureOf(err error) (coord.Class, *coord.Record) {
+	class := Classify(err)
+	if input, off, msg, ok := task.FailedRecord(err); ok && class == coord.ModuleFault {
+		return class, &coord.Record{Input: input, Offset: off, Err: msg}
 	}
-	return ev
+	return class, nil
+}
+
+// FailedEvent is the job core's event for attempt a that failed with err.
+func FailedEvent(a coord.AttemptID, err error) coord.Failed {
+	class, rec := FailureOf(err)
+	return coord.Failed{Attempt: a, Class: class, Err: err, Record: rec}
 }
 
 // SkipOffsets turns the records a map attempt must skip into its spec's

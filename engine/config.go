@@ -1,14 +1,14 @@
 package engine
 
 import (
-	"github.com/wmr-dev/wmr/engine/coord"
-
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/wmr-dev/wmr/engine/coord"
 )
 
 // Config configures an Engine. It is plain data; zero fields take the

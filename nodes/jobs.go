@@ -98,6 +98,16 @@ type job struct {
 	done          chan struct{}
 }
 
+// running reports whether the job has not ended yet.
+func (j *job) running() bool {
+	select {
+	case <-j.done:
+		return false
+	default:
+		return true
+	}
+}
+
 func (j *job) snapshot() JobStatus {
 	j.mu.Lock()
 	s := j.status
@@ -267,7 +277,7 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 			continue
 		}
 		if st.Tenant == owner && st.Request.Output == outName {
-			return nil, fmt.Errorf("%w: job %s, still running, writes dataset %s; choose another --output", errBadJob, st.ID, req.Output)
+			return nil, errOutputTaken(st.ID, req.Output)
 		}
 		if st.Tenant == t.Name {
 			running++
@@ -285,10 +295,10 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	x := &clusterJob{n: n, j: j, in: in, req: *req}
 	j.driver = coord.NewDriver(coord.New(x.plan()), x, nil)
 	n.jobsMu.Lock()
-	for _, other := range n.jobs {
-		if other.outKey == outKey && other.snapshot().State == "running" {
+	for id, other := range n.jobs { // a submit to this node that raced ours
+		if other.outKey == outKey && other.running() {
 			n.jobsMu.Unlock()
-			return nil, fmt.Errorf("%w: job %s, still running, writes dataset %s; choose another --output", errBadJob, other.status.ID, req.Output)
+			return nil, errOutputTaken(id, req.Output)
 		}
 	}
 	n.jobs[j.status.ID] = j
@@ -296,6 +306,10 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	go n.coordinate(j)
 	st := j.snapshot()
 	return &st, nil
+}
+
+func errOutputTaken(job, output string) error {
+	return fmt.Errorf("%w: job %s, still running, writes dataset %s; choose another --output", errBadJob, job, output)
 }
 
 // coordinate runs j to its end, then drops its intermediate files on
@@ -331,9 +345,7 @@ func (n *Node) membershipChanged(ev coord.Event) {
 	n.jobsMu.Lock()
 	defer n.jobsMu.Unlock()
 	for _, j := range n.jobs {
-		select {
-		case <-j.done:
-		default:
+		if j.running() {
 			j.driver.Send(ev)
 		}
 	}
@@ -361,19 +373,10 @@ func (x *clusterJob) plan() coord.Plan {
 	return p
 }
 
-func (x *clusterJob) member(name string) (Member, bool) {
-	for _, m := range x.n.alive() {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return Member{}, false
-}
-
 // Run makes one attempt: a call to the node's task API.
 func (x *clusterJob) Run(ctx context.Context, st coord.Start, _ func(task.Stats)) coord.Event {
 	id := st.Attempt.Task
-	node, ok := x.member(st.Node)
+	node, ok := x.n.aliveMember(st.Node)
 	if !ok {
 		return coord.Failed{Attempt: st.Attempt, Class: coord.Lost, Err: fmt.Errorf("node %s is not alive", st.Node)}
 	}
@@ -387,7 +390,7 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, _ func(task.Stats)
 	} else {
 		treq.Partition, treq.Output, treq.Replicas = id.Index, x.j.outKey, x.req.Replicas
 		for _, in := range st.Inputs {
-			m, ok := x.member(in.Node)
+			m, ok := x.n.aliveMember(in.Node)
 			if !ok {
 				return coord.Failed{Attempt: st.Attempt, Class: coord.FetchFailed, LostMaps: []coord.TaskID{in.Task},
 					Err: fmt.Errorf("the output of map task %s is on node %s, which is not alive", in.Task, in.Node)}
@@ -409,10 +412,9 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, _ func(task.Stats)
 		return coord.Succeeded{Attempt: st.Attempt, Result: resp.Result, Output: resp.File, Holders: resp.Holders}
 	}
 	ev := coord.Failed{Attempt: st.Attempt, Class: classOf(resp.Class), Err: errors.New(resp.Error), Record: resp.Record}
-	for _, t := range resp.LostMaps {
-		var i int
-		if _, err := fmt.Sscanf(t, "m-%d", &i); err == nil {
-			ev.LostMaps = append(ev.LostMaps, coord.TaskID{Kind: coord.Map, Index: i})
+	for _, name := range resp.LostMaps {
+		if id, err := coord.ParseTaskID(name); err == nil && id.Kind == coord.Map {
+			ev.LostMaps = append(ev.LostMaps, id)
 		}
 	}
 	if len(ev.LostMaps) > 0 {
@@ -427,7 +429,7 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 	out := &Manifest{Name: x.req.Output, Tenant: x.j.tenant, Replicas: x.req.Replicas, Version: time.Now().UnixNano()}
 	for _, o := range c.Outputs {
 		for _, h := range o.Holders {
-			if _, ok := x.member(h); !ok {
+			if _, ok := x.n.aliveMember(h); !ok {
 				return fmt.Errorf("output shard part-r-%05d: its holder %s is not alive", o.Partition, h)
 			}
 		}
@@ -557,13 +559,4 @@ func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus,
 		}
 	}
 	return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive; the job is lost and published no output", errNoLiveReplica, id, coord)
-}
-
-func (n *Node) isAlive(name string) bool {
-	for _, m := range n.alive() {
-		if m.Name == name {
-			return true
-		}
-	}
-	return false
 }

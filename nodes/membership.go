@@ -1,8 +1,6 @@
 package nodes
 
 import (
-	"github.com/wmr-dev/wmr/engine/coord"
-
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/wmr-dev/wmr/engine/coord"
 )
 
 // Member is a node as seen through gossip.
@@ -168,6 +168,21 @@ func (n *Node) alive() []Member {
 		out = append(out, m)
 	}
 	return out
+}
+
+// aliveMember returns the live member called name, if there is one.
+func (n *Node) aliveMember(name string) (Member, bool) {
+	for _, m := range n.alive() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+func (n *Node) isAlive(name string) bool {
+	_, ok := n.aliveMember(name)
+	return ok
 }
 
 func stateName(s memberlist.NodeStateType) string {

@@ -94,8 +94,8 @@ func classOf(name string) coord.Class {
 
 // failedResponse describes a failed attempt for its coordinator.
 func failedResponse(err error) *taskResponse {
-	ev := engine.FailedEvent(coord.AttemptID{}, err)
-	return &taskResponse{Error: err.Error(), Class: classNames[ev.Class], Record: ev.Record}
+	class, rec := engine.FailureOf(err)
+	return &taskResponse{Error: err.Error(), Class: classNames[class], Record: rec}
 }
 
 var safeFile = regexp.MustCompile(`^m-[0-9]{5}\.a[0-9]+\.out$`)

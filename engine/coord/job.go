@@ -21,6 +21,7 @@ type Job struct {
 	maps     int
 	attempts map[AttemptID]*attempt
 	started  int
+	backedUp int // backup attempts started
 	skipped  []Record
 	commit   bool // Commit was asked for
 	finished bool
@@ -47,6 +48,7 @@ type taskState struct {
 	notBefore          time.Time
 	running            []*attempt
 	done               *attempt // the committed attempt
+	backedUp           bool     // a backup was started (one per task)
 	avoid              map[string]bool
 	skip               []Record
 	history            []*attempt
@@ -288,7 +290,7 @@ func (j *Job) failed(now time.Time, e Failed) []Action {
 			}
 		}
 	default: // ModuleFault, LocalFault
-		if e.Record != nil && t.id.Kind == Map && len(j.skipped) < j.pol.SkipBadRecords {
+		if e.Class == ModuleFault && e.Record != nil && t.id.Kind == Map && len(j.skipped) < j.pol.SkipBadRecords {
 			r := *e.Record
 			r.Task = t.id
 			t.skip = append(t.skip, r)
@@ -443,6 +445,10 @@ func (j *Job) start(now time.Time, t *taskState, nodeName string, backup bool) A
 	a := &attempt{id: AttemptID{t.id, t.next}, node: nodeName, backup: backup, start: now, open: true, outcome: "running"}
 	t.next++
 	j.started++
+	if backup {
+		t.backedUp = true
+		j.backedUp++
+	}
 	j.nodes[nodeName].busy++
 	j.attempts[a.id] = a
 	t.running = append(t.running, a)
@@ -486,7 +492,7 @@ func (j *Job) backups(now time.Time, k Kind) []Action {
 	threshold := max(j.pol.BackupMinAge, time.Duration(float64(median)*j.pol.BackupSlowdown))
 	var acts []Action
 	for _, t := range j.tasks {
-		if t.id.Kind != k || t.done != nil || len(t.running) != 1 || t.hasBackup() {
+		if t.id.Kind != k || t.done != nil || len(t.running) != 1 || t.backedUp {
 			continue
 		}
 		a := t.running[0]
@@ -498,15 +504,6 @@ func (j *Job) backups(now time.Time, k Kind) []Action {
 		}
 	}
 	return acts
-}
-
-func (t *taskState) hasBackup() bool {
-	for _, a := range t.history {
-		if a.backup {
-			return true
-		}
-	}
-	return false
 }
 
 func (j *Job) commitAction() Action {

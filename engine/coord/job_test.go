@@ -415,3 +415,25 @@ func TestCommitFailure(t *testing.T) {
 	s.step(Committed{Err: errors.New("stored bytes quota exceeded")})
 	s.expect("finish: the output was not published: stored bytes quota exceeded")
 }
+
+func TestTaskIDsRoundTrip(t *testing.T) {
+	for _, id := range []TaskID{{Map, 0}, {Map, 3}, {Reduce, 12345}, {Reduce, 100000}} {
+		b, _ := id.MarshalText()
+		var back TaskID
+		if err := back.UnmarshalText(b); err != nil || back != id {
+			t.Errorf("%s: read back %v, %v", b, back, err)
+		}
+	}
+	for _, bad := range []string{"", "m-", "x-00001", "m-abc", "m--0001", "m-1"} {
+		if _, err := ParseTaskID(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestLocalFaultsAreNotSkipped(t *testing.T) {
+	s := newSim(t, Plan{Maps: plan(1, 1).Maps, Reduces: 1, Policy: Policy{SkipBadRecords: 5, MaxAttempts: 1}}, "n1")
+	s.step(Tick{})
+	s.step(Failed{Attempt: m(0, 1), Class: LocalFault, Err: errors.New("read f.txt: input/output error"), Record: &Record{Offset: 3}})
+	s.expect("finish: map task m-00000 (f.txt[0]) failed on all 1 attempts: read f.txt: input/output error")
+}

@@ -58,7 +58,7 @@ type AttemptRecord struct {
 
 // Status returns the job's state; it shares nothing with the job.
 func (j *Job) Status() Status {
-	s := Status{Maps: j.maps, Reduces: len(j.tasks) - j.maps, Attempts: j.started, Counters: map[string]int64{},
+	s := Status{Maps: j.maps, Reduces: len(j.tasks) - j.maps, Attempts: j.started, Backups: j.backedUp, Counters: map[string]int64{},
 		Skipped: append([]Record(nil), j.skipped...), Err: j.err}
 	for _, t := range j.tasks {
 		if d := t.done; d != nil {
@@ -79,9 +79,6 @@ func (j *Job) Status() Status {
 			}
 		}
 		for _, a := range t.history {
-			if a.backup {
-				s.Backups++
-			}
 			local := t.id.Kind == Map && len(t.nodes) > 0 && slices.Contains(t.nodes, a.node)
 			s.History = append(s.History, AttemptRecord{Attempt: a.id, Node: a.node, Input: t.input, Local: local, Backup: a.backup,
 				Start: a.start, End: a.end, Stats: a.stats, Outcome: a.outcome})

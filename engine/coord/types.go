@@ -3,6 +3,8 @@ package coord
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wmr-dev/wmr/engine/runs"
@@ -36,6 +38,37 @@ func (t TaskID) String() string {
 		return fmt.Sprintf("m-%05d", t.Index)
 	}
 	return fmt.Sprintf("r-%05d", t.Index)
+}
+
+// ParseTaskID reads a task id written by String.
+func ParseTaskID(s string) (TaskID, error) {
+	var t TaskID
+	switch {
+	case strings.HasPrefix(s, "m-"):
+		t.Kind = Map
+	case strings.HasPrefix(s, "r-"):
+		t.Kind = Reduce
+	default:
+		return t, fmt.Errorf("%q is not a task id (m-NNNNN or r-NNNNN)", s)
+	}
+	i, err := strconv.Atoi(s[2:])
+	if err != nil || i < 0 || len(s) < 7 {
+		return t, fmt.Errorf("%q is not a task id (m-NNNNN or r-NNNNN)", s)
+	}
+	t.Index = i
+	return t, nil
+}
+
+// MarshalText writes the id as String does (for JSON).
+func (t TaskID) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads an id written by MarshalText.
+func (t *TaskID) UnmarshalText(b []byte) error {
+	id, err := ParseTaskID(string(b))
+	if err == nil {
+		*t = id
+	}
+	return err
 }
 
 // AttemptID names one attempt of a task; attempts are numbered from 1.
@@ -156,7 +189,7 @@ type Plan struct {
 
 // Record is an input record a map attempt failed on.
 type Record struct {
-	Task   TaskID `json:"-"`
+	Task   TaskID `json:"task"`
 	Input  string `json:"input"`  // the file, for people
 	Offset int64  `json:"offset"` // the record's byte offset in it
 	Err    string `json:"error"`  // what the module said
