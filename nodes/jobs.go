@@ -358,6 +358,8 @@ type clusterJob struct {
 	j   *job
 	in  *Manifest
 	req JobRequest
+	// ready holds the nodes that have the module (see prepare).
+	ready sync.Map
 }
 
 var _ coord.Executor = (*clusterJob)(nil)
@@ -373,13 +375,40 @@ func (x *clusterJob) plan() coord.Plan {
 	return p
 }
 
+// prepare gets the module ready on node before its first attempt there:
+// fetching and compiling it takes seconds, which must not count as the
+// attempt's running time (backups judge that from the first progress).
+func (x *clusterJob) prepare(ctx context.Context, node Member) (coord.Class, error) {
+	if _, ok := x.ready.Load(node.Name); ok {
+		return 0, nil
+	}
+	b, _ := json.Marshal(prepareRequest{ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr})
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, x.n.peerURL(node, "/v1/internal/modules/"+x.req.ModuleHash+"/prepare"), bytes.NewReader(b))
+	if err == nil {
+		err = x.n.do(r, nil)
+	}
+	var answered *peerError
+	switch {
+	case errors.As(err, &answered):
+		return coord.LocalFault, fmt.Errorf("node %s could not get the module ready: %w", node.Name, err)
+	case err != nil:
+		return coord.Lost, fmt.Errorf("node %s: %w", node.Name, err)
+	}
+	x.ready.Store(node.Name, true)
+	return 0, nil
+}
+
 // Run makes one attempt: a call to the node's task API.
-func (x *clusterJob) Run(ctx context.Context, st coord.Start, _ func(task.Stats)) coord.Event {
+func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task.Stats)) coord.Event {
 	id := st.Attempt.Task
 	node, ok := x.n.aliveMember(st.Node)
 	if !ok {
 		return coord.Failed{Attempt: st.Attempt, Class: coord.Lost, Err: fmt.Errorf("node %s is not alive", st.Node)}
 	}
+	if class, err := x.prepare(ctx, node); err != nil {
+		return coord.Failed{Attempt: st.Attempt, Class: class, Err: err}
+	}
+	progress(task.Stats{}) // running now
 	treq := &taskRequest{JobID: x.j.status.ID, TaskID: id.String(), Kind: id.Kind.String(), Attempt: st.Attempt.N,
 		ModuleHash: x.req.ModuleHash, ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr, Params: x.req.Params,
 		Partitions: x.req.Reducers, Tenant: x.j.tenant, TaskMemory: x.req.TaskMemory, TaskTime: x.req.TaskTime}

@@ -180,6 +180,17 @@ func (n *Node) aliveMember(name string) (Member, bool) {
 	return Member{}, false
 }
 
+// isMemberHTTP says whether addr is a live member's HTTP address: the only
+// places a node fetches modules from.
+func (n *Node) isMemberHTTP(addr string) bool {
+	for _, m := range n.alive() {
+		if m.HTTP == addr {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *Node) isAlive(name string) bool {
 	_, ok := n.aliveMember(name)
 	return ok

@@ -65,7 +65,7 @@ func (n *Node) do(req *http.Request, out any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s", responseError(resp))
+		return &peerError{status: resp.StatusCode, msg: responseError(resp)}
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)
@@ -73,6 +73,15 @@ func (n *Node) do(req *http.Request, out any) error {
 	io.Copy(io.Discard, resp.Body)
 	return nil
 }
+
+// peerError is a peer's answer that was not a success: the peer is there
+// and said why (unlike a failed connection).
+type peerError struct {
+	status int
+	msg    string
+}
+
+func (e *peerError) Error() string { return e.msg }
 
 // responseError extracts the error message of an API error response.
 func responseError(resp *http.Response) string {

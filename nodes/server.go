@@ -48,6 +48,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("PUT /v1/internal/manifests/{tenant}/{ds}", n.handlePutManifest)
 	mux.HandleFunc("POST /v1/internal/tasks", n.handleTask)
 	mux.HandleFunc("GET /v1/internal/modules/{hash}", n.handleGetModule)
+	mux.HandleFunc("POST /v1/internal/modules/{hash}/prepare", n.handlePrepareModule)
 	mux.HandleFunc("GET /v1/internal/jobs", n.handlePeerJobs)
 	mux.HandleFunc("GET /v1/internal/jobs/{job}", n.handlePeerJob)
 	mux.HandleFunc("GET /v1/internal/jobs/{job}/maps/{file}", n.handleMapOutput)

@@ -168,6 +168,9 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskResponse {
 	fail := failedResponse
+	if !n.isMemberHTTP(req.Coordinator) { // modules come from members only
+		return &taskResponse{Error: fmt.Sprintf("coordinator %q is not a live member", req.Coordinator), Class: classNames[coord.Lost]}
+	}
 	modPath, err := n.moduleFor(ctx, req)
 	if err != nil {
 		return fail(err)
@@ -431,6 +434,50 @@ func (n *Node) handleDropJob(w http.ResponseWriter, r *http.Request) {
 	}
 	os.RemoveAll(n.jobDir(job))
 	writeJSON(w, map[string]string{"dropped": job})
+}
+
+// prepareRequest asks a node to get a job's module ready (fetched from the
+// coordinator, validated, compiled into the cache) before its first task.
+type prepareRequest struct {
+	ModuleName  string `json:"module_name"`
+	Coordinator string `json:"coordinator"` // HTTP address to fetch it from
+}
+
+// handlePrepareModule makes a module ready here, so the time that takes is
+// not counted as a task's (it would look like a straggler).
+func (n *Node) handlePrepareModule(w http.ResponseWriter, r *http.Request) {
+	var req prepareRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	hash := r.PathValue("hash")
+	if !validHash(hash) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%w: %q is not a module hash", errBadRequest, hash))
+		return
+	}
+	if !n.isMemberHTTP(req.Coordinator) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%w: %q is not a live member's address", errBadRequest, req.Coordinator))
+		return
+	}
+	if _, err := n.moduleFor(r.Context(), &taskRequest{ModuleHash: hash, ModuleName: req.ModuleName, Coordinator: req.Coordinator}); err != nil {
+		writeError(w, http.StatusBadGateway, err)
+		return
+	}
+	writeJSON(w, map[string]string{"hash": hash})
+}
+
+// validHash says whether s looks like a module's hex SHA-256.
+func validHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // handleGetModule serves a module this node staged (as coordinator).

@@ -16,6 +16,58 @@ import (
 	"github.com/wmr-dev/wmr/nodes"
 )
 
+// freezeWorkers stops (SIGSTOP) the worker processes the nodes have now,
+// so the attempts they run cannot end: a gate for tests that need a job to
+// be running, whatever the machine's speed. thaw lets them go on.
+func freezeWorkers(ns ...*testNode) (thaw func()) {
+	var pids []int
+	for _, n := range ns {
+		for _, pid := range jobtest.ChildPids(n.cmd.Process.Pid) {
+			if syscall.Kill(pid, syscall.SIGSTOP) == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+}
+
+// waitRunningAttempt waits until job id runs an attempt of kind on a node
+// accepted by on (with a worker process there), and returns that node.
+func waitRunningAttempt(t *testing.T, ns []*testNode, id, kind string, on func(*testNode) bool) *testNode {
+	t.Helper()
+	var found *testNode
+	waitFor(t, 90*time.Second, "a "+kind+" attempt running", func() error {
+		s, err := ns[0].client().Job(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		if s.State != "running" {
+			var seen []string
+			for _, a := range s.Attempts {
+				seen = append(seen, fmt.Sprintf("%s.a%d@%s %.1fs %s", a.Task, a.Attempt, a.Node, a.End.Sub(a.Start).Seconds(), a.Outcome))
+			}
+			t.Fatalf("job %s %s before the test could catch it running (%s): %s", id, s.State, strings.Join(seen, "; "), s.Error)
+		}
+		for _, a := range s.Attempts {
+			if a.Kind != kind || a.Outcome != "running" {
+				continue
+			}
+			for _, n := range ns {
+				if n.name == a.Node && on(n) && len(jobtest.ChildPids(n.cmd.Process.Pid)) > 0 {
+					found = n
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("none yet")
+	})
+	return found
+}
+
 func waitJobEnd(t *testing.T, n *testNode, id string, total time.Duration) *nodes.JobStatus {
 	t.Helper()
 	var final *nodes.JobStatus
@@ -41,33 +93,9 @@ func TestClusterBackupAttemptsBeatAStraggler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var victim *testNode
-	waitFor(t, 60*time.Second, "a map attempt running on a node other than the coordinator", func() error {
-		s, err := ns[0].client().Job(context.Background(), st.ID)
-		if err != nil {
-			return err
-		}
-		for _, a := range s.Attempts {
-			if a.Kind == "map" && a.Outcome == "running" && a.Node != ns[0].name {
-				for _, n := range ns {
-					if n.name == a.Node && len(jobtest.ChildPids(n.cmd.Process.Pid)) > 0 {
-						victim = n
-						return nil
-					}
-				}
-			}
-		}
-		return fmt.Errorf("none yet")
-	})
-	stopped := jobtest.ChildPids(victim.cmd.Process.Pid)
-	for _, pid := range stopped {
-		syscall.Kill(pid, syscall.SIGSTOP)
-	}
-	defer func() {
-		for _, pid := range stopped {
-			syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}()
+	victim := waitRunningAttempt(t, ns, st.ID, "map", func(n *testNode) bool { return n != ns[0] })
+	thaw := freezeWorkers(victim)
+	defer thaw()
 	// Without backups the job would wait for the stopped workers until the
 	// 10-minute task time limit.
 	final := waitJobEnd(t, ns[0], st.ID, 90*time.Second)
@@ -102,10 +130,13 @@ func TestClusterSameOutputIsRefused(t *testing.T) {
 	ns := cluster(t, 2)
 	_, paths := putCorpus(t, ns[0], "books", 1, 2, 30<<10)
 	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
-		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "600000", "reduce_spin": "40000000"}})
+		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "300000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Hold the job: its maps (one replica each, so no backups) cannot end.
+	waitRunningAttempt(t, ns, st.ID, "map", func(*testNode) bool { return true })
+	thaw := freezeWorkers(ns...)
 	for _, n := range ns {
 		r := wmr(t, "submit", "--node", "http://"+n.http, "--wasm", testwasm.Path(t, "grep"), "--input", "books", "--output", "counts",
 			"--param", "pattern=the")
@@ -113,6 +144,7 @@ func TestClusterSameOutputIsRefused(t *testing.T) {
 			t.Fatalf("second job with the same output via %s: exit %d: %s", n.name, r.code, r.stderr)
 		}
 	}
+	thaw()
 	if final := waitJobEnd(t, ns[0], st.ID, 60*time.Second); final.State != "succeeded" {
 		t.Fatalf("job %s: %s", final.State, final.Error)
 	}
@@ -152,5 +184,80 @@ func TestClusterSkipBadRecords(t *testing.T) {
 		"--attempts", "1", "--wait")
 	if r.code != 1 || !strings.Contains(r.stderr, "failed on all 1 attempts: on the line at byte 15") {
 		t.Fatalf("without the flag: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// A node whose disk is full fails its own attempts with the real cause;
+// they are charged and retried on the other node, the job succeeds with the
+// exact output, and nothing spins.
+func TestClusterFullDiskIsTheNodesOwnFault(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	first := startNode(t, "n1", "")
+	full := filepath.Join(t.TempDir(), "n2")
+	os.MkdirAll(full, 0o755)
+	if err := syscall.Mount("tmpfs", full, "tmpfs", 0, "size=48m"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(full, syscall.MNT_DETACH) })
+	startNode(t, "n2", full, first.gossip)
+	waitAlive(t, first, 2)
+	_, paths := putCorpus(t, first, "books", 2, 3, 40<<10)
+	// A first job stages the module on both nodes while there is room.
+	if r := wmr(t, "submit", "--node", "http://"+first.http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "books", "--output", "warm", "--wait"); r.code != 0 {
+		t.Fatalf("warm-up job: %s", r.stderr)
+	}
+	// Then n2's disk fills up.
+	filler, err := os.Create(filepath.Join(full, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	// Output shards on n1 only: storing a replica on a full disk is another
+	// matter (its holder is fixed by placement).
+	out := ""
+	for i := 0; out == ""; i++ {
+		name := fmt.Sprintf("counts%d", i)
+		if nodes.Place("default/"+name+"/part-r-00000", []string{"n1", "n2"}, 1)[0] == "n1" &&
+			nodes.Place("default/"+name+"/part-r-00001", []string{"n1", "n2"}, 1)[0] == "n1" {
+			out = name
+		}
+	}
+	r := wmr(t, "submit", "--node", "http://"+first.http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "books", "--output", out,
+		"--reducers", "2", "--wait")
+	if r.code != 0 {
+		t.Fatalf("job with n2's disk full: exit %d: %s", r.code, r.stderr)
+	}
+	got, _ := catString(t, first.client(), out)
+	want, _ := jobtest.WordCount(paths)
+	if d := jobtest.Diff(parse(got), want); d != "" {
+		t.Fatalf("output differs:\n%s", d)
+	}
+	js, err := first.client().Jobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := first.client().Job(context.Background(), js[len(js)-1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullDisk := 0
+	for _, a := range st.Attempts {
+		if a.Node == "n2" && strings.HasPrefix(a.Outcome, "failed: ") && strings.Contains(a.Outcome, "no space left on device") {
+			fullDisk++
+		}
+	}
+	if fullDisk == 0 {
+		t.Fatalf("no attempt on n2 failed with its full disk as the cause: %+v", st.Attempts)
+	}
+	if st.Started > 2*(st.Maps+st.Reduces) {
+		t.Fatalf("%d attempts for %d tasks: full-disk failures must be charged and moved, not spun on", st.Started, st.Maps+st.Reduces)
 	}
 }

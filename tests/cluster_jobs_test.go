@@ -231,11 +231,17 @@ func TestClusterNodeJoiningMidJobGetsWork(t *testing.T) {
 	ns := cluster(t, 2)
 	_, paths := putCorpus(t, ns[0], "books", 2, 2, 30<<10)
 	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
-		Input: "books", Output: "counts", Reducers: 8, Params: map[string]string{"spin": "200000", "reduce_spin": "50000000"}})
+		Input: "books", Output: "counts", Reducers: 8, Params: map[string]string{"spin": "200000", "reduce_spin": "5000000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Hold the map phase until the new node is a member, so the reduce
+	// phase has it to place work on whatever the machine's speed.
+	waitRunningAttempt(t, ns, st.ID, "map", func(*testNode) bool { return true })
+	thaw := freezeWorkers(ns...)
 	late := startNode(t, "n3", "", ns[0].gossip)
+	waitAlive(t, ns[0], 3)
+	thaw()
 	var final *nodes.JobStatus
 	waitFor(t, 120*time.Second, "the job to finish", func() error {
 		s, err := ns[0].client().Job(context.Background(), st.ID)
@@ -255,7 +261,11 @@ func TestClusterNodeJoiningMidJobGetsWork(t *testing.T) {
 		}
 	}
 	if ran == 0 {
-		t.Fatalf("the node that joined mid-job ran no task")
+		var seen []string
+		for _, a := range final.Attempts {
+			seen = append(seen, fmt.Sprintf("%s.a%d@%s %s", a.Task, a.Attempt, a.Node, a.Outcome))
+		}
+		t.Fatalf("the node that joined mid-job ran no task: %s", strings.Join(seen, "; "))
 	}
 	got, _ := catString(t, late.client(), "counts")
 	want, _ := jobtest.WordCount(paths)

@@ -54,7 +54,7 @@ func startNode(t *testing.T, name, data string, join ...string) *testNode {
 // startNodeAt is startNode on given addresses (a restart).
 func startNodeAt(t *testing.T, name, data, httpAddr, gossipAddr string, join ...string) *testNode {
 	t.Helper()
-	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join})
+	return startNodeWith(t, nodeOpts{name: name, data: data, http: httpAddr, gossip: gossipAddr, join: join, race: true})
 }
 
 // nodeOpts describe a node process to start.
@@ -65,10 +65,9 @@ type nodeOpts struct {
 	token                    string // to check readiness with
 	extra                    []string
 	// race runs the node from the race-instrumented build (when the tests
-	// run with -race). Off for every node today: race-built nodes made the
-	// timing of the fault tests (a job still running when the next command
-	// comes) and tests/ as a whole (~10 minutes) too slow; wmr run, submit
-	// and the other commands do run race-built.
+	// run with -race): the job and fault tests' nodes do (startNodeAt); the
+	// TLS tenant tests' stay on the plain build, whose crypto the detector
+	// slows several-fold.
 	race bool
 }
 

@@ -60,6 +60,7 @@ type attempt struct {
 	node    string
 	backup  bool
 	start   time.Time
+	running time.Time // its first progress report; zero before
 	end     time.Time
 	open    bool // still counted as running by the core
 	stats   task.Stats
@@ -130,6 +131,9 @@ func (j *Job) Step(now time.Time, ev Event) []Action {
 	case Progressed:
 		if a := j.attempts[e.Attempt]; a != nil && a.open {
 			a.stats = e.Stats
+			if a.running.IsZero() {
+				a.running = now
+			}
 		}
 	case Tick:
 	case Committed:
@@ -474,9 +478,10 @@ func (j *Job) start(now time.Time, t *taskState, nodeName string, backup bool) A
 }
 
 // backups starts a second attempt of each straggler of phase k: a task
-// with one attempt running, older than Policy.BackupMinAge and than
-// Policy.BackupSlowdown times the median of the phase's committed tasks,
-// on another node with a free slot. The first to finish wins.
+// with one attempt running for longer than Policy.BackupMinAge and than
+// Policy.BackupSlowdown times the median of the phase's committed tasks
+// (or not yet running after Policy.BackupSetupAge), on another node with a
+// free slot. The first to finish wins.
 func (j *Job) backups(now time.Time, k Kind) []Action {
 	var took []time.Duration
 	for _, t := range j.tasks {
@@ -496,7 +501,8 @@ func (j *Job) backups(now time.Time, k Kind) []Action {
 			continue
 		}
 		a := t.running[0]
-		if now.Sub(a.start) <= threshold {
+		if a.running.IsZero() && now.Sub(a.start) <= max(threshold, j.pol.BackupSetupAge) ||
+			!a.running.IsZero() && now.Sub(a.running) <= threshold {
 			continue
 		}
 		if n, ok := j.place(t, a.node); ok {

@@ -301,6 +301,9 @@ func TestBackupAttempts(t *testing.T) {
 			s := newSim(t, plan(4, 1), "fast", "slow")
 			s.step(Tick{})
 			s.expect("start m-00000.a1 on fast", "start m-00001.a1 on slow", "start m-00002.a1 on fast", "start m-00003.a1 on slow")
+			for i := 0; i < 4; i++ {
+				s.step(Progressed{Attempt: m(i, 1)})
+			}
 			s.now = s.now.Add(2 * time.Second)
 			s.step(ok(m(0, 1), 1))
 			s.step(ok(m(2, 1), 1))
@@ -436,4 +439,31 @@ func TestLocalFaultsAreNotSkipped(t *testing.T) {
 	s.step(Tick{})
 	s.step(Failed{Attempt: m(0, 1), Class: LocalFault, Err: errors.New("read f.txt: input/output error"), Record: &Record{Offset: 3}})
 	s.expect("finish: map task m-00000 (f.txt[0]) failed on all 1 attempts: read f.txt: input/output error")
+}
+
+// Time a node spends getting ready (no progress yet) does not make an
+// attempt a straggler, unless it is stuck there.
+func TestBackupsCountFromTheFirstProgress(t *testing.T) {
+	s := newSim(t, plan(2, 1), "warm", "cold")
+	s.step(Tick{})
+	s.expect("start m-00000.a1 on cold", "start m-00001.a1 on warm")
+	s.step(Progressed{Attempt: m(1, 1)})
+	s.now = s.now.Add(time.Second)
+	s.step(ok(m(1, 1), 1))
+	s.advance(10 * time.Second) // cold is still compiling the module
+	s.expect()
+	s.step(Progressed{Attempt: m(0, 1)})
+	s.advance(2 * time.Second)
+	s.expect()
+	s.advance(200 * time.Millisecond) // running 2.2s, twice the median is 2s
+	s.expect("start m-00000.a2 on warm backup")
+
+	stuck := newSim(t, plan(2, 1), "warm", "cold")
+	stuck.step(Tick{})
+	stuck.step(Progressed{Attempt: m(1, 1)})
+	stuck.step(ok(m(1, 1), 1))
+	stuck.advance(29 * time.Second)
+	stuck.expect()
+	stuck.advance(2 * time.Second)
+	stuck.expect("start m-00000.a2 on warm backup")
 }

@@ -118,8 +118,13 @@ type Policy struct {
 	// NoBackups turns backup attempts for stragglers off.
 	NoBackups bool
 	// BackupMinAge: an attempt is a straggler only once it has run this
-	// long. Default 1s.
+	// long, counted from its first progress report (Progressed), so time a
+	// node spends getting ready (fetching and compiling the module) does
+	// not make its attempts look slow. Default 1s.
 	BackupMinAge time.Duration
+	// BackupSetupAge: an attempt that has not reported progress after this
+	// long is a straggler too (a node stuck getting ready). Default 30s.
+	BackupSetupAge time.Duration
 	// BackupSlowdown: ... and longer than this many times the median
 	// duration of the phase's committed tasks. Default 2.
 	BackupSlowdown float64
@@ -136,6 +141,7 @@ const (
 	DefaultMaxAttempts     = 3
 	DefaultMaxUncharged    = 10
 	DefaultBackupMinAge    = time.Second
+	DefaultBackupSetupAge  = 30 * time.Second
 	DefaultBackupSlowdown  = 2.0
 	DefaultRetryBackoff    = 100 * time.Millisecond
 	DefaultRetryBackoffMax = 5 * time.Second
@@ -151,6 +157,9 @@ func (p Policy) withDefaults() Policy {
 	}
 	if p.BackupMinAge <= 0 {
 		p.BackupMinAge = DefaultBackupMinAge
+	}
+	if p.BackupSetupAge <= 0 {
+		p.BackupSetupAge = DefaultBackupSetupAge
 	}
 	if p.BackupSlowdown <= 1 {
 		p.BackupSlowdown = DefaultBackupSlowdown
@@ -231,7 +240,8 @@ type (
 		Record   *Record
 		LostMaps []TaskID
 	}
-	// Progressed: a running attempt's counts so far.
+	// Progressed: a running attempt's counts so far. The first one also
+	// says the attempt is past its setup and running the task.
 	Progressed struct {
 		Attempt AttemptID
 		Stats   task.Stats
