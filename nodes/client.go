@@ -286,6 +286,8 @@ type SubmitOptions struct {
 	// Attempts per task (default 3); SkipBadRecords: bad input records the
 	// job may skip (default 0: none).
 	Attempts, SkipBadRecords int
+	// NoBackups turns backup attempts for stragglers off.
+	NoBackups bool
 }
 
 // Submit uploads the module to the node and starts the job there; that
@@ -304,7 +306,7 @@ func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, err
 	}
 	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
 		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime),
-		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords})
+		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords, NoBackups: opt.NoBackups})
 	var st JobStatus
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
 		return nil, err

@@ -38,6 +38,8 @@ type JobRequest struct {
 	// SkipBadRecords how many bad input records the job may skip.
 	Attempts       int `json:"attempts,omitempty"`
 	SkipBadRecords int `json:"skip_bad_records,omitempty"`
+	// NoBackups turns backup attempts for stragglers off for this job.
+	NoBackups bool `json:"no_backups,omitempty"`
 }
 
 // Attempt is one try of one task, as shown by status.
@@ -365,7 +367,8 @@ type clusterJob struct {
 var _ coord.Executor = (*clusterJob)(nil)
 
 func (x *clusterJob) plan() coord.Plan {
-	p := coord.Plan{Reduces: x.req.Reducers, Policy: coord.Policy{MaxAttempts: x.req.Attempts, SkipBadRecords: x.req.SkipBadRecords}}
+	p := coord.Plan{Reduces: x.req.Reducers, Policy: coord.Policy{MaxAttempts: x.req.Attempts,
+		SkipBadRecords: x.req.SkipBadRecords, NoBackups: x.req.NoBackups}}
 	for _, sh := range x.in.Shards {
 		p.Maps = append(p.Maps, coord.MapInput{Name: fmt.Sprintf("shard %s of %s, from %s", sh.ID, x.req.Input, sh.File), Nodes: sh.Holders})
 	}

@@ -19,7 +19,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	var node string
 	var opt nodes.SubmitOptions
 	var params []string
-	var wait, quiet bool
+	var wait, quiet, backups bool
 	var taskMemory, taskTime string
 	cmd := &cobra.Command{
 		Use:     "submit --wasm FILE --input DATASET --output DATASET [--reducers N] [--wait]",
@@ -42,6 +42,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 					return usageError{fmt.Errorf("--task-time %q: give a duration such as 5m", taskTime)}
 				}
 			}
+			opt.NoBackups = !backups
 			if err := checkRetryFlags(opt.Attempts, opt.SkipBadRecords); err != nil {
 				return err
 			}
@@ -68,6 +69,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.IntVar(&opt.Reducers, "reducers", 1, "reduce tasks = output shards")
 	fl.IntVar(&opt.Replicas, "replicas", 1, "copies of each output shard")
 	fl.IntVar(&opt.Attempts, "attempts", coord.DefaultMaxAttempts, "attempts per task before the job fails")
+	fl.BoolVar(&backups, "backups", true, "start backup attempts for stragglers near the end of each phase")
 	fl.IntVar(&opt.SkipBadRecords, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
 	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
