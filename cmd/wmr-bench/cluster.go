@@ -89,19 +89,8 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 	if out, err := exec.Command(wmr, "put", "--node", ns[0].http, "--dataset", "corpus", "--replicas", "2", "--block-size", "64MiB", corpus).CombinedOutput(); err != nil {
 		return 0, nil, fmt.Errorf("put: %v: %s", err, out)
 	}
-	// Warm-up, as for wmr run: every node compiles the module into its
-	// cache once (a tiny dataset with a shard on each node).
-	warm := filepath.Join(dir, "warm")
-	os.MkdirAll(warm, 0o755)
-	for i := 0; i < 6; i++ {
-		os.WriteFile(filepath.Join(warm, fmt.Sprintf("w%d.txt", i)), []byte("warm up\n"), 0o644)
-	}
-	if out, err := exec.Command(wmr, "put", "--node", ns[0].http, "--dataset", "warm", "--replicas", "3", warm).CombinedOutput(); err != nil {
-		return 0, nil, fmt.Errorf("put warm-up: %v: %s", err, out)
-	}
-	if out, err := exec.Command(wmr, "submit", "--node", ns[1].http, "--wasm", wasm, "--input", "warm", "--output", "warm-out",
-		"--reducers", "6", "--wait", "-q").CombinedOutput(); err != nil {
-		return 0, nil, fmt.Errorf("warm-up job: %v: %s", err, out)
+	if err := warmCluster(wmr, wasm, dir, ns); err != nil {
+		return 0, nil, err
 	}
 	start := time.Now()
 	if out, err := exec.Command(wmr, "submit", "--node", ns[1].http, "--wasm", wasm, "--input", "corpus", "--output", "counts",
@@ -109,11 +98,35 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 		return 0, nil, fmt.Errorf("submit: %v: %s", err, out)
 	}
 	wall := time.Since(start)
+	counts, err := catCounts(wmr, ns[2], "counts")
+	return wall, counts, err
+}
+
+// warmCluster runs a tiny job with a shard on every node, so that each
+// compiles the module into its cache once, as the wmr run figures do.
+func warmCluster(wmr, wasm, dir string, ns []*clusterNode) error {
+	warm := filepath.Join(dir, "warm")
+	os.MkdirAll(warm, 0o755)
+	for i := 0; i < 6; i++ {
+		os.WriteFile(filepath.Join(warm, fmt.Sprintf("w%d.txt", i)), []byte("warm up\n"), 0o644)
+	}
+	if out, err := exec.Command(wmr, "put", "--node", ns[0].http, "--dataset", "warm", "--replicas", fmt.Sprint(len(ns)), warm).CombinedOutput(); err != nil {
+		return fmt.Errorf("put warm-up: %v: %s", err, out)
+	}
+	if out, err := exec.Command(wmr, "submit", "--node", ns[1].http, "--wasm", wasm, "--input", "warm", "--output", "warm-out",
+		"--reducers", "6", "--wait", "-q").CombinedOutput(); err != nil {
+		return fmt.Errorf("warm-up job: %v: %s", err, out)
+	}
+	return nil
+}
+
+// catCounts reads a word-count dataset back through node n.
+func catCounts(wmr string, n *clusterNode, dataset string) (map[string]int64, error) {
 	var buf bytes.Buffer
-	cat := exec.Command(wmr, "cat", "--node", ns[2].http, "counts")
+	cat := exec.Command(wmr, "cat", "--node", n.http, dataset)
 	cat.Stdout = &buf
 	if err := cat.Run(); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	counts := map[string]int64{}
 	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
@@ -121,7 +134,7 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 		n, _ := strconv.ParseInt(string(v), 10, 64)
 		counts[string(k)] = n
 	}
-	return wall, counts, nil
+	return counts, nil
 }
 
 // benchShuffle compares the shuffle transport (a node serving a map output

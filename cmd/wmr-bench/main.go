@@ -38,6 +38,7 @@ func run() int {
 	skipCluster := flag.Bool("skip-cluster", false, "skip the cluster and shuffle figures")
 	languages := flag.String("languages", "go,rust,c,as", "guest languages whose wordcount to time (build/examples/wordcount-<lang>.wasm)")
 	tenantsOnly := flag.Bool("tenants-only", false, "run only the tenant-isolation figure (A alone vs under B's hostile load)")
+	stragglerOnly := flag.Bool("straggler-only", false, "run only the straggler figure (one node slowed 10x, with and without backups)")
 	flag.Parse()
 
 	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
@@ -54,6 +55,12 @@ func run() int {
 	fmt.Printf("corpus: %d files, %.1f MB in %s; %d cores\n\n", len(paths), float64(total)/1e6, corpus, *parallelism)
 	if *tenantsOnly {
 		return printTenants(*wmr, *wasm, *dir, paths)
+	}
+	// The straggler figure reads a quarter of the corpus (at least one
+	// file): without backups it waits for the slow node.
+	stragglerInput := paths[:max(1, len(paths)/4)]
+	if *stragglerOnly {
+		return printStraggler(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1))
 	}
 
 	// Warm the page cache so every contender reads from memory.
@@ -190,6 +197,9 @@ func run() int {
 		fmt.Printf("  wmr shuffle, uncompressed (loopback) %8.0f MB/s   ratio %.2fx (target >= 0.5x)\n", rate(sh), tcp.Seconds()/sh.Seconds())
 		fmt.Printf("  wmr shuffle, s2 (across a network)   %8.0f MB/s   ratio %.2fx\n", rate(shz), tcp.Seconds()/shz.Seconds())
 		if code := printTenants(*wmr, *wasm, *dir, paths); code != 0 {
+			return code
+		}
+		if code := printStraggler(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1)); code != 0 {
 			return code
 		}
 	}
