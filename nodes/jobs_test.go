@@ -42,3 +42,31 @@ func TestFailedResponseKeepsClassAndRecord(t *testing.T) {
 		t.Error("an unknown class must be charged")
 	}
 }
+
+func TestDeparturesWakeWatchersOfThatMemberOnly(t *testing.T) {
+	var d departures
+	a, stopA := d.watch("n1")
+	b, stopB := d.watch("n2")
+	defer stopB()
+	d.left("n1")
+	select {
+	case <-a:
+	default:
+		t.Fatal("the watcher of n1 was not woken")
+	}
+	select {
+	case <-b:
+		t.Fatal("the watcher of n2 was woken by n1 leaving")
+	default:
+	}
+	stopA()      // after the wake-up: harmless
+	d.left("n1") // nobody watches now: no double close
+	c, stopC := d.watch("n1")
+	stopC()
+	d.left("n1")
+	select {
+	case <-c:
+		t.Fatal("a stopped watch was woken")
+	default:
+	}
+}

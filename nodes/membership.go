@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -82,6 +83,7 @@ func (d *delegate) NotifyJoin(n *memberlist.Node) {
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	d.n.dead.gone(n.Name, time.Now())
 	d.n.log.Info("member left or failed", "member", n.Name)
+	d.n.departures.left(n.Name)
 	d.n.membershipChanged(coord.NodeDown{Node: n.Name})
 }
 
@@ -168,6 +170,42 @@ func (n *Node) alive() []Member {
 		out = append(out, m)
 	}
 	return out
+}
+
+// departures tells watchers when a member leaves. Safe for concurrent use.
+type departures struct {
+	mu       sync.Mutex
+	watchers map[string]map[chan struct{}]bool
+}
+
+// watch returns a channel closed when member next leaves; stop ends the
+// watch.
+func (d *departures) watch(member string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	d.mu.Lock()
+	if d.watchers == nil {
+		d.watchers = map[string]map[chan struct{}]bool{}
+	}
+	if d.watchers[member] == nil {
+		d.watchers[member] = map[chan struct{}]bool{}
+	}
+	d.watchers[member][ch] = true
+	d.mu.Unlock()
+	return ch, func() {
+		d.mu.Lock()
+		delete(d.watchers[member], ch)
+		d.mu.Unlock()
+	}
+}
+
+// left wakes every watcher of member.
+func (d *departures) left(member string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ch := range d.watchers[member] {
+		close(ch)
+	}
+	delete(d.watchers, member)
 }
 
 // aliveMember returns the live member called name, if there is one.

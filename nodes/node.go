@@ -23,28 +23,29 @@ import (
 // Node is one member of a wmr cluster. Create it with New, then Start;
 // Close leaves the cluster gracefully. It is safe for concurrent use.
 type Node struct {
-	cfg      Config
-	name     string
-	log      *slog.Logger
-	store    *store
-	ml       *memberlist.Memberlist
-	httpAddr string
-	srv      *http.Server
-	ln       net.Listener
-	client   *http.Client // for calls to peers (mTLS with secrets)
-	sec      *secrets     // nil in dev mode
-	keyring  *memberlist.Keyring
-	keysMu   sync.Mutex // serialises keyring changes and their file
-	tenants  *tenants   // nil: every caller is the admin tenant "default"
-	auditLog *slog.Logger
-	auditOut io.Closer
-	modules  moduleOwners
-	share    *fairShare
-	engine   *engine.Engine
-	moduleMu sync.Mutex // serialises fetching modules from coordinators
-	jobsMu   sync.Mutex
-	jobs     map[string]*job // jobs this node coordinates
-	dead     deadTracker
+	cfg        Config
+	name       string
+	log        *slog.Logger
+	store      *store
+	ml         *memberlist.Memberlist
+	httpAddr   string
+	srv        *http.Server
+	ln         net.Listener
+	client     *http.Client // for calls to peers (mTLS with secrets)
+	sec        *secrets     // nil in dev mode
+	keyring    *memberlist.Keyring
+	keysMu     sync.Mutex // serialises keyring changes and their file
+	tenants    *tenants   // nil: every caller is the admin tenant "default"
+	auditLog   *slog.Logger
+	auditOut   io.Closer
+	modules    moduleOwners
+	share      *fairShare
+	engine     *engine.Engine
+	moduleMu   sync.Mutex // serialises fetching modules from coordinators
+	jobsMu     sync.Mutex
+	jobs       map[string]*job // jobs this node coordinates
+	dead       deadTracker
+	departures departures
 	// ctx is the node's life: jobs it coordinates and background loops run
 	// on it; Close cancels it.
 	ctx  context.Context

@@ -312,22 +312,20 @@ var errNodeLeft = errors.New("left the cluster")
 
 // whileAlive runs fn with a context that ends if member leaves the
 // cluster: a hung peer (stopped, partitioned) must not hold a task forever.
+// Departures arrive as membership events (see departures), not by polling.
 func (n *Node) whileAlive(ctx context.Context, member string, fn func(context.Context) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	left, stop := n.departures.watch(member)
+	defer stop()
+	if !n.isAlive(member) { // it left before the watch began
+		cancel(fmt.Errorf("node %s %w", member, errNodeLeft))
+	}
 	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if !n.isAlive(member) {
-					cancel(fmt.Errorf("node %s %w", member, errNodeLeft))
-					return
-				}
-			}
+		select {
+		case <-ctx.Done():
+		case <-left:
+			cancel(fmt.Errorf("node %s %w", member, errNodeLeft))
 		}
 	}()
 	err := fn(ctx)
