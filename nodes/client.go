@@ -57,6 +57,16 @@ func WithCAFile(path string) ClientOption {
 // NewClient returns a client for the node at base (e.g.
 // http://127.0.0.1:8081 or https://node1:8081; "http://" is added when
 // there is no scheme).
+// At returns a client of the node whose HTTP API is at addr (host:port),
+// with this client's scheme and credentials: to follow a job to another
+// node when this one is gone.
+func (c *Client) At(addr string) *Client {
+	scheme, _, _ := strings.Cut(c.base, "://")
+	d := *c
+	d.base = scheme + "://" + addr
+	return &d
+}
+
 func NewClient(base string, opts ...ClientOption) *Client {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,6 +96,7 @@ type job struct {
 	tenant        string
 	inKey, outKey string // TENANT/NAME
 	driver        *coord.Driver
+	rec           *jobRecord // kept on every holder; see jobrecords.go
 	mu            sync.Mutex
 	status        JobStatus // what the driver does not know: ids, request, times, outcome
 	done          chan struct{}
@@ -295,7 +297,12 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 		j.status.InputBytes += sh.Size
 	}
 	x := &clusterJob{n: n, j: j, in: in, req: *req}
-	j.driver = coord.NewDriver(coord.New(x.plan()), x, nil)
+	plan := x.plan()
+	j.rec = &jobRecord{ID: j.status.ID, Tenant: owner, InKey: inKey, OutKey: outKey, Request: *req, Created: j.status.Created, Coordinator: n.name}
+	for _, m := range plan.Nodes {
+		j.rec.Holders = append(j.rec.Holders, m.Node)
+	}
+	j.driver = coord.NewDriver(coord.New(plan), x, nil)
 	n.jobsMu.Lock()
 	for id, other := range n.jobs { // a submit to this node that raced ours
 		if other.outKey == outKey && other.running() {
@@ -305,6 +312,10 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	}
 	n.jobs[j.status.ID] = j
 	n.jobsMu.Unlock()
+	// Before it runs, the job is known to every holder and each has the
+	// module: any of them can take it over.
+	x.prepareAll(ctx)
+	n.record(ctx, j.rec)
 	go n.coordinate(j)
 	st := j.snapshot()
 	return &st, nil
@@ -318,6 +329,15 @@ func errOutputTaken(job, output string) error {
 // every node.
 func (n *Node) coordinate(j *job) {
 	err := j.driver.Run(n.ctx)
+	if n.ctx.Err() != nil {
+		// This node is shutting down: the job is not over, a successor
+		// takes it over when this node has left.
+		j.mu.Lock()
+		j.status.State, j.status.Error = "running", "its coordinator "+n.name+" shut down; a successor takes it over"
+		j.mu.Unlock()
+		close(j.done)
+		return
+	}
 	j.mu.Lock()
 	j.status.Finished = time.Now()
 	if err != nil {
@@ -327,6 +347,9 @@ func (n *Node) coordinate(j *job) {
 	}
 	j.mu.Unlock()
 	close(j.done)
+	final := j.snapshot()
+	j.rec.Final = &final
+	n.record(n.ctx, j.rec)
 	for _, m := range n.alive() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), 10*time.Second)
 		r, _ := http.NewRequestWithContext(ctx, http.MethodDelete, n.peerURL(m, "/v1/internal/jobs/"+j.status.ID), nil)
@@ -342,8 +365,13 @@ func (n *Node) coordinate(j *job) {
 	}
 }
 
-// membershipChanged tells every running job that a member came or went.
+// membershipChanged tells every running job that a member came or went,
+// and takes over the jobs of a coordinator that left where this node is
+// the successor.
 func (n *Node) membershipChanged(ev coord.Event) {
+	if down, ok := ev.(coord.NodeDown); ok && n.ctx != nil && n.ctx.Err() == nil {
+		go n.takeOverFrom(down.Node)
+	}
 	n.jobsMu.Lock()
 	defer n.jobsMu.Unlock()
 	for _, j := range n.jobs {
@@ -399,6 +427,22 @@ func (x *clusterJob) prepare(ctx context.Context, node Member) (coord.Class, err
 	}
 	x.ready.Store(node.Name, true)
 	return 0, nil
+}
+
+// prepareAll gets the module ready on every live node at once (failures
+// are left for the attempts to meet).
+func (x *clusterJob) prepareAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, m := range x.n.alive() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := x.prepare(ctx, m); err != nil {
+				x.n.log.Warn("could not get the module ready", "node", m.Name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Run makes one attempt: a call to the node's task API.
@@ -482,12 +526,22 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 func (n *Node) listJobs(ctx context.Context, t *Tenant, local bool) []JobStatus {
 	n.jobsMu.Lock()
 	out := []JobStatus{}
-	for _, j := range n.jobs {
+	seen := map[string]bool{}
+	for id, j := range n.jobs {
 		if visible(t, j.tenant) {
 			out = append(out, j.snapshot())
+			seen[id] = true
 		}
 	}
 	n.jobsMu.Unlock()
+	// Finished jobs this node keeps the record of (also those it
+	// coordinated before a restart).
+	for _, r := range n.records.finished() {
+		if visible(t, r.Tenant) && !seen[r.ID] {
+			out = append(out, *r.Final)
+			seen[r.ID] = true
+		}
+	}
 	if !local {
 		for _, m := range n.alive() {
 			if m.Name == n.name {
@@ -496,7 +550,12 @@ func (n *Node) listJobs(ctx context.Context, t *Tenant, local bool) []JobStatus 
 			var theirs []JobStatus
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs?tenant="+url.QueryEscape(t.Name)), nil)
 			if err := n.do(req, &theirs); err == nil {
-				out = append(out, theirs...)
+				for _, st := range theirs {
+					if !seen[st.ID] {
+						out = append(out, st)
+						seen[st.ID] = true
+					}
+				}
 			}
 		}
 	}
@@ -558,37 +617,89 @@ func (n *Node) handlePeerJob(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	j, ok := n.localJob(t, r.PathValue("job"))
+	st, ok := n.ownStatus(t, r.PathValue("job"))
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", errUnknownJob, r.PathValue("job")))
 		return
 	}
-	writeJSON(w, j.snapshot())
+	writeJSON(w, st)
 }
 
-// jobStatus finds a job t may see, here or at its coordinator. Another
-// tenant's job is unknown, exactly like one that never existed.
-func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus, error) {
-	if j, ok := n.localJob(t, id); ok {
+// ownStatus is what this node itself knows of a job t may see: the job it
+// coordinates (or coordinated), or the job's final record.
+func (n *Node) ownStatus(t *Tenant, id string) (*JobStatus, bool) {
+	if j, ok := n.localJob(t, id); ok && !n.shuttingDown() {
 		st := j.snapshot()
-		return &st, nil
+		return &st, true
 	}
-	coord := coordinatorOf(id)
-	if coord == "" || coord == n.name || ValidName("job", id) != nil {
+	if r, ok := n.records.get(id); ok && r.Final != nil && visible(t, r.Tenant) {
+		return r.Final, true
+	}
+	return nil, false
+}
+
+func (n *Node) shuttingDown() bool { return n.ctx != nil && n.ctx.Err() != nil }
+
+// jobStatus finds a job t may see: here, at its coordinator, or, while a
+// successor takes it over, from its record. Another tenant's job is
+// unknown, exactly like one that never existed.
+func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus, error) {
+	if ValidName("job", id) != nil {
 		return nil, fmt.Errorf("%w %q", errUnknownJob, id)
 	}
-	for _, m := range n.alive() {
-		if m.Name == coord {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"?tenant="+url.QueryEscape(t.Name)), nil)
-			var st JobStatus
-			if err := n.do(req, &st); err != nil {
-				if strings.Contains(err.Error(), errUnknownJob.Error()) {
-					return nil, fmt.Errorf("%w %q", errUnknownJob, id)
-				}
-				return nil, fmt.Errorf("job %s: its coordinator %s: %w", id, coord, err)
-			}
-			return &st, nil
+	if st, ok := n.ownStatus(t, id); ok {
+		return st, nil
+	}
+	coord := coordinatorOf(id)
+	r, haveRecord := n.records.get(id)
+	if haveRecord {
+		if !visible(t, r.Tenant) {
+			return nil, fmt.Errorf("%w %q", errUnknownJob, id)
+		}
+		coord = r.Coordinator
+	}
+	ask := func(m Member) (*JobStatus, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"?tenant="+url.QueryEscape(t.Name)), nil)
+		var st JobStatus
+		return &st, n.do(req, &st)
+	}
+	if m, ok := n.aliveMember(coord); ok && coord != n.name {
+		st, err := ask(m)
+		if err == nil {
+			return st, nil
+		}
+		var answered *peerError
+		switch {
+		case errors.As(err, &answered) && strings.Contains(err.Error(), errUnknownJob.Error()):
+		case !errors.As(err, &answered) && haveRecord:
+			// Unreachable, though gossip has not declared it dead yet: the
+			// record tells what comes next.
+		default:
+			return nil, fmt.Errorf("job %s: its coordinator %s: %w", id, coord, err)
 		}
 	}
-	return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive; the job is lost and published no output", errNoLiveReplica, id, coord)
+	if !haveRecord {
+		if coord == "" || coord == n.name {
+			return nil, fmt.Errorf("%w %q", errUnknownJob, id)
+		}
+		if n.isAlive(coord) {
+			return nil, fmt.Errorf("%w %q", errUnknownJob, id)
+		}
+		return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive and no live node has its record; the job is lost and published no output", errNoLiveReplica, id, coord)
+	}
+	// The record's coordinator is gone (or is this node, restarted): a
+	// successor may have taken over already; ask the live holders.
+	for _, m := range n.alive() {
+		if m.Name != n.name && slices.Contains(r.Holders, m.Name) {
+			if st, err := ask(m); err == nil {
+				return st, nil
+			}
+		}
+	}
+	next := n.successorOf(r)
+	if next == "" {
+		return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive and none of the nodes that could take it over is; the job is lost and published no output", errNoLiveReplica, id, r.Coordinator)
+	}
+	return &JobStatus{ID: id, Tenant: r.Tenant, Coordinator: next, State: "running", Phase: "taking over", Request: r.Request, Created: r.Created,
+		Counters: map[string]int64{}}, nil
 }

@@ -44,6 +44,7 @@ type Node struct {
 	moduleMu   sync.Mutex // serialises fetching modules from coordinators
 	jobsMu     sync.Mutex
 	jobs       map[string]*job // jobs this node coordinates
+	records    *jobRecords     // what the cluster remembers of jobs
 	dead       deadTracker
 	departures departures
 	// ctx is the node's life: jobs it coordinates and background loops run
@@ -117,7 +118,11 @@ func New(cfg Config) (*Node, error) {
 	if cfg.SlotsPerNode <= 0 {
 		cfg.SlotsPerNode = eng.Config().Parallelism
 	}
-	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng,
+	records, err := openJobRecords(filepath.Join(cfg.DataDir, "jobrecords"))
+	if err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records,
 		client: peerClient(sec), sec: sec, jobs: map[string]*job{}, tenants: tn,
 		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
 		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}, nil

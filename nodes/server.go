@@ -52,6 +52,8 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /v1/internal/jobs", n.handlePeerJobs)
 	mux.HandleFunc("GET /v1/internal/jobs/{job}", n.handlePeerJob)
 	mux.HandleFunc("GET /v1/internal/jobs/{job}/maps/{file}", n.handleMapOutput)
+	mux.HandleFunc("GET /v1/internal/jobs/{job}/outputs", n.handleMapOutputs)
+	mux.HandleFunc("PUT /v1/internal/jobrecords/{job}", n.handlePutJobRecord)
 	mux.HandleFunc("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
 	mux.HandleFunc("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
 	return n.recoverer(n.authorize(mux))

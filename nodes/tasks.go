@@ -3,6 +3,7 @@ package nodes
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -203,6 +204,9 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 		file := fmt.Sprintf("%s.a%d.out", req.TaskID, req.Attempt)
 		spec.OutputPath = filepath.Join(dir, "maps", file)
 		res, err := n.engine.RunTask(ctx, &spec, nil)
+		if err == nil {
+			err = writeMapResult(spec.OutputPath, res)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -421,6 +425,66 @@ func (n *Node) handleMapOutput(w http.ResponseWriter, r *http.Request) {
 	if err := zw.Close(); err != nil {
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// writeMapResult records next to a finished map output what its attempt
+// reported (the partition index, stats, counters), so that a successor
+// coordinator can reuse the output (see handleMapOutputs).
+func writeMapResult(output string, res *task.Result) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	tmp := output + ".result.tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, output+".result")
+}
+
+// mapOutputFile is a finished map output a node holds for a job.
+type mapOutputFile struct {
+	Task    string       `json:"task"`
+	Attempt int          `json:"attempt"`
+	File    string       `json:"file"`
+	Result  *task.Result `json:"result"`
+}
+
+// handleMapOutputs lists the finished map outputs this node holds for a
+// job: those whose attempt succeeded (they have a .result beside them).
+func (n *Node) handleMapOutputs(w http.ResponseWriter, r *http.Request) {
+	job := r.PathValue("job")
+	if err := ValidName("job", job); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, n.mapOutputs(job))
+}
+
+func (n *Node) mapOutputs(job string) []mapOutputFile {
+	dir := filepath.Join(n.jobDir(job), "maps")
+	entries, _ := os.ReadDir(dir)
+	out := []mapOutputFile{}
+	for _, en := range entries {
+		file, ok := strings.CutSuffix(en.Name(), ".result")
+		if !ok || !safeFile.MatchString(file) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, en.Name()))
+		var res task.Result
+		if err != nil || json.Unmarshal(b, &res) != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+			continue
+		}
+		var idx, attempt int
+		if _, err := fmt.Sscanf(file, "m-%05d.a%d.out", &idx, &attempt); err != nil {
+			continue
+		}
+		out = append(out, mapOutputFile{Task: coord.TaskID{Kind: coord.Map, Index: idx}.String(), Attempt: attempt, File: file, Result: &res})
+	}
+	return out
 }
 
 // handleDropJob removes a finished job's intermediate files.

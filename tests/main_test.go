@@ -63,17 +63,38 @@ type result struct {
 // wmr runs the binary with args and a private cache directory.
 func wmr(t *testing.T, args ...string) result {
 	t.Helper()
+	return startWmr(t, args...).wait(t)
+}
+
+// wmrProcess is a wmr command started in the background.
+type wmrProcess struct {
+	cmd         *exec.Cmd
+	out, errbuf bytes.Buffer
+}
+
+// startWmr starts the binary with args and a private cache directory.
+func startWmr(t *testing.T, args ...string) *wmrProcess {
+	t.Helper()
 	bin := wmrBin
 	if len(args) > 0 && args[0] == "check" {
 		bin = plainBin
 	}
-	cmd := exec.Command(bin, args...)
+	p := &wmrProcess{cmd: exec.Command(bin, args...)}
 	// No user's config file or credentials leak into the tests.
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheHome(t), "WMR_CONFIG="+filepath.Join(cacheHome(t), "no-config.json"), "WMR_TOKEN=", "WMR_CA=",
+	p.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cacheHome(t), "WMR_CONFIG="+filepath.Join(cacheHome(t), "no-config.json"), "WMR_TOKEN=", "WMR_CA=",
 		worker.EnvWorkerExecutable+"="+plainBin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errbuf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wait waits for the command and returns what it did.
+func (p *wmrProcess) wait(t *testing.T) result {
+	t.Helper()
+	err := p.cmd.Wait()
+	out, errb := p.out, p.errbuf
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

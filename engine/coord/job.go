@@ -83,6 +83,17 @@ func New(plan Plan) *Job {
 	for p := 0; p < plan.Reduces; p++ {
 		j.tasks = append(j.tasks, &taskState{id: TaskID{Reduce, p}, input: fmt.Sprintf("partition %d", p), next: 1})
 	}
+	for _, r := range plan.Recovered {
+		t := j.task(r.Task)
+		if t == nil || r.Task.Kind != Map || t.done != nil || r.Result == nil {
+			continue
+		}
+		a := &attempt{id: AttemptID{r.Task, r.Attempt}, node: r.Node, result: r.Result, output: r.Output, stats: r.Result.Stats,
+			outcome: "succeeded (recovered from node " + r.Node + ")"}
+		t.done, t.next = a, max(t.next, r.Attempt+1)
+		t.history = append(t.history, a)
+		j.attempts[a.id] = a
+	}
 	return j
 }
 

@@ -467,3 +467,32 @@ func TestBackupsCountFromTheFirstProgress(t *testing.T) {
 	stuck.advance(2 * time.Second)
 	stuck.expect("start m-00000.a2 on warm backup")
 }
+
+// A successor taking a job over reuses the map outputs that survived and
+// runs the rest; counters count each map once.
+func TestRecoveredMapOutputsAreReused(t *testing.T) {
+	p := plan(3, 1)
+	rec := ok(m(1, 2), 20)
+	p.Recovered = []Recovered{{Task: TaskID{Map, 1}, Attempt: 2, Node: "n2", Output: "m-00001.a2.out", Result: rec.Result}}
+	s := newSim(t, p, "n2", "n3")
+	s.step(Tick{})
+	s.expect("start m-00000.a1 on n2", "start m-00002.a1 on n3")
+	s.step(ok(m(0, 1), 10))
+	s.step(ok(m(2, 1), 30))
+	s.expect("start r-00000.a1 on n2")
+	if in := s.acts[0].(Start).Inputs[1]; in.Node != "n2" || in.Output != "m-00001.a2.out" {
+		t.Fatalf("reduce input of the recovered map: %+v", in)
+	}
+	// The recovered output's node dies before the reduce is done: the map
+	// runs again, with a fresh attempt number.
+	s.step(NodeDown{Node: "n2"})
+	s.expect("cancel r-00000.a1", "start m-00000.a2 on n3", "start m-00001.a3 on n3")
+	s.step(ok(m(0, 2), 10))
+	s.step(ok(m(1, 3), 20))
+	s.advance(time.Second)
+	s.step(Succeeded{Attempt: r(0, 2), Result: &task.Result{}, Holders: []string{"n3"}})
+	s.step(Committed{})
+	if st := s.job.Status(); st.Counters["lines"] != 60 || st.Phase != "succeeded" {
+		t.Fatalf("status %+v", st)
+	}
+}

@@ -194,6 +194,20 @@ type Plan struct {
 	Policy  Policy
 	// Nodes are the nodes known at the start; more come with NodeUp.
 	Nodes []NodeUp
+	// Recovered are map outputs an earlier coordinator of the job had
+	// committed that are still there: they count as done (a successor
+	// taking a job over reuses them instead of running the maps again).
+	Recovered []Recovered
+}
+
+// Recovered is a map output found on a node: attempt Attempt of Task
+// committed it, Output locates it, Result is what the attempt reported.
+type Recovered struct {
+	Task    TaskID
+	Attempt int
+	Node    string
+	Output  string
+	Result  *task.Result
 }
 
 // Record is an input record a map attempt failed on.

@@ -82,12 +82,21 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-// waitJob polls a job until it ends.
+// waitJob polls a job until it ends. When the node it asks is gone (its
+// coordinator died, say), it goes on asking another member: the job
+// outlives its coordinator.
 func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.Writer, quiet bool) error {
 	tty := !quiet && isTerminal(stderr)
 	bar := &progressLine{w: stderr}
+	members, _ := c.Members(cmd.Context())
 	for {
 		st, err := c.Job(cmd.Context(), id)
+		for i := 0; err != nil && errors.Is(err, nodes.ErrUnreachable) && i < len(members); i++ {
+			other := c.At(members[i].HTTP)
+			if st, err = other.Job(cmd.Context(), id); err == nil {
+				c = other
+			}
+		}
 		if err != nil {
 			if tty {
 				fmt.Fprintln(stderr)
