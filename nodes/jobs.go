@@ -369,7 +369,7 @@ func (n *Node) coordinate(j *job) {
 // and takes over the jobs of a coordinator that left where this node is
 // the successor.
 func (n *Node) membershipChanged(ev coord.Event) {
-	if down, ok := ev.(coord.NodeDown); ok && n.ctx != nil && n.ctx.Err() == nil {
+	if down, ok := ev.(coord.NodeDown); ok && !n.shuttingDown() {
 		go n.takeOverFrom(down.Node)
 	}
 	n.jobsMu.Lock()
@@ -638,7 +638,7 @@ func (n *Node) ownStatus(t *Tenant, id string) (*JobStatus, bool) {
 	return nil, false
 }
 
-func (n *Node) shuttingDown() bool { return n.ctx != nil && n.ctx.Err() != nil }
+func (n *Node) shuttingDown() bool { return n.ctx.Err() != nil }
 
 // jobStatus finds a job t may see: here, at its coordinator, or, while a
 // successor takes it over, from its record. Another tenant's job is

@@ -122,7 +122,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records,
+	// The node's life begins now: membership callbacks may run as soon as
+	// Start joins, and they read it.
+	life, stop := context.WithCancelCause(context.Background())
+	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records, ctx: life, stop: stop,
 		client: peerClient(sec), sec: sec, jobs: map[string]*job{}, tenants: tn,
 		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
 		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}, nil
@@ -176,7 +179,6 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.dead.start = time.Now()
-	n.ctx, n.stop = context.WithCancelCause(context.Background())
 	go n.repairLoop(n.ctx)
 	n.log.Info("node started", "http", n.httpAddr, "gossip", n.cfg.GossipAddr, "members", len(n.ml.Members()))
 	return nil

@@ -483,7 +483,10 @@ func (n *Node) commit(ctx context.Context, m *Manifest) error {
 		if mem.Name == n.name {
 			continue
 		}
-		if err := n.putManifest(ctx, mem, m); err != nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a hung peer must not hold the commit
+		err := n.putManifest(pctx, mem, m)
+		cancel()
+		if err != nil {
 			n.log.Warn("push manifest to peer; gossip will carry it", "peer", mem.Name, "dataset", m.Key(), "err", err)
 		}
 	}

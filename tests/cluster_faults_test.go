@@ -89,13 +89,35 @@ func TestClusterBackupAttemptsBeatAStraggler(t *testing.T) {
 	ns := cluster(t, 3)
 	_, paths := putCorpus(t, ns[0], "books", 2, 3, 40<<10)
 	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
-		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "1000000"}})
+		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "3000000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim := waitRunningAttempt(t, ns, st.ID, "map", func(n *testNode) bool { return n != ns[0] })
-	thaw := freezeWorkers(victim)
-	defer thaw()
+	// Freeze a node's workers while it runs a map, and make sure the map
+	// did not end just before the freeze (then try another).
+	var victim *testNode
+	thaw := func() {}
+	defer func() { thaw() }()
+	for try := 0; victim == nil; try++ {
+		if try == 5 {
+			t.Fatal("could not freeze a node while it ran a map")
+		}
+		n := waitRunningAttempt(t, ns, st.ID, "map", func(n *testNode) bool { return n != ns[0] })
+		thaw = freezeWorkers(n)
+		s, err := ns[0].client().Job(context.Background(), st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range s.Attempts {
+			if a.Node == n.name && a.Kind == "map" && a.Outcome == "running" {
+				victim = n
+			}
+		}
+		if victim == nil {
+			thaw()
+			thaw = func() {}
+		}
+	}
 	// Without backups the job would wait for the stopped workers until the
 	// 10-minute task time limit.
 	final := waitJobEnd(t, ns[0], st.ID, 90*time.Second)
