@@ -429,9 +429,12 @@ func (x *clusterJob) prepare(ctx context.Context, node Member) (coord.Class, err
 	return 0, nil
 }
 
-// prepareAll gets the module ready on every live node at once (failures
-// are left for the attempts to meet).
+// prepareAll gets the module ready on every live node at once, for at
+// most prepareTimeout (failures are left for the attempts to meet: they
+// prepare again, and one stuck there gets a backup; see coord.Policy).
 func (x *clusterJob) prepareAll(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, m := range x.n.alive() {
 		wg.Add(1)
@@ -444,6 +447,10 @@ func (x *clusterJob) prepareAll(ctx context.Context) {
 	}
 	wg.Wait()
 }
+
+// prepareTimeout bounds getting a module ready on every node at submit:
+// a cold compile of a large Go module takes seconds, a hung node forever.
+const prepareTimeout = time.Minute
 
 // Run makes one attempt: a call to the node's task API.
 func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task.Stats)) coord.Event {
