@@ -23,6 +23,19 @@ func localRun(t *testing.T, module, input string, reducers int, params ...string
 	return runWith(t, nil, module, input, reducers, params...)
 }
 
+// countLines counts the lines of files (a last line without a newline too).
+func countLines(paths []string) int {
+	lines := 0
+	for _, p := range paths {
+		b, _ := os.ReadFile(p)
+		lines += bytes.Count(b, []byte("\n"))
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			lines++
+		}
+	}
+	return lines
+}
+
 func parse(out string) map[string]string {
 	m := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
@@ -185,14 +198,7 @@ func killDuring(t *testing.T, kind string) {
 	}
 	// Counters count committed work only: re-run maps and lost attempts
 	// do not add to them.
-	lines := 0
-	for _, p := range paths {
-		b, _ := os.ReadFile(p)
-		lines += bytes.Count(b, []byte("\n"))
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			lines++
-		}
-	}
+	lines := countLines(paths)
 	if final.Counters["lines"] != int64(lines) || final.Counters["keys"] != int64(len(want)) {
 		t.Fatalf("counters %v after losing %s in the %s phase, want lines=%d keys=%d", final.Counters, victim.name, kind, lines, len(want))
 	}
@@ -332,14 +338,7 @@ func coordinatorDies(t *testing.T, kind string) {
 		if err != nil || st.State != "succeeded" || st.Coordinator != ns[0].name {
 			t.Fatalf("status via %s: %v %+v", n.name, err, st)
 		}
-		lines := 0
-		for _, p := range paths {
-			b, _ := os.ReadFile(p)
-			lines += bytes.Count(b, []byte("\n"))
-			if len(b) > 0 && b[len(b)-1] != '\n' {
-				lines++
-			}
-		}
+		lines := countLines(paths)
 		if st.Counters["lines"] != int64(lines) || st.Counters["keys"] != int64(len(want)) {
 			t.Fatalf("counters %v after a take-over, want lines=%d keys=%d", st.Counters, lines, len(want))
 		}
