@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 	"github.com/wmr-dev/wmr/engine/worker"
@@ -17,14 +18,17 @@ var moduleFaults = []error{wasmhost.ErrTrap, wasmhost.ErrModuleFailed, wasmhost.
 
 // Classify says whose fault a failed attempt's error (from RunTask) is:
 // an invalid module fails the job, a worker killed from outside is not the
-// task's fault, a module error is, and anything else (I/O on this machine:
-// a full disk, a missing file) is a fault of the machine that ran it.
+// task's fault, a module error is, a map output found corrupt sends its map
+// back to run again, and anything else (I/O on this machine: a full disk, a
+// missing file) is a fault of the machine that ran it.
 func Classify(err error) coord.Class {
 	switch {
 	case errors.Is(err, wasmhost.ErrInvalidModule), errors.Is(err, wasmhost.ErrABIVersion):
 		return coord.Invalid
 	case errors.Is(err, worker.ErrWorkerKilled):
 		return coord.Lost
+	case len(CorruptMaps(err)) > 0:
+		return coord.FetchFailed
 	}
 	for _, k := range moduleFaults {
 		if errors.Is(err, k) {
@@ -44,10 +48,23 @@ func FailureOf(err error) (coord.Class, *coord.Record) {
 	return class, nil
 }
 
+// CorruptMaps names the map task whose output err found damaged (a reduce
+// reading a segment that failed its checksum), or nil.
+func CorruptMaps(err error) []coord.TaskID {
+	if !errors.Is(err, runs.ErrCorrupt) {
+		return nil
+	}
+	id, perr := coord.ParseTaskID(runs.CorruptSource(err))
+	if perr != nil || id.Kind != coord.Map {
+		return nil
+	}
+	return []coord.TaskID{id}
+}
+
 // FailedEvent is the job core's event for attempt a that failed with err.
 func FailedEvent(a coord.AttemptID, err error) coord.Failed {
 	class, rec := FailureOf(err)
-	return coord.Failed{Attempt: a, Class: class, Err: err, Record: rec}
+	return coord.Failed{Attempt: a, Class: class, Err: err, Record: rec, LostMaps: CorruptMaps(err)}
 }
 
 // SkipOffsets turns the records a map attempt must skip into its spec's

@@ -118,3 +118,75 @@ func TestWorkerKilledFromOutsideIsNotCharged(t *testing.T) {
 		t.Fatalf("output %q", raw)
 	}
 }
+
+// A map output damaged on disk after its map finished is caught by its
+// checksums when a reducer reads it: the map runs again (not charged to
+// anyone) and the job's output and counters are exact.
+func TestCorruptMapOutputReruns(t *testing.T) {
+	work := t.TempDir()
+	e := newEngine(t, Config{MaxAttempts: 1, Parallelism: 1, WorkDir: work})
+	dir := t.TempDir()
+	for f := 0; f < 2; f++ {
+		var b bytes.Buffer
+		for i := 0; i < 3000; i++ {
+			fmt.Fprintf(&b, "alpha beta w%s\n", letters(i))
+		}
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("in%d.txt", f)), b.Bytes(), 0o644)
+	}
+	damaged := 0
+	progress := func(p Progress) {
+		if damaged > 0 || p.Phase != "reduce" {
+			return
+		}
+		outs, _ := filepath.Glob(filepath.Join(work, "*", "m-*.out"))
+		for _, path := range outs {
+			raw, err := os.ReadFile(path)
+			if err != nil || len(raw) < 100 {
+				continue
+			}
+			for i := 50; i < len(raw); i += 4096 {
+				raw[i] ^= 0x04
+			}
+			os.WriteFile(path, raw, 0o644)
+			damaged++
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	sum, err := e.Run(context.Background(), Job{Module: testwasm.Path(t, "testing/slowwords"), Inputs: []string{dir}, Output: out,
+		Reducers: 3, Params: map[string]string{"reduce_spin": "20000"}}, progress)
+	if err != nil {
+		t.Fatalf("job failed (%d map outputs damaged): %v", damaged, err)
+	}
+	if damaged == 0 {
+		t.Fatal("no map output was damaged; the test proves nothing")
+	}
+	if sum.Attempts <= 2+3 {
+		t.Fatalf("%d attempts: the damaged maps should have run again", sum.Attempts)
+	}
+	if sum.Counters["lines"] != 6000 {
+		t.Errorf("lines counter %d, want 6000 (committed maps only)", sum.Counters["lines"])
+	}
+	got := map[string]string{}
+	for p := 0; p < 3; p++ {
+		raw, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
+		for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			if k, v, ok := strings.Cut(line, "\t"); ok {
+				got[k] = v
+			}
+		}
+	}
+	if len(got) != 3002 || got["alpha"] != "6000" || got["w"+letters(2999)] != "2" {
+		t.Fatalf("%d keys, alpha=%s w%s=%s", len(got), got["alpha"], letters(2999), got["w"+letters(2999)])
+	}
+}
+
+// letters spells i in base 26 with a..z, so that words tell apart.
+func letters(i int) string {
+	s := ""
+	for {
+		s = string(rune('a'+i%26)) + s
+		if i /= 26; i == 0 {
+			return s
+		}
+	}
+}

@@ -391,7 +391,7 @@ func (r *jobRun) Run(ctx context.Context, st coord.Start, progress func(task.Sta
 		spec.Partition = id.Index
 		for _, in := range st.Inputs {
 			off, n := in.Index.Segment(id.Index)
-			spec.Inputs = append(spec.Inputs, runs.Segment{Path: in.Output, Offset: off, Length: n})
+			spec.Inputs = append(spec.Inputs, runs.Segment{Path: in.Output, Offset: off, Length: n, Sums: in.Index.Checksums(id.Index), Source: in.Task.String()})
 		}
 		spec.OutputPath = filepath.Join(r.tmpOut, fmt.Sprintf("part-r-%05d.a%d", id.Index, st.Attempt.N))
 	}

@@ -479,7 +479,8 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 					Err: fmt.Errorf("the output of map task %s is on node %s, which is not alive", in.Task, in.Node)}
 			}
 			off, length := in.Index.Segment(id.Index)
-			treq.Inputs = append(treq.Inputs, mapOutput{Task: in.Task.String(), Node: in.Node, HTTP: m.HTTP, File: in.Output, Offset: off, Length: length})
+			treq.Inputs = append(treq.Inputs, mapOutput{Task: in.Task.String(), Node: in.Node, HTTP: m.HTTP, File: in.Output, Offset: off, Length: length,
+				Sums: in.Index.Checksums(id.Index)})
 		}
 	}
 	resp := &taskResponse{}

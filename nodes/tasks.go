@@ -62,6 +62,8 @@ type mapOutput struct {
 	File   string `json:"file"`
 	Offset int64  `json:"offset"`
 	Length int64  `json:"length"`
+	// Sums are the segment's block checksums (runs.Index.Checksums).
+	Sums []uint32 `json:"sums,omitempty"`
 }
 
 // taskResponse is a task attempt's outcome.
@@ -96,7 +98,11 @@ func classOf(name string) coord.Class {
 // failedResponse describes a failed attempt for its coordinator.
 func failedResponse(err error) *taskResponse {
 	class, rec := engine.FailureOf(err)
-	return &taskResponse{Error: err.Error(), Class: classNames[class], Record: rec}
+	resp := &taskResponse{Error: err.Error(), Class: classNames[class], Record: rec}
+	for _, m := range engine.CorruptMaps(err) {
+		resp.LostMaps = append(resp.LostMaps, m.String())
+	}
+	return resp
 }
 
 var safeFile = regexp.MustCompile(`^m-[0-9]{5}\.a[0-9]+\.out$`)
@@ -284,7 +290,7 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 				errs = append(errs, fmt.Errorf("fetch output of map task %s from node %s: %w", in.Task, in.Node, err))
 				return
 			}
-			segs[i] = runs.Segment{Path: path, Offset: 0, Length: in.Length}
+			segs[i] = runs.Segment{Path: path, Offset: 0, Length: in.Length, Sums: in.Sums, Source: in.Task}
 		}(i, in)
 	}
 	wg.Wait()
@@ -365,16 +371,19 @@ func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string)
 	if resp.Header.Get("Content-Encoding") == shuffleEncoding {
 		body = s2.NewReader(resp.Body)
 	}
+	// Verify as it arrives: damage on the mapper's disk or on the way
+	// sends the map back to run again (the caller reports it lost).
+	check := runs.NewSegmentChecker(runs.Segment{Path: in.File, Offset: in.Offset, Length: in.Length, Sums: in.Sums, Source: in.Task})
 	w := bufio.NewWriterSize(localWriter{f}, 256<<10)
-	got, err := io.Copy(w, body)
+	_, err = io.Copy(io.MultiWriter(w, check), body)
 	if err == nil {
 		err = w.Flush()
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = &localError{cerr}
 	}
-	if err == nil && got != in.Length {
-		err = fmt.Errorf("got %d bytes of %d", got, in.Length)
+	if err == nil {
+		err = check.Check()
 	}
 	return err
 }

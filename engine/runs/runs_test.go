@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -91,7 +93,7 @@ func TestSortSpillMerge(t *testing.T) {
 		}
 		for p := 0; p < parts; p++ {
 			off, n := ix.Segment(p)
-			r, err := OpenSegment(Segment{path, off, n}, 64)
+			r, err := OpenSegment(Segment{Path: path, Offset: off, Length: n, Sums: ix.Checksums(p)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +101,7 @@ func TestSortSpillMerge(t *testing.T) {
 				t.Fatalf("run file partition %d differs", p)
 			}
 			r.Close()
-			r, _ = OpenSegment(Segment{path, off, n}, 64)
+			r, _ = OpenSegment(Segment{Path: path, Offset: off, Length: n, Sums: ix.Checksums(p)})
 			segs[p] = append(segs[p], r)
 		}
 	}
@@ -132,4 +134,101 @@ func TestWriterRejectsDisorder(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	w.Abort()
+}
+
+// A flipped byte or a cut in a run file is reported as corruption naming
+// the segment's source, and no record of the damaged block is handed on;
+// SegmentChecker finds the same damage in a stream.
+func TestChecksumsCatchDamage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run")
+	w, err := Create(path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("v"), BlockSize+100) // records span blocks
+	for p := 0; p < 2; p++ {
+		w.BeginPartition(p)
+		for i := 0; i < 2000; i++ {
+			v := []byte(fmt.Sprint(i))
+			if i%500 == 7 {
+				v = big
+			}
+			if err := w.Add([]byte(fmt.Sprintf("k%05d", i)), v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ix, err := w.Close(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := func(p int) Segment {
+		off, n := ix.Segment(p)
+		return Segment{Path: path, Offset: off, Length: n, Sums: ix.Checksums(p), Source: "m-00004"}
+	}
+	count := func(s Segment) (int, error) {
+		r, err := OpenSegment(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		n := 0
+		for {
+			_, _, ok, err := r.Peek()
+			if err != nil || !ok {
+				return n, err
+			}
+			n++
+			r.Advance()
+		}
+	}
+	for p := 0; p < 2; p++ {
+		if n, err := count(seg(p)); n != 2000 || err != nil {
+			t.Fatalf("partition %d intact: %d records, %v", p, n, err)
+		}
+		if len(ix.Sums[p]) < 4 {
+			t.Fatalf("partition %d has %d block sums", p, len(ix.Sums[p]))
+		}
+	}
+	raw, _ := os.ReadFile(path)
+	good := slices.Clone(raw)
+	off1, n1 := ix.Segment(1)
+	at := off1 + n1/2
+	raw[at] ^= 0x10
+	os.WriteFile(path, raw, 0o644)
+	n, err := count(seg(1))
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.Source != "m-00004" || !strings.Contains(err.Error(), "CRC-32C") {
+		t.Fatalf("flipped byte: %d records, err %v", n, err)
+	}
+	blockStart := off1 + (at-off1)/BlockSize*BlockSize
+	if ce.Offset != blockStart {
+		t.Errorf("damage reported at %d, the block starts at %d", ce.Offset, blockStart)
+	}
+	if n, err := count(seg(0)); n != 2000 || err != nil {
+		t.Fatalf("partition 0 is untouched: %d records, %v", n, err)
+	}
+	c := NewSegmentChecker(seg(1))
+	c.Write(raw[off1 : off1+n1])
+	if err := c.Check(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("checker on a flipped byte: %v", err)
+	}
+	c = NewSegmentChecker(seg(1))
+	c.Write(good[off1 : off1+n1-1])
+	if err := c.Check(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bytes of") {
+		t.Fatalf("checker on a short stream: %v", err)
+	}
+	c = NewSegmentChecker(seg(1))
+	for i := off1; i < off1+n1; i += 1000 { // any write sizes
+		c.Write(good[i:min(i+1000, off1+n1)])
+	}
+	if err := c.Check(); err != nil {
+		t.Fatalf("checker on good bytes: %v", err)
+	}
+	// Truncated file: the reader reports it, it does not end early.
+	os.WriteFile(path, good[:off1+n1-10], 0o644)
+	if n, err := count(seg(1)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated: %d records, err %v", n, err)
+	}
 }

@@ -314,7 +314,7 @@ func (m *mapTask) finish() (runs.Index, error) {
 		parts := make([]runs.Stream, 0, len(m.spills))
 		for _, s := range m.spills {
 			off, n := s.index.Segment(p)
-			r, err := runs.OpenSegment(runs.Segment{Path: s.path, Offset: off, Length: n}, 64<<10)
+			r, err := runs.OpenSegment(runs.Segment{Path: s.path, Offset: off, Length: n, Sums: s.index.Checksums(p)})
 			if err != nil {
 				return runs.Index{}, err
 			}

@@ -32,15 +32,11 @@ func (o *outputSink) Emit(key, value []byte, _ int) error {
 func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress Progress) (*Result, error) {
 	var stats Stats
 	streams := make([]runs.Stream, 0, len(spec.Inputs))
-	bufSize := 64 << 10
-	if len(spec.Inputs) > 256 {
-		bufSize = 16 << 10
-	}
 	for _, seg := range spec.Inputs {
 		if seg.Length == 0 {
 			continue
 		}
-		r, err := runs.OpenSegment(seg, bufSize)
+		r, err := runs.OpenSegment(seg)
 		if err != nil {
 			return nil, err
 		}

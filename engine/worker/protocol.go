@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
@@ -36,7 +37,12 @@ type TaskError struct {
 	Input     string `msgpack:"input"`
 	Offset    int64  `msgpack:"offset"`
 	RecordMsg string `msgpack:"record_msg"`
+	// Source is the task whose output was found corrupt (Kind "corrupt").
+	Source string `msgpack:"source"`
 }
+
+// CorruptSource names the task whose output the attempt found damaged.
+func (e *TaskError) CorruptSource() string { return e.Source }
 
 // FailedRecord reports the record the module failed on (see
 // task.FailedRecord); ok is false when the error names none.
@@ -53,6 +59,7 @@ var kinds = map[string]error{
 	"memory":      wasmhost.ErrMemoryLimit,
 	"output":      wasmhost.ErrOutputLimit,
 	"interrupted": wasmhost.ErrInterrupted,
+	"corrupt":     runs.ErrCorrupt,
 }
 
 func (e *TaskError) Error() string { return e.Msg }
@@ -72,6 +79,7 @@ func newTaskError(err error) *TaskError {
 			break
 		}
 	}
+	te.Source = runs.CorruptSource(err)
 	return te
 }
 
