@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/url"
@@ -161,9 +162,16 @@ func (c *Client) Datasets(ctx context.Context) ([]*Manifest, error) {
 	return ms, c.do(ctx, http.MethodGet, "/v1/datasets", nil, &ms)
 }
 
-// Dataset returns one dataset's manifest.
-func (c *Client) Dataset(ctx context.Context, name string) (*Manifest, error) {
-	var m Manifest
+// DatasetInfo is a dataset's manifest and the state of each replica, as
+// its holders report it.
+type DatasetInfo struct {
+	Manifest
+	Replicas []ReplicaState `json:"replicas"`
+}
+
+// Dataset returns one dataset's manifest and replica states.
+func (c *Client) Dataset(ctx context.Context, name string) (*DatasetInfo, error) {
+	var m DatasetInfo
 	return &m, c.do(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name), nil, &m)
 }
 
@@ -230,15 +238,56 @@ func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, bl
 	return &m, c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/inplace", bytes.NewReader(b), &m)
 }
 
-// Cat writes the whole dataset, shard after shard, to w.
+// Cat writes the whole dataset, shard after shard, to w. It checks the
+// stream against the manifest, shard by shard (length and CRC-32C): a
+// stream that breaks off or differs is an error naming the shard.
 func (c *Client) Cat(ctx context.Context, name string, w io.Writer) error {
+	m, err := c.Dataset(ctx, name)
+	if err != nil {
+		return err
+	}
 	resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return fmt.Errorf("dataset %s: the stream broke off (a shard became unavailable?): %w", name, err)
+	for _, s := range m.Shards {
+		sum := newShardCheck(s)
+		_, err := io.Copy(io.MultiWriter(w, sum), io.LimitReader(resp.Body, s.Size))
+		if err == nil {
+			err = sum.check()
+		}
+		if err != nil {
+			return fmt.Errorf("dataset %s: shard %s (from file %s): %w", name, s.ID, s.File, err)
+		}
+	}
+	if n, _ := io.Copy(io.Discard, resp.Body); n > 0 {
+		return fmt.Errorf("dataset %s: the node sent %d bytes more than its manifest holds (was it replaced while being read?)", name, n)
+	}
+	return nil
+}
+
+// shardCheck checks the bytes of one shard against its manifest entry.
+type shardCheck struct {
+	s   Shard
+	n   int64
+	crc uint32
+}
+
+func newShardCheck(s Shard) *shardCheck { return &shardCheck{s: s} }
+
+func (c *shardCheck) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	c.crc = crc32.Update(c.crc, castagnoli, p)
+	return len(p), nil
+}
+
+func (c *shardCheck) check() error {
+	if c.n != c.s.Size {
+		return fmt.Errorf("the stream broke off after %d of its %d bytes", c.n, c.s.Size)
+	}
+	if c.s.CRC != 0 && c.crc != c.s.CRC {
+		return fmt.Errorf("%w: read with CRC-32C %08x, the manifest says %08x", errCorrupt, c.crc, c.s.CRC)
 	}
 	return nil
 }
@@ -263,7 +312,11 @@ func (c *Client) Get(ctx context.Context, name, dir string) ([]string, error) {
 		tmp := p + ".part"
 		f, err := os.Create(tmp)
 		if err == nil {
-			_, err = io.Copy(f, resp.Body)
+			sum := newShardCheck(s)
+			_, err = io.Copy(io.MultiWriter(f, sum), resp.Body)
+			if err == nil {
+				err = sum.check()
+			}
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}

@@ -45,6 +45,12 @@ type Config struct {
 	// how often the check runs.
 	RepairGrace    time.Duration
 	RepairInterval time.Duration
+	// ScrubInterval is how often the scrubber starts a pass re-reading
+	// every replica this node holds against its checksums; ScrubRate
+	// bounds how fast it reads (bytes a second; 0: unbounded). A
+	// negative ScrubInterval turns scrubbing off.
+	ScrubInterval time.Duration
+	ScrubRate     int64
 
 	// DefaultBlockSize is the shard size for put when the client sets none.
 	DefaultBlockSize int64
@@ -90,6 +96,8 @@ func DefaultLANConfig() Config {
 		DeadNodeReclaimTime: 30 * time.Second,
 		RepairGrace:         2 * time.Minute,
 		RepairInterval:      10 * time.Second,
+		ScrubInterval:       24 * time.Hour,
+		ScrubRate:           32 << 20,
 		DefaultBlockSize:    64 << 20,
 		MaxUpload:           64 << 30,
 	}
@@ -112,8 +120,9 @@ func DefaultLocalConfig() Config {
 }
 
 // ProtocolVersion is the version of the node-to-node HTTP protocol carried
-// in member metadata. 2: datasets are namespaced by tenant.
-const ProtocolVersion = 2
+// in member metadata. 2: datasets are namespaced by tenant. 3: shards and
+// map outputs carry checksums, verified on every transfer.
+const ProtocolVersion = 3
 
 // withDefaults fills every zero field from DefaultLANConfig.
 func (c Config) withDefaults() Config {
@@ -127,6 +136,12 @@ func (c Config) withDefaults() Config {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = d.ScrubInterval
+	}
+	if c.ScrubRate == 0 {
+		c.ScrubRate = d.ScrubRate
 	}
 	if c.SuspicionMult <= 0 {
 		c.SuspicionMult = d.SuspicionMult

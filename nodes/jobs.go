@@ -523,6 +523,9 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 	if _, err := x.n.store.manifest(x.j.outKey); err == nil {
 		return fmt.Errorf("%w: dataset %s was created while the job ran", errBadJob, x.req.Output)
 	}
+	if err := x.n.settleSums(ctx, out); err != nil {
+		return err
+	}
 	if err := x.n.checkStorage(out); err != nil {
 		return err
 	}

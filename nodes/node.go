@@ -47,6 +47,7 @@ type Node struct {
 	records    *jobRecords     // what the cluster remembers of jobs
 	dead       deadTracker
 	departures departures
+	integrity  integrity // replicas found damaged and restored
 	// ctx is the node's life: jobs it coordinates and background loops run
 	// on it; Close cancels it.
 	ctx  context.Context
@@ -73,7 +74,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.DataDir, name)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +181,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.dead.start = time.Now()
 	go n.repairLoop(n.ctx)
+	if n.cfg.ScrubInterval > 0 {
+		go n.scrubLoop(n.ctx)
+	}
 	n.log.Info("node started", "http", n.httpAddr, "gossip", n.cfg.GossipAddr, "members", len(n.ml.Members()))
 	return nil
 }

@@ -22,30 +22,6 @@ func (n *Node) addrURL(addr, path string) string {
 	return "http://" + addr + path
 }
 
-func (n *Node) putShard(ctx context.Context, m Member, ds, id string, body io.Reader) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, n.peerURL(m, "/v1/internal/shards/"+ds+"/"+id), body)
-	if err != nil {
-		return err
-	}
-	return n.do(req, nil)
-}
-
-func (n *Node) getShard(ctx context.Context, m Member, ds, id string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/shards/"+ds+"/"+id), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch shard %s/%s from %s: %w", ds, id, m.Name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		return nil, fmt.Errorf("fetch shard %s/%s from %s: %s", ds, id, m.Name, responseError(resp))
-	}
-	return resp.Body, nil
-}
-
 func (n *Node) putManifest(ctx context.Context, m Member, man *Manifest) error {
 	b, err := json.Marshal(man)
 	if err != nil {

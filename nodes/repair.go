@@ -122,17 +122,3 @@ func (n *Node) repairOnce(ctx context.Context) {
 		}
 	}
 }
-
-// copyShard copies a shard from any live holder to member to.
-func (n *Node) copyShard(ctx context.Context, ds string, s Shard, to Member) error {
-	rc, err := n.openAnyReplica(ctx, ds, s)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if to.Name == n.name {
-		_, err = n.store.writeShard(ds, s.ID, rc)
-		return err
-	}
-	return n.putShard(ctx, to, ds, s.ID, rc)
-}

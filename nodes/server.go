@@ -45,6 +45,8 @@ func (n *Node) handler() http.Handler {
 	// secrets; calls on a tenant's behalf name the tenant).
 	mux.HandleFunc("PUT /v1/internal/shards/{tenant}/{ds}/{shard}", n.handlePutShard)
 	mux.HandleFunc("GET /v1/internal/shards/{tenant}/{ds}/{shard}", n.handleGetShard)
+	mux.HandleFunc("POST /v1/internal/sums/{tenant}/{ds}", n.handleShardSums)
+	mux.HandleFunc("GET /v1/internal/replicas/{tenant}/{ds}", n.handleReplicaStates)
 	mux.HandleFunc("PUT /v1/internal/manifests/{tenant}/{ds}", n.handlePutManifest)
 	mux.HandleFunc("POST /v1/internal/tasks", n.handleTask)
 	mux.HandleFunc("GET /v1/internal/modules/{hash}", n.handleGetModule)
@@ -64,7 +66,11 @@ func (n *Node) handler() http.Handler {
 func (n *Node) recoverer(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
-			if v := recover(); v != nil && v != http.ErrAbortHandler {
+			v := recover()
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http breaks the connection: the client must see the cut
+			}
+			if v != nil {
 				n.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
 				writeError(w, http.StatusInternalServerError, fmt.Errorf("internal error"))
 			}
@@ -144,9 +150,11 @@ func (n *Node) dataset(w http.ResponseWriter, r *http.Request, action string) (*
 	return nil, false
 }
 
+// handleDataset shows a dataset's manifest and, asked of every holder, the
+// state of each replica (when it was last verified, damage found).
 func (n *Node) handleDataset(w http.ResponseWriter, r *http.Request) {
 	if m, ok := n.dataset(w, r, "dataset.show"); ok {
-		writeJSON(w, m)
+		writeJSON(w, &DatasetInfo{Manifest: *m, Replicas: n.datasetReplicas(r.Context(), m)})
 	}
 }
 
@@ -248,15 +256,16 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		holders, err := n.holdersFor(ds+"/"+id, replicas)
+		var sum shardSum
 		if err == nil {
-			err = n.replicate(r.Context(), ds, id, tmp, holders)
+			sum, err = n.replicate(r.Context(), ds, id, tmp, holders)
 		}
 		os.Remove(tmp)
 		if err != nil {
 			writeError(w, statusOf(err), err)
 			return
 		}
-		sh := Shard{ID: id, File: file, Size: size}
+		sh := Shard{ID: id, File: file, Size: sum.Length, CRC: sum.CRC}
 		for _, h := range holders {
 			sh.Holders = append(sh.Holders, h.Name)
 		}
@@ -302,26 +311,6 @@ func cutShard(dir string, r *bufio.Reader, block int64) (string, int64, error) {
 	return f.Name(), n, f.Close()
 }
 
-// replicate sends a shard file to each holder (itself included).
-func (n *Node) replicate(ctx context.Context, ds, id, path string, holders []Member) error {
-	for _, h := range holders {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		if h.Name == n.name {
-			_, err = n.store.writeShard(ds, id, f)
-		} else {
-			err = n.putShard(ctx, h, ds, id, f)
-		}
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("store shard %s of %s on %s: %w", id, ds, h.Name, err)
-		}
-	}
-	return nil
-}
-
 // inPlaceRequest publishes files on this node's disk as a dataset.
 type inPlaceRequest struct {
 	Paths []string `json:"paths"`
@@ -365,11 +354,12 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 		}
 		for k, c := range cuts {
 			id := fmt.Sprintf("f%05d-s%05d", i, k)
-			if err := n.store.linkShard(ds, id, p, c[0], c[1]); err != nil {
+			sum, err := n.store.linkShard(ds, id, p, c[0], c[1])
+			if err != nil {
 				writeError(w, statusOf(err), err)
 				return
 			}
-			m.Shards = append(m.Shards, Shard{ID: id, File: filepath.Base(p), Size: c[1], Holders: []string{n.name}})
+			m.Shards = append(m.Shards, Shard{ID: id, File: filepath.Base(p), Size: sum.Length, CRC: sum.CRC, Holders: []string{n.name}})
 		}
 	}
 	err = n.commit(r.Context(), m)
@@ -439,8 +429,14 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("manifest names dataset %q, URL %q", m.Name, r.PathValue("ds")))
 		return
 	}
-	// The owner is whoever the URL resolved to, never what the body says.
+	// The owner is whoever the URL resolved to, never what the body says;
+	// sizes and checksums are what the holders stored.
 	m.Name, m.Tenant, m.Deleted = name, tenant, false
+	if err := n.settleSums(r.Context(), &m); err != nil {
+		n.audit(r, "dataset.commit", key, err)
+		writeError(w, statusOf(err), err)
+		return
+	}
 	if err := n.checkStorage(&m); err != nil {
 		n.audit(r, "dataset.commit", key, err)
 		writeError(w, statusOf(err), err)
@@ -509,16 +505,13 @@ func (n *Node) handleCat(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	for _, s := range m.Shards {
-		rc, err := n.openAnyReplica(r.Context(), m.Key(), s)
+		rr := n.openReplicas(r.Context(), m.Key(), s)
+		_, err := io.Copy(w, rr)
+		rr.Close()
 		if err != nil {
-			// Headers are sent: abort the response so the client sees a
-			// truncated stream, not a silently short one.
-			n.log.Error("cat: shard unavailable mid-stream", "dataset", m.Key(), "shard", s.ID, "err", err)
-			panic(http.ErrAbortHandler)
-		}
-		_, err = io.Copy(w, rc)
-		rc.Close()
-		if err != nil {
+			// Headers are sent: abort the response, so the client sees a
+			// broken stream, never a short one that looks complete.
+			n.log.Error("cat: shard unreadable mid-stream", "dataset", m.Key(), "shard", s.ID, "err", err)
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -535,15 +528,19 @@ func (n *Node) handleShard(w http.ResponseWriter, r *http.Request) {
 		if s.ID != id {
 			continue
 		}
-		rc, err := n.openAnyReplica(r.Context(), m.Key(), s)
-		if err != nil {
+		if _, err := n.liveHolder(m.Key(), s); err != nil {
 			writeError(w, statusOf(err), err)
 			return
 		}
-		defer rc.Close()
+		rr := n.openReplicas(r.Context(), m.Key(), s)
+		defer rr.Close()
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(s.Size, 10))
-		io.Copy(w, rc)
+		w.Header().Set(headerCRC, strconv.FormatUint(uint64(s.CRC), 10))
+		if _, err := io.Copy(w, rr); err != nil {
+			n.log.Error("get: shard unreadable mid-stream", "dataset", m.Key(), "shard", s.ID, "err", err)
+			panic(http.ErrAbortHandler) // the client sees a short body
+		}
 		return
 	}
 	writeError(w, http.StatusNotFound, fmt.Errorf("dataset %s has no shard %q", m.Name, id))
@@ -568,53 +565,8 @@ func (n *Node) liveHolder(ds string, s Shard) (Member, error) {
 	return Member{}, fmt.Errorf("%w of shard %s of dataset %s (from %s; held by %v, none of them alive)", errNoLiveReplica, s.ID, ds, s.File, s.Holders)
 }
 
-// openAnyReplica opens a shard here or on the first live holder that
-// answers.
-func (n *Node) openAnyReplica(ctx context.Context, ds string, s Shard) (io.ReadCloser, error) {
-	if rc, _, err := n.store.openShard(ds, s.ID); err == nil {
-		return rc, nil
-	}
-	var errs []error
-	alive := map[string]Member{}
-	for _, m := range n.alive() {
-		alive[m.Name] = m
-	}
-	for _, h := range s.Holders {
-		m, ok := alive[h]
-		if !ok || h == n.name {
-			continue
-		}
-		rc, err := n.getShard(ctx, m, ds, s.ID)
-		if err == nil {
-			return rc, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("%w of shard %s of dataset %s (held by %v): %w", errNoLiveReplica, s.ID, ds, s.Holders, errors.Join(errs...))
-}
-
 // internalKey is the dataset key named by an internal URL's {tenant}/{ds}.
 func internalKey(r *http.Request) string { return r.PathValue("tenant") + "/" + r.PathValue("ds") }
-
-func (n *Node) handlePutShard(w http.ResponseWriter, r *http.Request) {
-	size, err := n.store.writeShard(internalKey(r), r.PathValue("shard"), http.MaxBytesReader(w, r.Body, n.cfg.MaxUpload))
-	if err != nil {
-		writeError(w, statusOf(err), err)
-		return
-	}
-	writeJSON(w, map[string]int64{"size": size})
-}
-
-func (n *Node) handleGetShard(w http.ResponseWriter, r *http.Request) {
-	rc, size, err := n.store.openShard(internalKey(r), r.PathValue("shard"))
-	if err != nil {
-		writeError(w, statusOf(err), err)
-		return
-	}
-	defer rc.Close()
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	io.Copy(w, rc)
-}
 
 func (n *Node) handlePutManifest(w http.ResponseWriter, r *http.Request) {
 	var m Manifest

@@ -7,16 +7,21 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Shard is one piece of a dataset.
 type Shard struct {
 	ID      string   `json:"id" msgpack:"id"`
 	File    string   `json:"file" msgpack:"file"` // base name of the file it came from
-	Size    int64    `json:"size" msgpack:"size"`
+	Size int64 `json:"size" msgpack:"size"`
+	// CRC is the CRC-32C of the shard's bytes, as the nodes that stored
+	// it computed it (never as a client claims).
+	CRC     uint32   `json:"crc32c" msgpack:"crc32c"`
 	Holders []string `json:"holders" msgpack:"holders"`
 }
 
@@ -69,7 +74,8 @@ var ErrNoShard = errors.New("shard not held here")
 // are SHARD.link files naming the file that holds them. It is safe for
 // concurrent use.
 type store struct {
-	dir string
+	dir  string
+	node string // this node's name, for errors
 	mu  sync.Mutex
 	// catalog caches the manifests on disk.
 	catalog map[string]*Manifest
@@ -78,13 +84,14 @@ type store struct {
 // link is the content of a .link file: a byte range of a file the node's
 // operator published in place.
 type link struct {
-	Path   string `json:"path"`
-	Offset int64  `json:"offset"`
-	Length int64  `json:"length"`
+	Path   string    `json:"path"`
+	Offset int64     `json:"offset"`
+	Length int64     `json:"length"`
+	Sum    *shardSum `json:"sum,omitempty"`
 }
 
-func openStore(dir string) (*store, error) {
-	s := &store{dir: dir, catalog: map[string]*Manifest{}}
+func openStore(dir, node string) (*store, error) {
+	s := &store{dir: dir, node: node, catalog: map[string]*Manifest{}}
 	for _, sub := range []string{"shards", "catalog", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
@@ -128,80 +135,251 @@ func checkNames(dataset, shard string) error {
 	return errors.Join(err, ValidName("shard", shard))
 }
 
-// writeShard stores r as a shard, atomically.
-func (s *store) writeShard(dataset, shard string, r io.Reader) (int64, error) {
+// writeShard stores r as a shard, atomically, with its checksums (see
+// checksum.go); a plain file replaces any in-place link of the same name.
+// want, if not nil, is what a copy from another replica must match.
+func (s *store) writeShard(dataset, shard string, r io.Reader, want *shardSum) (shardSum, error) {
 	if err := checkNames(dataset, shard); err != nil {
-		return 0, err
+		return shardSum{}, err
+	}
+	fail := func(err error) (shardSum, error) {
+		return shardSum{}, fmt.Errorf("store shard %s/%s on node %s: %w", dataset, shard, s.node, err)
 	}
 	if err := os.MkdirAll(filepath.Join(s.dir, "shards", filepath.FromSlash(dataset)), 0o755); err != nil {
-		return 0, err
+		return fail(err)
 	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "shard-*")
 	if err != nil {
-		return 0, err
+		return fail(err)
 	}
-	n, err := io.Copy(tmp, r)
+	defer os.Remove(tmp.Name())
+	sums := newSummer()
+	_, err = io.Copy(io.MultiWriter(tmp, sums), r)
 	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	if err != nil {
+		return fail(err)
+	}
+	sum := sums.result()
+	if want != nil && (sum.Length != want.Length || sum.CRC != want.CRC) {
+		return fail(fmt.Errorf("%w in transit: received %d bytes with CRC-32C %08x, sent %d with %08x", errCorrupt, sum.Length, sum.CRC, want.Length, want.CRC))
+	}
+	p := s.shardPath(dataset, shard)
+	if err := s.writeSum(p, sum); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fail(err)
+	}
+	os.Remove(p + ".link")
+	return sum, nil
+}
+
+// writeSum writes a plain shard's checksum file, atomically.
+func (s *store) writeSum(shardPath string, sum shardSum) error {
+	b, _ := json.Marshal(sum)
+	return writeAtomic(filepath.Join(s.dir, "tmp"), shardPath+".crc", b)
+}
+
+// writeAtomic writes b to path through a temporary file in tmpDir.
+func writeAtomic(tmpDir, path string, b []byte) error {
+	tmp, err := os.CreateTemp(tmpDir, "meta-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), s.shardPath(dataset, shard))
+		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return 0, fmt.Errorf("store shard %s/%s: %w", dataset, shard, err)
 	}
-	return n, nil
+	return err
 }
 
-// linkShard publishes bytes [off, off+n) of an existing file as a shard.
-func (s *store) linkShard(dataset, shard, path string, off, n int64) error {
+// linkShard publishes bytes [off, off+n) of an existing file as a shard,
+// with the checksums of those bytes as they are now.
+func (s *store) linkShard(dataset, shard, path string, off, n int64) (shardSum, error) {
 	if err := checkNames(dataset, shard); err != nil {
-		return err
+		return shardSum{}, err
 	}
 	if err := os.MkdirAll(filepath.Join(s.dir, "shards", filepath.FromSlash(dataset)), 0o755); err != nil {
-		return err
+		return shardSum{}, err
 	}
-	b, _ := json.Marshal(link{Path: path, Offset: off, Length: n})
-	return os.WriteFile(s.shardPath(dataset, shard)+".link", b, 0o644)
+	f, err := os.Open(path)
+	if err != nil {
+		return shardSum{}, err
+	}
+	sum, err := sumOf(io.NewSectionReader(f, off, n))
+	f.Close()
+	if err != nil {
+		return shardSum{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	if sum.Length != n {
+		return shardSum{}, fmt.Errorf("%s changed while it was published", path)
+	}
+	b, _ := json.Marshal(link{Path: path, Offset: off, Length: n, Sum: &sum})
+	p := s.shardPath(dataset, shard)
+	if err := writeAtomic(filepath.Join(s.dir, "tmp"), p+".link", b); err != nil {
+		return shardSum{}, err
+	}
+	// An upload of the same name that never committed must not shadow it.
+	os.Remove(p)
+	os.Remove(p + ".crc")
+	return sum, nil
 }
 
-// openShard opens a shard held here.
-func (s *store) openShard(dataset, shard string) (io.ReadCloser, int64, error) {
+// replica is a shard held here, open for reading.
+type replica struct {
+	f    *os.File
+	src  io.ReaderAt // the shard's bytes (a range of f for a link)
+	sum  shardSum
+	what string // for errors: "shard T/D/S on node N"
+}
+
+// reader reads the replica from byte start, verified block by block.
+func (r *replica) reader(start int64) io.Reader { return newVerifiedReader(r.src, r.sum, r.what, start) }
+
+func (r *replica) Close() error { return r.f.Close() }
+
+// openReplica opens a shard held here. A shard stored before shards had
+// checksums gets them now, from its bytes as they are.
+func (s *store) openReplica(dataset, shard string) (*replica, error) {
 	if err := checkNames(dataset, shard); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
+	what := fmt.Sprintf("shard %s/%s on node %s", dataset, shard, s.node)
 	p := s.shardPath(dataset, shard)
 	if f, err := os.Open(p); err == nil {
-		st, err := f.Stat()
+		sum, err := s.readSum(p, f)
 		if err != nil {
 			f.Close()
-			return nil, 0, err
+			return nil, err
 		}
-		return f, st.Size(), nil
+		return &replica{f: f, src: f, sum: sum, what: what}, nil
 	}
 	b, err := os.ReadFile(p + ".link")
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, fmt.Errorf("%w: %s/%s", ErrNoShard, dataset, shard)
+		return nil, fmt.Errorf("%w: %s/%s", ErrNoShard, dataset, shard)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var l link
 	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, 0, fmt.Errorf("shard link %s/%s is corrupt: %w", dataset, shard, err)
+		return nil, fmt.Errorf("shard link %s/%s is corrupt: %w", dataset, shard, err)
 	}
 	f, err := os.Open(l.Path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("in-place shard %s/%s: %w", dataset, shard, err)
+		return nil, fmt.Errorf("in-place shard %s/%s: %w", dataset, shard, err)
+	}
+	src := io.NewSectionReader(f, l.Offset, l.Length)
+	if l.Sum == nil {
+		sum, err := sumOf(src)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		l.Sum = &sum
+		b, _ := json.Marshal(l)
+		writeAtomic(filepath.Join(s.dir, "tmp"), p+".link", b)
+	}
+	return &replica{f: f, src: src, sum: *l.Sum, what: what}, nil
+}
+
+// readSum reads a plain shard's checksums, making them if it has none.
+func (s *store) readSum(p string, f *os.File) (shardSum, error) {
+	b, err := os.ReadFile(p + ".crc")
+	if errors.Is(err, os.ErrNotExist) {
+		sum, err := sumOf(io.NewSectionReader(f, 0, 1<<62))
+		if err != nil {
+			return shardSum{}, err
+		}
+		return sum, s.writeSum(p, sum)
+	}
+	if err != nil {
+		return shardSum{}, err
+	}
+	var sum shardSum
+	if err := json.Unmarshal(b, &sum); err != nil {
+		return shardSum{}, fmt.Errorf("checksums of %s are unreadable: %w", p, err)
+	}
+	return sum, nil
+}
+
+// openShard opens a shard held here for a verified read from the start.
+func (s *store) openShard(dataset, shard string) (io.ReadCloser, shardSum, error) {
+	r, err := s.openReplica(dataset, shard)
+	if err != nil {
+		return nil, shardSum{}, err
 	}
 	return struct {
 		io.Reader
 		io.Closer
-	}{io.NewSectionReader(f, l.Offset, l.Length), f}, l.Length, nil
+	}{r.reader(0), r}, r.sum, nil
+}
+
+// verifyShard reads a shard held here through its checksums and, if it
+// is intact, records when; it returns the shard's checksums.
+func (s *store) verifyShard(dataset, shard string, now time.Time) (shardSum, error) {
+	r, err := s.openReplica(dataset, shard)
+	if err != nil {
+		return shardSum{}, err
+	}
+	defer r.Close()
+	if err := verifyAll(r.src, r.sum, r.what); err != nil {
+		return r.sum, err
+	}
+	r.sum.Verified = now
+	s.setVerified(dataset, shard, r.sum)
+	return r.sum, nil
+}
+
+// setVerified records a replica's last verification in its checksums.
+func (s *store) setVerified(dataset, shard string, sum shardSum) {
+	p := s.shardPath(dataset, shard)
+	if _, err := os.Stat(p); err == nil {
+		s.writeSum(p, sum)
+		return
+	}
+	b, err := os.ReadFile(p + ".link")
+	var l link
+	if err != nil || json.Unmarshal(b, &l) != nil {
+		return
+	}
+	l.Sum = &sum
+	b, _ = json.Marshal(l)
+	writeAtomic(filepath.Join(s.dir, "tmp"), p+".link", b)
+}
+
+// quarantine moves a damaged replica out of the way (into
+// DataDir/quarantine, removed after the grace period), so that it is never
+// served again and a good copy can take its place.
+func (s *store) quarantine(dataset, shard string, now time.Time) error {
+	if err := checkNames(dataset, shard); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, "quarantine", filepath.FromSlash(dataset))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := s.shardPath(dataset, shard)
+	stamp := fmt.Sprintf(".%d", now.UnixNano())
+	var errs []error
+	for _, suffix := range []string{"", ".crc", ".link"} {
+		err := os.Rename(p+suffix, filepath.Join(dir, shard+suffix+stamp))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // holds lists the shards of dataset held here.
@@ -212,10 +390,13 @@ func (s *store) holds(dataset string) []string {
 	entries, _ := os.ReadDir(filepath.Join(s.dir, "shards", filepath.FromSlash(dataset)))
 	var out []string
 	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".crc") {
+			continue
+		}
 		out = append(out, strings.TrimSuffix(e.Name(), ".link"))
 	}
 	sort.Strings(out)
-	return out
+	return slices.Compact(out)
 }
 
 // saveManifest records m if it is newer than what is known; it reports
@@ -314,9 +495,11 @@ func (s *store) storedBytes(tenant string) int64 {
 	return n
 }
 
-// shardRange resolves a shard held here to a byte range of a local file.
-func (s *store) shardRange(dataset, shard string) (path string, off, length int64, err error) {
-	if err := checkNames(dataset, shard); err != nil {
+// shardRange resolves a shard held here to a byte range of a local file,
+// after reading it through its checksums: a map task must never read
+// damaged input.
+func (s *store) shardRange(dataset, shard string, now time.Time) (path string, off, length int64, err error) {
+	if _, err := s.verifyShard(dataset, shard, now); err != nil {
 		return "", 0, 0, err
 	}
 	p := s.shardPath(dataset, shard)

@@ -201,7 +201,7 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 	spec.TimeLimit = time.Duration(req.TaskTime)
 	switch req.Kind {
 	case task.KindMap:
-		path, off, length, err := n.store.shardRange(req.Dataset, req.Shard)
+		path, off, length, err := n.inputRange(ctx, req.Dataset, req.Shard)
 		if err != nil {
 			return fail(err)
 		}
@@ -237,7 +237,7 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 		shard := fmt.Sprintf("part-r-%05d", req.Partition)
 		holders, err := n.holdersFor(req.Output+"/"+shard, req.Replicas)
 		if err == nil {
-			err = n.replicate(ctx, req.Output, shard, spec.OutputPath, holders)
+			_, err = n.replicate(ctx, req.Output, shard, spec.OutputPath, holders)
 		}
 		if err != nil {
 			// A replica holder that is gone or failing is not the task's fault.

@@ -65,6 +65,8 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var secretsDir, tenantsFile, auditLog string
 	var insecure bool
 	var taskMemory, taskTime string
+	var scrubInterval time.Duration
+	var scrubRate string
 	cmd := &cobra.Command{
 		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
 		Short: "Run a cluster node until interrupted (SIGTERM or Ctrl-C leaves the cluster gracefully)",
@@ -97,6 +99,19 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 				}
 				base.Engine.TaskTimeout = d
 			}
+			if cmd.Flags().Changed("scrub-interval") {
+				base.ScrubInterval = scrubInterval
+				if scrubInterval == 0 {
+					base.ScrubInterval = -1 // off
+				}
+			}
+			if scrubRate != "" {
+				n, err := parseSize(scrubRate)
+				if err != nil {
+					return usageError{fmt.Errorf("--scrub-rate: %w", err)}
+				}
+				base.ScrubRate = n
+			}
 			if secretsDir == "" {
 				fmt.Fprintln(stderr, "wmr node: WARNING: running in INSECURE DEV MODE (no --secrets): plain-text HTTP and gossip, no node authentication, no tenants. Loopback only; see 'wmr ca --help'.")
 			}
@@ -128,6 +143,8 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.BoolVar(&insecure, "insecure", false, "allow running without --secrets on non-loopback addresses (NOT for production)")
 	fl.StringVar(&taskMemory, "task-memory", "", "default module memory cap per task (default 256MiB)")
 	fl.StringVar(&taskTime, "task-time", "", "default wall-clock limit per task (default 10m)")
+	fl.DurationVar(&scrubInterval, "scrub-interval", 24*time.Hour, "how often to re-verify every replica this node holds against its checksums (0: never)")
+	fl.StringVar(&scrubRate, "scrub-rate", "", "bytes a second the scrubber may read (default 32MiB)")
 	for _, f := range []string{"data", "http", "gossip"} {
 		cmd.MarkFlagRequired(f)
 	}
@@ -180,9 +197,26 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 					return json.NewEncoder(stdout).Encode(m)
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SHARD\tFILE\tBYTES\tHOLDERS")
+				fmt.Fprintln(tw, "SHARD\tFILE\tBYTES\tCRC32C\tHOLDERS")
 				for _, s := range m.Shards {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.ID, s.File, s.Size, strings.Join(s.Holders, ","))
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%08x\t%s\n", s.ID, s.File, s.Size, s.CRC, strings.Join(s.Holders, ","))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout)
+				tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SHARD\tHOLDER\tREPLICA\tLAST VERIFIED")
+				for _, r := range m.Replicas {
+					verified := "not since stored"
+					if !r.Verified.IsZero() {
+						verified = r.Verified.UTC().Format(time.RFC3339) + " (" + time.Since(r.Verified).Round(time.Second).String() + " ago)"
+					}
+					state := r.State
+					if r.Error != "" {
+						state += ": " + r.Error
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Shard, r.Holder, state, verified)
 				}
 				return tw.Flush()
 			}
