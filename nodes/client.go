@@ -166,7 +166,7 @@ func (c *Client) Datasets(ctx context.Context) ([]*Manifest, error) {
 // its holders report it.
 type DatasetInfo struct {
 	Manifest
-	Replicas []ReplicaState `json:"replicas"`
+	ReplicaStates []ReplicaState `json:"replica_states"`
 }
 
 // Dataset returns one dataset's manifest and replica states.
@@ -254,7 +254,9 @@ func (c *Client) Cat(ctx context.Context, name string, w io.Writer) error {
 	for _, s := range m.Shards {
 		sum := newShardCheck(s)
 		_, err := io.Copy(io.MultiWriter(w, sum), io.LimitReader(resp.Body, s.Size))
-		if err == nil {
+		if err != nil {
+			err = fmt.Errorf("the stream broke off after %d of its %d bytes (no replica could supply the rest; the node's log says why): %w", sum.n, s.Size, err)
+		} else {
 			err = sum.check()
 		}
 		if err != nil {

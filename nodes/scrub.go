@@ -60,10 +60,13 @@ func (i *integrity) event(ds, shard string) (replicaEvent, bool) {
 // reads correct input; only when no good copy exists does it fail.
 func (n *Node) inputRange(ctx context.Context, ds, shard string) (string, int64, int64, error) {
 	path, off, length, err := n.store.shardRange(ds, shard, time.Now())
-	if !errors.Is(err, errCorrupt) {
+	switch {
+	case errors.Is(err, errCorrupt):
+		n.quarantineReplica(ds, shard, err)
+	case errors.Is(err, ErrNoShard): // quarantined before: a good copy may exist by now
+	default:
 		return path, off, length, err
 	}
-	n.quarantineReplica(ds, shard, err)
 	s, ok := n.shardOf(ds, shard)
 	if !ok {
 		return "", 0, 0, err

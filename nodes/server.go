@@ -154,7 +154,7 @@ func (n *Node) dataset(w http.ResponseWriter, r *http.Request, action string) (*
 // state of each replica (when it was last verified, damage found).
 func (n *Node) handleDataset(w http.ResponseWriter, r *http.Request) {
 	if m, ok := n.dataset(w, r, "dataset.show"); ok {
-		writeJSON(w, &DatasetInfo{Manifest: *m, Replicas: n.datasetReplicas(r.Context(), m)})
+		writeJSON(w, &DatasetInfo{Manifest: *m, ReplicaStates: n.datasetReplicas(r.Context(), m)})
 	}
 }
 

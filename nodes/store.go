@@ -267,7 +267,10 @@ func (s *store) openReplica(dataset, shard string) (*replica, error) {
 	}
 	b, err := os.ReadFile(p + ".link")
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s/%s", ErrNoShard, dataset, shard)
+		if q, _ := filepath.Glob(filepath.Join(s.dir, "quarantine", filepath.FromSlash(dataset), shard+".*")); len(q) > 0 {
+			return nil, fmt.Errorf("%w: %s/%s on node %s (its replica failed its checksums and was quarantined; no good copy has replaced it yet)", ErrNoShard, dataset, shard, s.node)
+		}
+		return nil, fmt.Errorf("%w: %s/%s on node %s", ErrNoShard, dataset, shard, s.node)
 	}
 	if err != nil {
 		return nil, err

@@ -207,7 +207,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 				fmt.Fprintln(stdout)
 				tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SHARD\tHOLDER\tREPLICA\tLAST VERIFIED")
-				for _, r := range m.Replicas {
+				for _, r := range m.ReplicaStates {
 					verified := "not since stored"
 					if !r.Verified.IsZero() {
 						verified = r.Verified.UTC().Format(time.RFC3339) + " (" + time.Since(r.Verified).Round(time.Second).String() + " ago)"
