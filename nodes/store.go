@@ -16,9 +16,9 @@ import (
 
 // Shard is one piece of a dataset.
 type Shard struct {
-	ID      string   `json:"id" msgpack:"id"`
-	File    string   `json:"file" msgpack:"file"` // base name of the file it came from
-	Size int64 `json:"size" msgpack:"size"`
+	ID   string `json:"id" msgpack:"id"`
+	File string `json:"file" msgpack:"file"` // base name of the file it came from
+	Size int64  `json:"size" msgpack:"size"`
 	// CRC is the CRC-32C of the shard's bytes, as the nodes that stored
 	// it computed it (never as a client claims).
 	CRC     uint32   `json:"crc32c" msgpack:"crc32c"`
@@ -76,7 +76,7 @@ var ErrNoShard = errors.New("shard not held here")
 type store struct {
 	dir  string
 	node string // this node's name, for errors
-	mu  sync.Mutex
+	mu   sync.Mutex
 	// catalog caches the manifests on disk.
 	catalog map[string]*Manifest
 }
@@ -245,7 +245,9 @@ type replica struct {
 }
 
 // reader reads the replica from byte start, verified block by block.
-func (r *replica) reader(start int64) io.Reader { return newVerifiedReader(r.src, r.sum, r.what, start) }
+func (r *replica) reader(start int64) io.Reader {
+	return newVerifiedReader(r.src, r.sum, r.what, start)
+}
 
 func (r *replica) Close() error { return r.f.Close() }
 
