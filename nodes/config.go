@@ -20,8 +20,17 @@ type Config struct {
 	HTTPAddr string
 	// GossipAddr is host:port for memberlist (TCP and UDP).
 	GossipAddr string
-	// Join lists gossip addresses of existing members to join.
+	// Join lists gossip addresses of existing members to join (seeds).
+	// A node also rejoins the peers it remembers from earlier runs.
 	Join []string
+	// JoinTimeout bounds the retries of the first join: a node whose
+	// seeds all stay silent that long exits with an error.
+	JoinTimeout time.Duration
+	// JoinTCPTimeout bounds one attempt to reach a peer.
+	JoinTCPTimeout time.Duration
+	// RejoinInterval is how often a node re-contacts the seeds and
+	// remembered peers it does not see alive: how a partition heals.
+	RejoinInterval time.Duration
 
 	// ProbeInterval and ProbeTimeout drive failure detection; a node that
 	// misses probes is suspected, then declared dead after SuspicionMult
@@ -94,6 +103,9 @@ func DefaultLANConfig() Config {
 		PushPullInterval:    30 * time.Second,
 		LeaveTimeout:        5 * time.Second,
 		DeadNodeReclaimTime: 30 * time.Second,
+		JoinTimeout:         time.Minute,
+		JoinTCPTimeout:      5 * time.Second,
+		RejoinInterval:      10 * time.Second,
 		RepairGrace:         2 * time.Minute,
 		RepairInterval:      10 * time.Second,
 		ScrubInterval:       24 * time.Hour,
@@ -114,6 +126,9 @@ func DefaultLocalConfig() Config {
 	c.PushPullInterval = 2 * time.Second
 	c.LeaveTimeout = 2 * time.Second
 	c.DeadNodeReclaimTime = time.Second
+	c.JoinTCPTimeout = time.Second
+	c.JoinTimeout = 10 * time.Second
+	c.RejoinInterval = time.Second
 	c.RepairGrace = 3 * time.Second
 	c.RepairInterval = 500 * time.Millisecond
 	return c
@@ -132,6 +147,7 @@ func (c Config) withDefaults() Config {
 		{&c.GossipInterval, &d.GossipInterval}, {&c.PushPullInterval, &d.PushPullInterval},
 		{&c.LeaveTimeout, &d.LeaveTimeout}, {&c.DeadNodeReclaimTime, &d.DeadNodeReclaimTime},
 		{&c.RepairGrace, &d.RepairGrace}, {&c.RepairInterval, &d.RepairInterval},
+		{&c.JoinTimeout, &d.JoinTimeout}, {&c.JoinTCPTimeout, &d.JoinTCPTimeout}, {&c.RejoinInterval, &d.RejoinInterval},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def

@@ -510,7 +510,7 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 // Commit publishes the output dataset, once every shard is on live holders
 // and the name is still free.
 func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
-	out := &Manifest{Name: x.req.Output, Tenant: x.j.tenant, Replicas: x.req.Replicas, Version: time.Now().UnixNano()}
+	out := &Manifest{Name: x.req.Output, Tenant: x.j.tenant, Replicas: x.req.Replicas}
 	for _, o := range c.Outputs {
 		for _, h := range o.Holders {
 			if _, ok := x.n.aliveMember(h); !ok {
@@ -560,7 +560,7 @@ func (n *Node) listJobs(ctx context.Context, t *Tenant, local bool) []JobStatus 
 			}
 			var theirs []JobStatus
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs?tenant="+url.QueryEscape(t.Name)), nil)
-			if err := n.do(req, &theirs); err == nil {
+			if err := n.doSmall(req, &theirs); err == nil {
 				for _, st := range theirs {
 					if !seen[st.ID] {
 						out = append(out, st)
@@ -672,7 +672,7 @@ func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus,
 	ask := func(m Member) (*JobStatus, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"?tenant="+url.QueryEscape(t.Name)), nil)
 		var st JobStatus
-		return &st, n.do(req, &st)
+		return &st, n.doSmall(req, &st)
 	}
 	if m, ok := n.aliveMember(coord); ok && coord != n.name {
 		st, err := ask(m)

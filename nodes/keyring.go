@@ -115,7 +115,7 @@ func (n *Node) handleKeyring(w http.ResponseWriter, r *http.Request) {
 		}
 		preq, err := http.NewRequestWithContext(r.Context(), http.MethodPost, n.peerURL(m, "/v1/internal/gossip-keys"), bytes.NewReader(b))
 		if err == nil {
-			err = n.do(preq, nil)
+			err = n.doSmall(preq, nil)
 		}
 		res.Nodes[m.Name] = "ok"
 		if err != nil {

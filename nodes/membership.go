@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -77,19 +78,48 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	d.n.dead.back(n.Name)
 	d.n.log.Info("member joined", "member", n.Name, "addr", n.Address())
-	d.n.membershipChanged(coord.NodeUp{Node: n.Name, Slots: d.n.cfg.SlotsPerNode})
+	if n.Name != d.n.name {
+		d.n.peers.saw(n.Name, n.Address(), time.Now())
+	}
+	if d.n.sec == nil || n.Name == d.n.name {
+		d.n.membershipChanged(coord.NodeUp{Node: n.Name, Slots: d.n.cfg.SlotsPerNode})
+		return
+	}
+	// With secrets, a member is used only once it proved it is a node of
+	// this cluster (see verifyMember).
+	m := memberOf(n)
+	go func() {
+		d.n.verifyMember(d.n.ctx, m)
+		if d.n.trust.trusted(m.Name, m.HTTP) {
+			d.n.membershipChanged(coord.NodeUp{Node: n.Name, Slots: d.n.cfg.SlotsPerNode})
+		}
+	}()
 }
 
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	d.n.dead.gone(n.Name, time.Now())
+	d.n.trust.drop(n.Name)
 	d.n.log.Info("member left or failed", "member", n.Name)
 	d.n.departures.left(n.Name)
 	d.n.membershipChanged(coord.NodeDown{Node: n.Name})
 }
 
-func (d *delegate) NotifyUpdate(n *memberlist.Node) {}
+// NotifyUpdate: a member's metadata changed (a restart on a new HTTP
+// address); with secrets it must prove itself again there.
+func (d *delegate) NotifyUpdate(n *memberlist.Node) {
+	if d.n.sec != nil && n.Name != d.n.name {
+		go d.n.verifyMember(d.n.ctx, memberOf(n))
+	}
+}
 
-func (n *Node) startMembership() error {
+// memberOf describes a memberlist node.
+func memberOf(m *memberlist.Node) Member {
+	var md meta
+	msgpack.Unmarshal(m.Meta, &md)
+	return Member{Name: m.Name, HTTP: md.HTTP, Gossip: m.Address(), Protocol: md.Protocol, State: stateName(m.State)}
+}
+
+func (n *Node) startMembership(ctx context.Context) error {
 	host, portStr, err := net.SplitHostPort(n.cfg.GossipAddr)
 	if err != nil {
 		return fmt.Errorf("gossip address %q: %w", n.cfg.GossipAddr, err)
@@ -125,16 +155,15 @@ func (n *Node) startMembership() error {
 	d := &delegate{n: n, meta: mb}
 	c.Delegate = d
 	c.Events = d
+	c.TCPTimeout = n.cfg.JoinTCPTimeout
 	ml, err := memberlist.Create(c)
 	if err != nil {
 		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
 	n.ml = ml
-	if len(n.cfg.Join) > 0 {
-		if _, err := ml.Join(n.cfg.Join); err != nil {
-			ml.Shutdown()
-			return fmt.Errorf("join cluster via %v: %w", n.cfg.Join, err)
-		}
+	if err := n.joinCluster(ctx); err != nil {
+		ml.Shutdown()
+		return err
 	}
 	return nil
 }
@@ -143,9 +172,11 @@ func (n *Node) startMembership() error {
 func (n *Node) Members() []Member {
 	var out []Member
 	for _, m := range n.ml.Members() {
-		var md meta
-		msgpack.Unmarshal(m.Meta, &md)
-		out = append(out, Member{Name: m.Name, HTTP: md.HTTP, Gossip: m.Address(), Protocol: md.Protocol, State: stateName(m.State)})
+		mem := memberOf(m)
+		if mem.State == "alive" && n.sec != nil && mem.Name != n.name && !n.trust.trusted(mem.Name, mem.HTTP) {
+			mem.State = "untrusted" // gossips with our key, has not proved it is a node of this cluster
+		}
+		out = append(out, mem)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -47,13 +48,17 @@ type Node struct {
 	records    *jobRecords     // what the cluster remembers of jobs
 	dead       deadTracker
 	departures departures
-	integrity  integrity // replicas found damaged and restored
+	integrity  integrity   // replicas found damaged and restored
+	peers      *knownPeers // every peer seen, for rejoining
+	trust      trust       // members that proved their identity
 	// ctx is the node's life: jobs it coordinates and background loops run
 	// on it; Close cancels it.
 	ctx  context.Context
 	stop context.CancelCauseFunc
 	// versionWarned records members already logged for a protocol mismatch.
 	versionWarned sync.Map
+	// ready is set once the node has joined: the API answers from then on.
+	ready atomic.Bool
 }
 
 // New prepares a node: opens (or creates) its data directory and settles
@@ -127,7 +132,7 @@ func New(cfg Config) (*Node, error) {
 	// Start joins, and they read it.
 	life, stop := context.WithCancelCause(context.Background())
 	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records, ctx: life, stop: stop,
-		client: peerClient(sec), sec: sec, jobs: map[string]*job{}, tenants: tn,
+		client: peerClient(sec), sec: sec, peers: loadKnownPeers(cfg.DataDir), jobs: map[string]*job{}, tenants: tn,
 		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
 		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}, nil
 }
@@ -175,12 +180,14 @@ func (n *Node) Start(ctx context.Context) error {
 	n.srv = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	go n.srv.Serve(ln)
-	if err := n.startMembership(); err != nil {
+	if err := n.startMembership(ctx); err != nil {
 		n.srv.Close()
 		return err
 	}
 	n.dead.start = time.Now()
+	n.ready.Store(true)
 	go n.repairLoop(n.ctx)
+	go n.rejoinLoop(n.ctx)
 	if n.cfg.ScrubInterval > 0 {
 		go n.scrubLoop(n.ctx)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Calls from this node to a peer's HTTP API.
@@ -34,6 +35,17 @@ func (n *Node) putManifest(ctx context.Context, m Member, man *Manifest) error {
 	return n.do(req, nil)
 }
 
+// smallCall bounds a node-to-node call that moves little data (status,
+// lists, keys): a hung peer must not hold the caller.
+const smallCall = 15 * time.Second
+
+// doSmall is do for a small call, within smallCall.
+func (n *Node) doSmall(req *http.Request, out any) error {
+	ctx, cancel := context.WithTimeout(req.Context(), smallCall)
+	defer cancel()
+	return n.do(req.WithContext(ctx), out)
+}
+
 func (n *Node) do(req *http.Request, out any) error {
 	resp, err := n.client.Do(req)
 	if err != nil {
@@ -48,6 +60,37 @@ func (n *Node) do(req *http.Request, out any) error {
 	}
 	io.Copy(io.Discard, resp.Body)
 	return nil
+}
+
+// stallTimeout is how long a stream from a peer may go without a byte
+// before the call is abandoned (a hung or partitioned peer).
+const stallTimeout = 60 * time.Second
+
+// stallGuard is a response body whose request is cancelled when no byte
+// arrives for stallTimeout.
+type stallGuard struct {
+	io.ReadCloser
+	timer  *time.Timer
+	cancel context.CancelFunc
+}
+
+// guardStream ties body to cancel, its request's: a stall cancels the
+// request, and so does Close.
+func guardStream(body io.ReadCloser, cancel context.CancelFunc) io.ReadCloser {
+	return &stallGuard{ReadCloser: body, timer: time.AfterFunc(stallTimeout, cancel), cancel: cancel}
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	g.timer.Reset(stallTimeout)
+	return n, err
+}
+
+func (g *stallGuard) Close() error {
+	g.timer.Stop()
+	err := g.ReadCloser.Close()
+	g.cancel()
+	return err
 }
 
 // peerError is a peer's answer that was not a success: the peer is there

@@ -115,7 +115,6 @@ func (n *Node) repairOnce(ctx context.Context) {
 			}
 		}
 		if changed {
-			m.Version = time.Now().UnixNano()
 			if err := n.commit(ctx, m); err != nil {
 				n.log.Warn("commit re-replicated manifest", "dataset", m.Key(), "err", err)
 			}

@@ -92,19 +92,23 @@ func (n *Node) handlePutShard(w http.ResponseWriter, r *http.Request) {
 // getShard opens a replica on peer m from byte offset.
 func (n *Node) getShard(ctx context.Context, m Member, ds, id string, offset int64) (io.ReadCloser, error) {
 	u := n.peerURL(m, "/v1/internal/shards/"+ds+"/"+id+"?offset="+strconv.FormatInt(offset, 10))
+	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("fetch shard %s/%s from %s: %w", ds, id, m.Name, err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		defer cancel()
 		defer resp.Body.Close()
 		return nil, fmt.Errorf("fetch shard %s/%s from %s: %s", ds, id, m.Name, responseError(resp))
 	}
-	return resp.Body, nil
+	return guardStream(resp.Body, cancel), nil
 }
 
 // handleGetShard serves a replica held here from ?offset=, verified block

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // secrets are what a node loaded from its secrets directory.
@@ -82,9 +83,14 @@ func fromNode(r *http.Request) bool {
 	return slices.Contains(r.TLS.VerifiedChains[0][0].Subject.OrganizationalUnit, nodeOU)
 }
 
-// peerClient is the HTTP client for calls to other nodes.
+// peerClient is the HTTP client for calls to other nodes. Connecting and
+// the TLS handshake are bounded here; each call bounds the rest (small
+// calls by a timeout on their context, streams by stallTimeout between
+// reads, task calls by the peer's departure; see whileAlive).
 func peerClient(s *secrets) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
 	t.MaxIdleConnsPerHost = 16
 	if s != nil {
 		t.TLSClientConfig = s.peerTLS()

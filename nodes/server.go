@@ -58,7 +58,20 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("PUT /v1/internal/jobrecords/{job}", n.handlePutJobRecord)
 	mux.HandleFunc("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
 	mux.HandleFunc("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
-	return n.recoverer(n.authorize(mux))
+	mux.HandleFunc("GET /v1/internal/identity", n.handleIdentity)
+	return n.recoverer(n.whenReady(n.authorize(mux)))
+}
+
+// whenReady answers 503 until the node has joined the cluster: before
+// that it has no membership to answer from.
+func (n *Node) whenReady(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.ready.Load() {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("node %s is starting (joining the cluster); try again shortly", n.name))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // recoverer turns a panic in a handler into a 500 and a log line: bad
@@ -165,7 +178,7 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tomb := &Manifest{Name: m.Name, Tenant: m.Tenant, Replicas: m.Replicas, Version: max(time.Now().UnixNano(), m.Version+1), Deleted: true}
+	tomb := &Manifest{Name: m.Name, Tenant: m.Tenant, Replicas: m.Replicas, Deleted: true}
 	if err := n.commit(r.Context(), tomb); err != nil {
 		writeError(w, statusOf(err), err)
 		return
@@ -341,7 +354,7 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 		req.Block = n.cfg.DefaultBlockSize
 	}
 	tenant, name, _ := splitQualified(ds)
-	m := &Manifest{Name: name, Tenant: tenant, Replicas: 1, Version: time.Now().UnixNano()}
+	m := &Manifest{Name: name, Tenant: tenant, Replicas: 1}
 	for i, p := range req.Paths {
 		if !filepath.IsAbs(p) {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place path %q must be absolute (it names a file on node %s)", p, n.name))
@@ -442,7 +455,6 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), err)
 		return
 	}
-	m.Version = time.Now().UnixNano()
 	err = n.commit(r.Context(), &m)
 	n.audit(r, "dataset.commit", key, err)
 	if err != nil {
@@ -469,9 +481,10 @@ func (n *Node) checkStorage(m *Manifest) error {
 	return nil
 }
 
-// commit records a manifest here and pushes it to every live member; gossip
-// carries it to the rest later.
+// commit versions a manifest (see Manifest.Version), records it here and
+// pushes it to every live member; gossip carries it to the rest later.
 func (n *Node) commit(ctx context.Context, m *Manifest) error {
+	m.Version, m.Origin = n.store.nextVersion(m.Key()), n.name
 	if _, err := n.store.saveManifest(m); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 // asked, and refuses names that could escape the job directory.
 func TestMapOutputEndpoint(t *testing.T) {
 	n := &Node{cfg: Config{DataDir: t.TempDir()}}
+	n.ready.Store(true)
 	dir := filepath.Join(n.jobDir("job-a-1"), "maps")
 	os.MkdirAll(dir, 0o755)
 	data := bytes.Repeat([]byte("key\tvalue\n"), 10000)

@@ -32,13 +32,37 @@ type Manifest struct {
 	Tenant   string  `json:"tenant" msgpack:"tenant"`
 	Replicas int     `json:"replicas" msgpack:"replicas"`
 	Shards   []Shard `json:"shards" msgpack:"shards"`
-	// Version orders updates of the same name (unix nanoseconds of the
-	// commit); the higher wins when nodes merge catalogs.
-	Version int64 `json:"version" msgpack:"version"`
+	// Version orders updates of the same name: a Lamport clock (every
+	// node's clock passes every version it sees, and a commit takes the
+	// next), so the order does not depend on any node's wall clock. The
+	// higher (Version, Origin) wins when nodes merge catalogs; Origin is
+	// the node that committed, which breaks ties between concurrent
+	// commits the same way everywhere.
+	Version int64  `json:"version" msgpack:"version"`
+	Origin  string `json:"origin,omitempty" msgpack:"origin,omitempty"`
 	// Deleted marks a tombstone: the dataset was deleted at Version. It
 	// is kept (and gossiped) so that a node that missed the delete does
 	// not bring the dataset back.
 	Deleted bool `json:"deleted,omitempty" msgpack:"deleted,omitempty"`
+}
+
+// newerThan says whether m supersedes o (same dataset).
+func (m *Manifest) newerThan(o *Manifest) bool {
+	if m.Version != o.Version {
+		return m.Version > o.Version
+	}
+	return m.Origin > o.Origin
+}
+
+// clone is a deep copy: callers may change it without the store's lock.
+func (m *Manifest) clone() *Manifest {
+	cp := *m
+	cp.Shards = make([]Shard, len(m.Shards))
+	for i, s := range m.Shards {
+		s.Holders = slices.Clone(s.Holders)
+		cp.Shards[i] = s
+	}
+	return &cp
 }
 
 // Key is the dataset's catalog key, TENANT/NAME.
@@ -79,6 +103,9 @@ type store struct {
 	mu   sync.Mutex
 	// catalog caches the manifests on disk.
 	catalog map[string]*Manifest
+	// clock is the Lamport clock of manifest versions: above every
+	// version this node has seen.
+	clock int64
 }
 
 // link is the content of a .link file: a byte range of a file the node's
@@ -119,6 +146,7 @@ func openStore(dir, node string) (*store, error) {
 			return nil, fmt.Errorf("catalog entry %s names dataset %s", p, m.Key())
 		}
 		s.catalog[key] = &m
+		s.clock = max(s.clock, m.Version)
 	}
 	return s, nil
 }
@@ -418,7 +446,8 @@ func (s *store) saveManifest(m *Manifest) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.catalog[key]; ok && old.Version >= m.Version {
+	s.clock = max(s.clock, m.Version)
+	if old, ok := s.catalog[key]; ok && !m.newerThan(old) {
 		return false, nil
 	}
 	if err := os.MkdirAll(filepath.Join(s.dir, "catalog", m.Tenant), 0o755); err != nil {
@@ -443,8 +472,7 @@ func (s *store) saveManifest(m *Manifest) (bool, error) {
 		os.Remove(tmp.Name())
 		return false, err
 	}
-	cp := *m
-	s.catalog[key] = &cp
+	s.catalog[key] = m.clone()
 	if m.Deleted {
 		// The dataset is gone: drop what this node holds of it (links
 		// only, for in-place shards: those files are the operator's).
@@ -461,8 +489,18 @@ func (s *store) manifest(name string) (*Manifest, error) {
 		_, short, _ := strings.Cut(name, "/")
 		return nil, fmt.Errorf("%w %q", ErrUnknownDataset, short)
 	}
-	cp := *m
-	return &cp, nil
+	return m.clone(), nil
+}
+
+// nextVersion ticks the clock for a commit of dataset key.
+func (s *store) nextVersion(key string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock++
+	if old, ok := s.catalog[key]; ok && old.Version >= s.clock {
+		s.clock = old.Version + 1
+	}
+	return s.clock
 }
 
 // manifests lists the datasets (not tombstones) sorted by key.
@@ -482,8 +520,7 @@ func (s *store) catalogState() []*Manifest {
 	defer s.mu.Unlock()
 	out := make([]*Manifest, 0, len(s.catalog))
 	for _, m := range s.catalog {
-		cp := *m
-		out = append(out, &cp)
+		out = append(out, m.clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out

@@ -118,6 +118,8 @@ func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) 
 		return ref.Path, nil
 	}
 	u := n.addrURL(req.Coordinator, "/v1/internal/modules/"+url.PathEscape(req.ModuleHash))
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a hung coordinator must not hold the task
+	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err

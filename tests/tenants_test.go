@@ -271,7 +271,8 @@ func TestTenantIsolation(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("audit line is not JSON: %q", line)
 		}
-		sawBob = sawBob || (e["tenant"] == "bob" && e["msg"] == "dataset.read" && e["target"] == "books" && strings.Contains(fmt.Sprint(e["outcome"]), "unknown dataset"))
+		// (cat reads the manifest first, to check what it streams)
+		sawBob = sawBob || (e["tenant"] == "bob" && (e["msg"] == "dataset.read" || e["msg"] == "dataset.show") && e["target"] == "books" && strings.Contains(fmt.Sprint(e["outcome"]), "unknown dataset"))
 		sawRefusal = sawRefusal || (e["msg"] == "internal.refused")
 		sawSubmit = sawSubmit || (e["tenant"] == "alice" && e["msg"] == "job.submit" && e["outcome"] == "ok")
 	}
@@ -315,6 +316,44 @@ func TestClusterSecrets(t *testing.T) {
 	if c, err := aliveCount(n1.clientAs(admin)); err != nil || c != 2 {
 		t.Fatalf("alive after intruders: %d %v", c, err)
 	}
+
+	// One with the cluster's gossip key but a certificate of another CA
+	// gossips, but is never a live member: not placed on, not scheduled.
+	impostorSecrets := filepath.Join(t.TempDir(), "impostor-secrets")
+	if r := wmr(t, "ca", "issue", other, "--name", "impostor", "--host", "127.0.0.1", "--out", impostorSecrets); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	keys, _ := os.ReadFile(filepath.Join(s.caDir, "gossip.keys"))
+	os.WriteFile(filepath.Join(impostorSecrets, "gossip.keys"), keys, 0o600)
+	impostor, err := launchNode(t, nodeOpts{name: "impostor", join: []string{n1.gossip}, secrets: impostorSecrets, tenants: s.file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the impostor to be listed untrusted", func() error {
+		ms, err := n1.clientAs(admin).Members(context.Background())
+		for _, m := range ms {
+			if m.Name == "impostor" {
+				if m.State != "untrusted" {
+					return fmt.Errorf("listed %s", m.State)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("not listed (%v)", err)
+	})
+	time.Sleep(time.Second) // give it every chance to be (wrongly) trusted
+	if c, err := aliveCount(n1.clientAs(admin)); err != nil || c != 2 {
+		t.Fatalf("alive with an impostor: %d %v", c, err)
+	}
+	little := filepath.Join(t.TempDir(), "l.txt")
+	os.WriteFile(little, []byte("a b\n"), 0o644)
+	if r := s.as(t, "ops", n1, "put", "--dataset", "p3", "--replicas", "3", little); r.code == 0 || !strings.Contains(r.stderr, "only 2 nodes are alive") {
+		t.Errorf("put --replicas 3 with an impostor: exit %d %s", r.code, r.stderr)
+	}
+	if !strings.Contains(n1.log.String(), "cannot prove it is a node of this cluster") {
+		t.Errorf("n1 did not log the impostor")
+	}
+	impostor.kill()
 
 	// Forged node-to-node requests: without a client certificate, with
 	// one from another CA, or in plain HTTP.

@@ -65,7 +65,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var secretsDir, tenantsFile, auditLog string
 	var insecure bool
 	var taskMemory, taskTime string
-	var scrubInterval time.Duration
+	var scrubInterval, joinTimeout time.Duration
 	var scrubRate string
 	cmd := &cobra.Command{
 		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
@@ -98,6 +98,9 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 					return usageError{fmt.Errorf("--task-time %q: give a duration such as 10m", taskTime)}
 				}
 				base.Engine.TaskTimeout = d
+			}
+			if cmd.Flags().Changed("join-timeout") {
+				base.JoinTimeout = joinTimeout
 			}
 			if cmd.Flags().Changed("scrub-interval") {
 				base.ScrubInterval = scrubInterval
@@ -133,7 +136,8 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&cfg.DataDir, "data", "", "data directory: identity, shards, catalog (required)")
 	fl.StringVar(&cfg.HTTPAddr, "http", "", "HTTP API address, host:port (required)")
 	fl.StringVar(&cfg.GossipAddr, "gossip", "", "gossip address, host:port (required)")
-	fl.StringArrayVar(&join, "join", nil, "gossip address of a member to join (repeatable)")
+	fl.StringArrayVar(&join, "join", nil, "gossip address of a member to join (repeatable; a restarted node also rejoins the peers it remembers)")
+	fl.DurationVar(&joinTimeout, "join-timeout", time.Minute, "how long to keep retrying the --join seeds before giving up")
 	fl.StringVar(&cfg.Name, "name", "", "node name (default: the name stored in --data, else its base name)")
 	fl.BoolVar(&local, "local", false, "fast failure-detection timers for nodes on one machine")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging, memberlist's included")
