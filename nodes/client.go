@@ -156,6 +156,13 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	return ms, c.do(ctx, http.MethodGet, "/v1/members", nil, &ms)
 }
 
+// Storage reports the node's disk use and what garbage collection freed
+// (admin tenants only).
+func (c *Client) Storage(ctx context.Context) (*StorageReport, error) {
+	var r StorageReport
+	return &r, c.do(ctx, http.MethodGet, "/v1/admin/storage", nil, &r)
+}
+
 // Datasets lists the datasets the node knows.
 func (c *Client) Datasets(ctx context.Context) ([]*Manifest, error) {
 	var ms []*Manifest

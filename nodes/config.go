@@ -61,6 +61,14 @@ type Config struct {
 	ScrubInterval time.Duration
 	ScrubRate     int64
 
+	// GCGrace is how old garbage must be before it is removed (see gc.go):
+	// long enough for uploads to commit and manifests to spread; GCInterval
+	// is how often the collector runs; TombstoneTTL how long a deleted
+	// dataset's tombstone is kept (longer than any node stays down).
+	GCGrace      time.Duration
+	GCInterval   time.Duration
+	TombstoneTTL time.Duration
+
 	// DefaultBlockSize is the shard size for put when the client sets none.
 	DefaultBlockSize int64
 	// MaxUpload bounds one uploaded file.
@@ -109,6 +117,9 @@ func DefaultLANConfig() Config {
 		RepairGrace:         2 * time.Minute,
 		RepairInterval:      10 * time.Second,
 		ScrubInterval:       24 * time.Hour,
+		GCGrace:             time.Hour,
+		GCInterval:          10 * time.Minute,
+		TombstoneTTL:        7 * 24 * time.Hour,
 		ScrubRate:           32 << 20,
 		DefaultBlockSize:    64 << 20,
 		MaxUpload:           64 << 30,
@@ -128,6 +139,8 @@ func DefaultLocalConfig() Config {
 	c.DeadNodeReclaimTime = time.Second
 	c.JoinTCPTimeout = time.Second
 	c.JoinTimeout = 10 * time.Second
+	c.GCGrace = time.Minute
+	c.GCInterval = 5 * time.Second
 	c.RejoinInterval = time.Second
 	c.RepairGrace = 3 * time.Second
 	c.RepairInterval = 500 * time.Millisecond
@@ -147,6 +160,7 @@ func (c Config) withDefaults() Config {
 		{&c.GossipInterval, &d.GossipInterval}, {&c.PushPullInterval, &d.PushPullInterval},
 		{&c.LeaveTimeout, &d.LeaveTimeout}, {&c.DeadNodeReclaimTime, &d.DeadNodeReclaimTime},
 		{&c.RepairGrace, &d.RepairGrace}, {&c.RepairInterval, &d.RepairInterval},
+		{&c.GCGrace, &d.GCGrace}, {&c.GCInterval, &d.GCInterval}, {&c.TombstoneTTL, &d.TombstoneTTL},
 		{&c.JoinTimeout, &d.JoinTimeout}, {&c.JoinTCPTimeout, &d.JoinTCPTimeout}, {&c.RejoinInterval, &d.RejoinInterval},
 	} {
 		if *f.v <= 0 {

@@ -120,6 +120,17 @@ func (rs *jobRecords) orphans(name string) []*jobRecord {
 }
 
 // finished returns the records of jobs that ended.
+// all returns every record held.
+func (rs *jobRecords) all() []*jobRecord {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]*jobRecord, 0, len(rs.by))
+	for _, r := range rs.by {
+		out = append(out, r)
+	}
+	return out
+}
+
 func (rs *jobRecords) finished() []*jobRecord {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

@@ -61,6 +61,7 @@ func (d *delegate) LocalState(join bool) []byte {
 }
 
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	d.n.lastSync.Store(time.Now().UnixNano())
 	var ms []*Manifest
 	if err := msgpack.Unmarshal(buf, &ms); err != nil {
 		d.n.log.Warn("a peer sent a malformed catalog", "err", err)

@@ -51,6 +51,7 @@ type Node struct {
 	integrity  integrity   // replicas found damaged and restored
 	peers      *knownPeers // every peer seen, for rejoining
 	trust      trust       // members that proved their identity
+	gc         gcState     // what garbage collection freed
 	// ctx is the node's life: jobs it coordinates and background loops run
 	// on it; Close cancels it.
 	ctx  context.Context
@@ -59,6 +60,8 @@ type Node struct {
 	versionWarned sync.Map
 	// ready is set once the node has joined: the API answers from then on.
 	ready atomic.Bool
+	// lastSync is when a peer's catalog last reached this node (unix ns).
+	lastSync atomic.Int64
 }
 
 // New prepares a node: opens (or creates) its data directory and settles
@@ -188,6 +191,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ready.Store(true)
 	go n.repairLoop(n.ctx)
 	go n.rejoinLoop(n.ctx)
+	go n.gcLoop(n.ctx)
 	if n.cfg.ScrubInterval > 0 {
 		go n.scrubLoop(n.ctx)
 	}

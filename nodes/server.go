@@ -41,6 +41,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs/{job}", n.handleJob)
 	// Cluster operations (admin tenants).
 	mux.HandleFunc("POST /v1/admin/gossip-keys", n.handleKeyring)
+	mux.HandleFunc("GET /v1/admin/storage", n.handleStorage)
 	// Node to node (a node certificate is required when the cluster has
 	// secrets; calls on a tenant's behalf name the tenant).
 	mux.HandleFunc("PUT /v1/internal/shards/{tenant}/{ds}/{shard}", n.handlePutShard)
@@ -178,7 +179,7 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tomb := &Manifest{Name: m.Name, Tenant: m.Tenant, Replicas: m.Replicas, Deleted: true}
+	tomb := &Manifest{Name: m.Name, Tenant: m.Tenant, Replicas: m.Replicas, Deleted: true, DeletedAt: time.Now()}
 	if err := n.commit(r.Context(), tomb); err != nil {
 		writeError(w, statusOf(err), err)
 		return

@@ -44,6 +44,10 @@ type Manifest struct {
 	// is kept (and gossiped) so that a node that missed the delete does
 	// not bring the dataset back.
 	Deleted bool `json:"deleted,omitempty" msgpack:"deleted,omitempty"`
+	// DeletedAt is when, by the deleting node's clock: tombstones are
+	// dropped after Config.TombstoneTTL (a node down longer than that
+	// could bring the dataset back).
+	DeletedAt time.Time `json:"deleted_at,omitzero" msgpack:"deleted_at,omitempty"`
 }
 
 // newerThan says whether m supersedes o (same dataset).
@@ -490,6 +494,22 @@ func (s *store) manifest(name string) (*Manifest, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownDataset, short)
 	}
 	return m.clone(), nil
+}
+
+// dropTombstone forgets tombstone m, if it is still the dataset's latest
+// state.
+func (s *store) dropTombstone(m *Manifest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.catalog[m.Key()]
+	if !ok || !cur.Deleted || cur.Version != m.Version || cur.Origin != m.Origin {
+		return false
+	}
+	if err := os.Remove(filepath.Join(s.dir, "catalog", m.Tenant, m.Name+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	delete(s.catalog, m.Key())
+	return true
 }
 
 // nextVersion ticks the clock for a commit of dataset key.

@@ -282,4 +282,19 @@ func TestClusterFullDiskIsTheNodesOwnFault(t *testing.T) {
 	if st.Started > 2*(st.Maps+st.Reduces) {
 		t.Fatalf("%d attempts for %d tasks: full-disk failures must be charged and moved, not spun on", st.Started, st.Maps+st.Reduces)
 	}
+	// An upload that must store a replica on n2 fails, naming n2 and the
+	// cause; once space is freed, the same upload works.
+	dir := filepath.Dir(paths[0])
+	r = wmr(t, "put", "--node", "http://"+first.http, "--dataset", "more", "--replicas", "2", dir)
+	if r.code == 0 || !strings.Contains(r.stderr, "n2") || !strings.Contains(r.stderr, "no space left on device") {
+		t.Fatalf("put onto a full disk: exit %d, %q", r.code, r.stderr)
+	}
+	os.Remove(filepath.Join(full, "filler"))
+	r = wmr(t, "put", "--node", "http://"+first.http, "--dataset", "more", "--replicas", "2", dir)
+	if r.code != 0 {
+		t.Fatalf("put after space was freed: %s", r.stderr)
+	}
+	if got, err := catString(t, first.client(), "more"); err != nil || len(got) == 0 {
+		t.Fatalf("cat after space was freed: %d bytes, %v", len(got), err)
+	}
 }

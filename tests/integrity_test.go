@@ -416,3 +416,75 @@ func TestClusterDamagedMapOutputsRunAgain(t *testing.T) {
 		t.Fatalf("output differs from wmr run: %d keys, want %d", len(got), len(want))
 	}
 }
+
+// Garbage goes after the grace period, and only garbage: an upload never
+// committed, quarantined copies, temporary files, the files of a job no
+// node remembers; committed datasets stay whole. What was freed is shown.
+func TestClusterCollectsGarbage(t *testing.T) {
+	opts := func(name string, join ...string) nodeOpts {
+		return nodeOpts{name: name, race: true, join: join, extra: []string{"--gc-grace", "2s"}}
+	}
+	first := startNodeWith(t, opts("n1"))
+	second := startNodeWith(t, opts("n2", first.gossip))
+	ns := []*testNode{first, second}
+	waitAlive(t, first, 2)
+	putCorpus(t, first, "keep", 2, 2, 30<<10)
+	want, _ := catString(t, first.client(), "keep")
+	node := "http://" + first.http
+	// An upload that is never committed.
+	resp, err := http.Post(node+"/v1/datasets/abandoned/files?file=a.txt&index=0&replicas=2&block=0", "text/plain", strings.NewReader(strings.Repeat("x y z\n", 5000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// Leftovers: a temporary file and a job nobody remembers.
+	old := time.Now().Add(-time.Hour)
+	for _, n := range ns {
+		tmp := filepath.Join(n.data, "tmp", "upload-leftover")
+		os.WriteFile(tmp, make([]byte, 1000), 0o644)
+		os.Chtimes(tmp, old, old)
+		job := filepath.Join(n.data, "jobs", "job-gone-1", "maps")
+		os.MkdirAll(job, 0o755)
+		os.WriteFile(filepath.Join(job, "m-00000.a1.out"), make([]byte, 2000), 0o644)
+		os.Chtimes(filepath.Join(job, "m-00000.a1.out"), old, old)
+		os.Chtimes(job, old, old)
+		os.Chtimes(filepath.Dir(job), old, old)
+	}
+	// A damaged replica, quarantined when read.
+	m, holders := holdersOf(t, ns, "keep")
+	flipByte(t, replicaPath(holders[m.Shards[0].ID][0], "keep", m.Shards[0].ID), 3)
+	if got, err := catString(t, holders[m.Shards[0].ID][0].client(), "keep"); err != nil || got != want {
+		t.Fatalf("cat with a damaged replica: %v", err)
+	}
+	if q, _ := filepath.Glob(filepath.Join(holders[m.Shards[0].ID][0].data, "quarantine", "default", "keep", "*")); len(q) == 0 {
+		t.Fatal("the damaged replica was not quarantined")
+	}
+	waitFor(t, 30*time.Second, "the garbage to go", func() error {
+		for _, n := range ns {
+			for _, p := range []string{filepath.Join(n.data, "shards", "default", "abandoned"), filepath.Join(n.data, "tmp", "upload-leftover"),
+				filepath.Join(n.data, "jobs", "job-gone-1")} {
+				if _, err := os.Stat(p); err == nil {
+					return fmt.Errorf("%s still there", p)
+				}
+			}
+			if q, _ := filepath.Glob(filepath.Join(n.data, "quarantine", "default", "keep", "*")); len(q) > 0 {
+				return fmt.Errorf("quarantined %v still there", q)
+			}
+		}
+		return nil
+	})
+	if got, err := catString(t, second.client(), "keep"); err != nil || got != want {
+		t.Fatalf("a committed dataset was damaged by garbage collection: %v", err)
+	}
+	r := wmr(t, "storage", "--node", node, "--json")
+	var rep nodes.StorageReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("storage --json: %v %s %s", err, r.stdout, r.stderr)
+	}
+	if rep.Freed.Bytes["shards"] < 30000 || rep.Freed.Bytes["tmp"] < 1000 || rep.Freed.Bytes["jobs"] < 2000 || rep.Bytes["shards"] < 30<<10 {
+		t.Errorf("storage report %+v", rep)
+	}
+	if r := wmr(t, "storage", "--node", node); r.code != 0 || !strings.Contains(r.stdout, "FREED") {
+		t.Errorf("storage: %s %s", r.stdout, r.stderr)
+	}
+}

@@ -65,7 +65,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var secretsDir, tenantsFile, auditLog string
 	var insecure bool
 	var taskMemory, taskTime string
-	var scrubInterval, joinTimeout time.Duration
+	var scrubInterval, joinTimeout, gcGrace time.Duration
 	var scrubRate string
 	cmd := &cobra.Command{
 		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
@@ -98,6 +98,13 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 					return usageError{fmt.Errorf("--task-time %q: give a duration such as 10m", taskTime)}
 				}
 				base.Engine.TaskTimeout = d
+			}
+			if cmd.Flags().Changed("gc-grace") {
+				if gcGrace <= 0 {
+					return usageError{fmt.Errorf("--gc-grace must be positive")}
+				}
+				base.GCGrace = gcGrace
+				base.GCInterval = min(base.GCInterval, max(gcGrace/4, time.Second))
 			}
 			if cmd.Flags().Changed("join-timeout") {
 				base.JoinTimeout = joinTimeout
@@ -149,9 +156,39 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&taskTime, "task-time", "", "default wall-clock limit per task (default 10m)")
 	fl.DurationVar(&scrubInterval, "scrub-interval", 24*time.Hour, "how often to re-verify every replica this node holds against its checksums (0: never)")
 	fl.StringVar(&scrubRate, "scrub-rate", "", "bytes a second the scrubber may read (default 32MiB)")
+	fl.DurationVar(&gcGrace, "gc-grace", time.Hour, "age at which unreferenced shards, quarantined replicas, ended jobs' files and temporary files are removed")
 	for _, f := range []string{"data", "http", "gossip"} {
 		cmd.MarkFlagRequired(f)
 	}
+	return cmd
+}
+
+func newStorageCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "storage",
+		Short: "Show a node's disk use (shards, quarantined replicas, job files, temporary files) and what garbage collection freed (admins)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := newClient(cmd, node).Storage(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(r)
+			}
+			fmt.Fprintf(stdout, "node %s (garbage older than %s is collected)\n", r.Node, time.Duration(r.Grace))
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KIND\tIN USE\tFREED\tFILES FREED")
+			for _, kind := range []string{"shards", "quarantine", "jobs", "tmp", "tombstones"} {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", kind, formatBytes(r.Bytes[kind]), formatBytes(r.Freed.Bytes[kind]), r.Freed.Files[kind])
+			}
+			return tw.Flush()
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
