@@ -28,6 +28,21 @@ type Buffer struct {
 	sorted  bool
 }
 
+// Reserve makes room for n more bytes of records, so that the next
+// records up to n never copy the arena (growth the caller bounds; append's
+// own doubling could take a buffer near its budget to twice it).
+func (b *Buffer) Reserve(n int) {
+	if cap(b.arena)-len(b.arena) < n {
+		b.arena = slices.Grow(b.arena, n)
+	}
+}
+
+// Room is how many record bytes fit before the arena must grow.
+func (b *Buffer) Room() int { return cap(b.arena) - len(b.arena) }
+
+// Cap is the arena's size.
+func (b *Buffer) Cap() int { return cap(b.arena) }
+
 // Add copies a record into the buffer.
 func (b *Buffer) Add(part int, key, value []byte) {
 	off := len(b.arena)

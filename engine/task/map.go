@@ -50,12 +50,27 @@ func (m *mapTask) Emit(key, value []byte, partition int) error {
 	if m.agg != nil {
 		m.agg.Add(h, partition, key, value)
 	} else {
+		// The arena grows by doubling, but never past the budget: a
+		// guest emitting more in one call than the budget holds spills
+		// (without the combiner) instead, so memory stays within it.
+		if need := len(key) + len(value); m.buf.Room() < need {
+			used := m.buf.Bytes()
+			if used > 0 && int64(used+need) > m.budget {
+				if err := m.spill(false); err != nil {
+					return err
+				}
+			}
+			if m.buf.Room() < need {
+				grow := max(m.buf.Cap(), need)
+				grow = int(min(int64(grow), m.budget-int64(m.buf.Bytes())))
+				m.buf.Reserve(max(grow, need))
+			}
+		}
 		m.buf.Add(partition, key, value)
 	}
 	m.stats.RecordsOut++
 	m.stats.BytesOut += int64(len(key) + len(value))
-	// A guest emitting far more per batch than the budget: spill without
-	// the combiner rather than grow without bound.
+	// The same for the aggregator, whose growth is its own.
 	if int64(m.held()) >= 2*m.budget {
 		return m.spill(false)
 	}

@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -64,6 +65,9 @@ func applyLimits() error {
 		if err := set("RLIMIT_DATA", unix.RLIMIT_DATA, n); err != nil {
 			return err
 		}
+		// Let the garbage collector work harder well before the wall, so
+		// the limit is met by a clean failure, not a runtime crash.
+		debug.SetMemoryLimit(int64(n / 10 * 8))
 	}
 	return nil
 }

@@ -28,6 +28,13 @@ var ErrTimeLimit = errors.New("task time limit exceeded")
 // process died.
 var ErrWorkerCrashed = errors.New("worker process crashed")
 
+// ErrWorkerOutOfMemory is wrapped by the error of an attempt whose worker
+// died because it could get no more memory: the task held more than its
+// limit (the module's memory cap, its sort buffer and the runtime's own
+// share). It is the module's doing (what it emitted, how), so it is
+// charged like ErrWorkerCrashed.
+var ErrWorkerOutOfMemory = errors.New("worker process ran out of memory")
+
 // ErrWorkerKilled is wrapped by the error of an attempt whose worker
 // process was killed by a signal the pool did not send (the kernel's OOM
 // killer, an operator): the machine's doing, not the module's.
@@ -211,6 +218,13 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 				if pr.err != nil {
 					status = " (" + pr.err.Error() + ")"
 				}
+				if cause := pr.tail.fatal(); cause != "" {
+					if outOfMemory(cause) {
+						return nil, fmt.Errorf("%w: the task needed more than the worker's limit of %d MiB (the module's memory cap, the sort buffer and the runtime's share); the runtime said %q",
+							ErrWorkerOutOfMemory, p.cfg.DataLimit>>20, cause)
+					}
+					return nil, fmt.Errorf("%w%s: %s", ErrWorkerCrashed, status, cause)
+				}
 				return nil, fmt.Errorf("%w%s%s", ErrWorkerCrashed, status, pr.tail.explain())
 			}
 			switch f.typ {
@@ -298,6 +312,30 @@ type tailBuffer struct {
 	max  int
 	log  *slog.Logger
 	line []byte
+	// cause is the first line that says why the process is dying (Go's
+	// "fatal error: ..."), kept because a crash's register and stack dump
+	// pushes it out of the tail.
+	cause string
+}
+
+// fatalPrefixes start the lines in which the Go runtime says why it dies.
+var fatalPrefixes = []string{"fatal error: ", "runtime/cgo: ", "panic: ", "runtime: out of memory"}
+
+// fatal returns the line that said why the worker died, if one did.
+func (t *tailBuffer) fatal() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cause
+}
+
+// outOfMemory says whether a runtime's dying words mean memory ran out.
+func outOfMemory(cause string) bool {
+	for _, s := range []string{"out of memory", "cannot allocate memory", "pthread_create failed", "Resource temporarily unavailable"} {
+		if strings.Contains(cause, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
@@ -313,7 +351,15 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		t.log.Debug("worker", "line", string(t.line[:i]))
+		line := string(t.line[:i])
+		t.log.Debug("worker", "line", line)
+		if t.cause == "" {
+			for _, p := range fatalPrefixes {
+				if strings.HasPrefix(line, p) {
+					t.cause = line
+				}
+			}
+		}
 		t.line = t.line[i+1:]
 	}
 	return len(p), nil

@@ -104,3 +104,29 @@ func TestTimeLimitKillsWorker(t *testing.T) {
 		t.Fatalf("%d workers left after the kill", n)
 	}
 }
+
+// A worker that dies of memory exhaustion (its RLIMIT_DATA) is reported as
+// exactly that, with its limit, even when a register and stack dump
+// follows the runtime's last words; another crash names its cause.
+func TestWorkerCrashNamesItsCause(t *testing.T) {
+	dump := `for i in $(seq 300); do echo "r$i 0x00007fe136d5e8c0 0x0000000000000000" >&2; done`
+	for _, c := range []struct {
+		script, want string
+		is           error
+	}{
+		{`cat >/dev/null & echo "runtime/cgo: pthread_create failed: Resource temporarily unavailable" >&2; echo SIGABRT: abort >&2; ` + dump + `; exit 2`,
+			"more than the worker's limit of 1536 MiB", ErrWorkerOutOfMemory},
+		{`cat >/dev/null & echo "fatal error: runtime: out of memory" >&2; ` + dump + `; exit 2`, "runtime: out of memory", ErrWorkerOutOfMemory},
+		{`cat >/dev/null & echo "fatal error: concurrent map writes" >&2; ` + dump + `; exit 2`, "fatal error: concurrent map writes", ErrWorkerCrashed},
+	} {
+		p, err := NewPool(PoolConfig{Command: []string{"sh", "-c", c.script}, DataLimit: 1536 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Run(context.Background(), &task.Spec{JobID: "j", TaskID: "m-00000", Kind: task.KindMap}, time.Minute, nil)
+		p.Close()
+		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "0x00007fe1") {
+			t.Errorf("got %v; want %v saying %q and no register dump", err, c.is, c.want)
+		}
+	}
+}
