@@ -445,6 +445,26 @@ func TestQuotas(t *testing.T) {
 			t.Errorf("%s: wmr %v: exit %d %q; want %q", tc.tenant, tc.args, r.code, r.stderr, tc.want)
 		}
 	}
+	// Claimed sizes do not bypass the quota: two uploads, each within it,
+	// committed as one dataset with sizes of 0 are measured as stored.
+	chunk := bytes.Repeat([]byte("a line of text\n"), 800) // 12 KB: one fits, two do not
+	var shards []nodes.Shard
+	for i := range 2 {
+		code, body, err := s.raw(t, "q", n, "POST", fmt.Sprintf("/v1/datasets/sneaky/files?file=f%d.txt&index=%d&replicas=1&block=0", i, i), chunk, nil)
+		if err != nil || code != 200 {
+			t.Fatalf("upload %d: %d %s %v", i, code, body, err)
+		}
+		var got []nodes.Shard
+		json.Unmarshal([]byte(body), &got)
+		shards = append(shards, got...)
+	}
+	for i := range shards {
+		shards[i].Size = 0
+	}
+	claimed, _ := json.Marshal(nodes.Manifest{Name: "sneaky", Replicas: 1, Shards: shards})
+	if code, body, _ := s.raw(t, "q", n, "POST", "/v1/datasets/sneaky/commit", claimed, nil); code != 429 || !strings.Contains(body, "stored-bytes quota") {
+		t.Errorf("commit with claimed sizes of 0: %d %s", code, body)
+	}
 	// The jobs quota: a second job while the first runs is refused.
 	if r := s.as(t, "q", n, "submit", "--wasm", slow, "--input", "in", "--output", "o1", "--param", "spin=20000000"); r.code != 0 {
 		t.Fatalf("first job: %s", r.stderr)
