@@ -175,8 +175,8 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 		return nil, err
 	}
 	if err := writeFrame(pr.w, frameRun, spec); err != nil {
-		p.kill(pr)
-		return nil, fmt.Errorf("%w: sending the task failed: %v%s", ErrWorkerCrashed, err, pr.tail.explain())
+		p.kill(pr) // waits for its exit and the rest of its stderr
+		return nil, p.crashed(pr, fmt.Sprintf(": sending the task failed: %v", err))
 	}
 	frames := make(chan frame, 1)
 	stop := make(chan struct{})
@@ -218,14 +218,7 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 				if pr.err != nil {
 					status = " (" + pr.err.Error() + ")"
 				}
-				if cause := pr.tail.fatal(); cause != "" {
-					if outOfMemory(cause) {
-						return nil, fmt.Errorf("%w: the task needed more than the worker's limit of %d MiB (the module's memory cap, the sort buffer and the runtime's share); the runtime said %q",
-							ErrWorkerOutOfMemory, p.cfg.DataLimit>>20, cause)
-					}
-					return nil, fmt.Errorf("%w%s: %s", ErrWorkerCrashed, status, cause)
-				}
-				return nil, fmt.Errorf("%w%s%s", ErrWorkerCrashed, status, pr.tail.explain())
+				return nil, p.crashed(pr, status)
 			}
 			switch f.typ {
 			case frameProgress:
@@ -302,6 +295,20 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	p.all = map[*proc]bool{}
 	p.mu.Unlock()
+}
+
+// crashed describes a worker that died on its own (after p.kill(pr), so
+// its stderr is complete): by the runtime's last words when it said why
+// (memory exhaustion is ErrWorkerOutOfMemory), else by its last lines.
+func (p *Pool) crashed(pr *proc, detail string) error {
+	if cause := pr.tail.fatal(); cause != "" {
+		if outOfMemory(cause) {
+			return fmt.Errorf("%w: the task needed more than the worker's limit of %d MiB (the module's memory cap, the sort buffer and the runtime's share); the runtime said %q",
+				ErrWorkerOutOfMemory, p.cfg.DataLimit>>20, cause)
+		}
+		return fmt.Errorf("%w%s: %s", ErrWorkerCrashed, detail, cause)
+	}
+	return fmt.Errorf("%w%s%s", ErrWorkerCrashed, detail, pr.tail.explain())
 }
 
 // tailBuffer forwards a worker's stderr lines to the logger and keeps the
