@@ -17,6 +17,12 @@ const (
 	// partition the module's emit gives a key. The host does not call it
 	// when running jobs (emit carries partitions); wmr check does.
 	ExportPartition = "wmr_partition"
+	// ExportFinish is optional: () -> i32 status, the end-of-task call
+	// (Hadoop's cleanup). With CapFinish the host calls it once after the
+	// last wmr_map of a map task and after the last wmr_reduce of a reduce
+	// task; the module may emit during it (an SDK flushes the map output
+	// it combined in the module).
+	ExportFinish = "wmr_finish"
 	// ExportStart is the WASI reactor initialiser (Go, Rust on wasm32-wasi);
 	// when present the host calls it once, before any other export.
 	ExportStart = "_initialize"
@@ -42,6 +48,9 @@ const (
 	// CapPartitioner says the module chooses partitions itself (it emits
 	// [key, value, partition] records) instead of the default FNV-1a hash.
 	CapPartitioner = 1 << 1
+	// CapFinish says the host must call wmr_finish at the end of every
+	// task.
+	CapFinish = 1 << 2
 )
 
 // Status codes returned by wmr_map, wmr_reduce and wmr_combine.

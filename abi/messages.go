@@ -27,6 +27,13 @@ type Init struct {
 	Partition     int               `msgpack:"partition"`
 	NumPartitions int               `msgpack:"num_partitions"`
 	Params        map[string]string `msgpack:"params"`
+	// MemoryLimit is the task's cap on guest linear memory in bytes, so an
+	// SDK can size what it keeps in memory (a combining table) within it.
+	MemoryLimit int64 `msgpack:"memory_limit"`
+	// Finish says the host makes the end-of-task call (wmr_finish) for a
+	// module that asks for it (CapFinish). A guest must not rely on the
+	// call unless it is set: an older host never makes it.
+	Finish bool `msgpack:"finish"`
 }
 
 // EncodeInit encodes an Init message.

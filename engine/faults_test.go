@@ -190,3 +190,45 @@ func letters(i int) string {
 		}
 	}
 }
+
+// The end-of-task call: a module's Finish emits after the last record of
+// a map task and after the last key of a reduce task, and an error there
+// fails the task with the module's message.
+func TestEndOfTaskHook(t *testing.T) {
+	e := newEngine(t, Config{MaxAttempts: 1})
+	dir := t.TempDir()
+	for f := 0; f < 2; f++ {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("in%d.txt", f)), bytes.Repeat([]byte("a line\n"), 1500), 0o644)
+	}
+	module := testwasm.Path(t, "testing/finish")
+	_, _, raw := run(t, e, Job{Module: module, Inputs: []string{dir}})
+	if string(raw) != "lines\t3000\n~keys\t1\n" {
+		t.Fatalf("output %q", raw)
+	}
+	for _, kind := range []string{"map", "reduce"} {
+		_, err := e.Run(context.Background(), Job{Module: module, Inputs: []string{dir}, Output: filepath.Join(t.TempDir(), "out"),
+			Params: map[string]string{"fail": kind}}, nil)
+		if err == nil || !strings.Contains(err.Error(), "finish refused on purpose") || !strings.Contains(err.Error(), kind+" task") {
+			t.Errorf("fail=%s: %v", kind, err)
+		}
+	}
+}
+
+// Combining inside the module gives the same bytes as the host's
+// combining alone, however often its table flushes, and moves far fewer
+// records across the boundary.
+func TestInModuleCombiningIsExact(t *testing.T) {
+	e := newEngine(t, Config{})
+	dir, _ := corpus(t, 3, 200<<10, 0)
+	for _, example := range []string{"wordcount", "indexer"} {
+		module := testwasm.Path(t, example)
+		big, _, want := run(t, e, Job{Module: module, Inputs: []string{dir}, Reducers: 3})
+		tiny, _, got := run(t, e, Job{Module: module, Inputs: []string{dir}, Reducers: 3, Params: map[string]string{"wmr.combine_bytes": "300"}})
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: output with a table that flushes all the time differs", example)
+		}
+		if big.MapRecordsOut >= tiny.MapRecordsOut {
+			t.Errorf("%s: %d records crossed with the default table, %d with a tiny one", example, big.MapRecordsOut, tiny.MapRecordsOut)
+		}
+	}
+}

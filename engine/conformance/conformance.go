@@ -209,12 +209,12 @@ func (c *checker) params() map[string]string {
 
 func (c *checker) mapInit(params map[string]string) *abi.Init {
 	return &abi.Init{ABI: abi.Version, JobID: "wmr-check", TaskID: "m-00000", TaskKind: "map", Attempt: 1,
-		InputFile: "check.txt", SplitLength: 1 << 20, NumPartitions: 3, Params: params}
+		InputFile: "check.txt", SplitLength: 1 << 20, NumPartitions: 3, Params: params, Finish: true}
 }
 
 func (c *checker) reduceInit() *abi.Init {
 	return &abi.Init{ABI: abi.Version, JobID: "wmr-check", TaskID: "r-00001", TaskKind: "reduce", Attempt: 1,
-		Partition: 1, NumPartitions: 3, Params: c.params()}
+		Partition: 1, NumPartitions: 3, Params: c.params(), Finish: true}
 }
 
 // fresh instantiates the module and initialises it for a task.
@@ -242,7 +242,7 @@ func (c *checker) init(ctx context.Context) Result {
 	caps := inst.Caps()
 	inst.Close(ctx)
 	c.caps = caps
-	if caps&^(abi.CapCombine|abi.CapPartitioner) != 0 {
+	if caps&^(abi.CapCombine|abi.CapPartitioner|abi.CapFinish) != 0 {
 		return fail("wmr_init returned %#x, which sets reserved capability bits", caps)
 	}
 	inst, err = c.fresh(ctx, c.reduceInit())
@@ -269,6 +269,9 @@ func (c *checker) init(ctx context.Context) Result {
 	}
 	if caps&abi.CapPartitioner != 0 {
 		got = append(got, "own partitioner")
+	}
+	if caps&abi.CapFinish != 0 {
+		got = append(got, "end-of-task call")
 	}
 	if len(got) == 0 {
 		got = append(got, "none")
@@ -335,6 +338,11 @@ func (c *checker) runMap(ctx context.Context, recs []abi.Record) ([]abi.Record, 
 	if err := inst.Map(ctx, batch(recs), s); err != nil {
 		return nil, err
 	}
+	// The end-of-task call, as the host makes it (a module that combines
+	// in itself emits there).
+	if err := inst.Finish(ctx, s); err != nil {
+		return nil, err
+	}
 	return s.recs, s.err
 }
 
@@ -379,6 +387,9 @@ func (c *checker) runReduce(ctx context.Context, combine bool, keys [][]byte, va
 	s := &sink{partitions: 3}
 	if !combine {
 		err = inst.Reduce(ctx, chunk(keys, values), nil, s)
+		if err == nil {
+			err = inst.Finish(ctx, s)
+		}
 		return s.recs, firstErr(err, s.err)
 	}
 	// One call per key, so the combiner's one-key rule can be checked.
@@ -591,6 +602,9 @@ func (c *checker) warm(ctx context.Context) Result {
 		s := &sink{partitions: 3}
 		if err := inst.Map(ctx, batch(recs), s); err != nil {
 			return fail("task %d on a warm instance: %v", task, err)
+		}
+		if err := inst.Finish(ctx, s); err != nil {
+			return fail("end of task %d on a warm instance: %v", task, err)
 		}
 		if !sameRecords(s.recs, want) {
 			return fail("task %d on a warm instance emitted %d records, a fresh instance %d: per-task state is not reset by wmr_init", task, len(s.recs), len(want))

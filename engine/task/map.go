@@ -210,6 +210,19 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	if err := send(); err != nil {
 		return nil, err
 	}
+	// The end-of-task call: a module that combines in itself emits what
+	// it holds now.
+	if inst.HasFinish() {
+		m.inGuest = true
+		err := inst.Finish(ctx, m)
+		m.inGuest = false
+		if err == nil {
+			err = m.afterBatch()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	index, err := m.finish()
 	if err != nil {
 		return nil, err

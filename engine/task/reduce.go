@@ -77,6 +77,9 @@ func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 	if err != nil {
 		return nil, err
 	}
+	if err := inst.Finish(ctx, sink); err != nil { // the end-of-task call, if the module asked for it
+		return nil, err
+	}
 	if err := sink.w.Flush(); err != nil {
 		return nil, fmt.Errorf("write output: %w", err)
 	}

@@ -127,7 +127,7 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 	}
 	inst.SetLogAttrs("job", spec.JobID, "task", spec.TaskID, "attempt", spec.Attempt)
 	init := &abi.Init{ABI: abi.Version, JobID: spec.JobID, TaskID: spec.TaskID, TaskKind: spec.Kind,
-		Attempt: spec.Attempt, Params: spec.Params, NumPartitions: spec.Partitions}
+		Attempt: spec.Attempt, Params: spec.Params, NumPartitions: spec.Partitions, MemoryLimit: spec.MemoryLimitBytes, Finish: true}
 	if spec.Kind == KindMap {
 		init.InputFile, init.SplitOffset, init.SplitLength = spec.InputName, spec.SplitOffset, spec.SplitLength
 	} else {

@@ -153,6 +153,7 @@ var optionalExports = map[string]signature{
 	abi.ExportCombine:   {[]api.ValueType{i32, i32}, []api.ValueType{i32}},
 	abi.ExportStart:     {nil, nil},
 	abi.ExportPartition: {[]api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
+	abi.ExportFinish:    {nil, []api.ValueType{i32}},
 }
 
 // Compile validates and compiles a module. name is used in messages.

@@ -50,6 +50,7 @@ type Instance struct {
 	fReduce  api.Function
 	fCombine api.Function
 	fPart    api.Function
+	fFinish  api.Function
 	stack    [3]uint64
 	output   boundedBuffer
 	caps     int32
@@ -96,6 +97,7 @@ func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
 	i.fReduce = mod.ExportedFunction(abi.ExportReduce)
 	i.fCombine = mod.ExportedFunction(abi.ExportCombine)
 	i.fPart = mod.ExportedFunction(abi.ExportPartition)
+	i.fFinish = mod.ExportedFunction(abi.ExportFinish)
 	if start := mod.ExportedFunction(abi.ExportStart); start != nil {
 		i.call = abi.ExportStart
 		if _, err := start.Call(i.callCtx(ctx)); err != nil {
@@ -198,6 +200,11 @@ func (i *Instance) Init(ctx context.Context, msg *abi.Init) error {
 		return &ModuleError{Module: i.module.name, Call: abi.ExportInit, Record: abi.NoRecord, Kind: ErrInvalidModule,
 			Msg: "declares a combiner but does not export " + abi.ExportCombine}
 	}
+	if caps&abi.CapFinish != 0 && i.fFinish == nil {
+		i.broken = true
+		return &ModuleError{Module: i.module.name, Call: abi.ExportInit, Record: abi.NoRecord, Kind: ErrInvalidModule,
+			Msg: "asks for the end-of-task call but does not export " + abi.ExportFinish}
+	}
 	i.caps = caps
 	return nil
 }
@@ -214,6 +221,35 @@ func (i *Instance) Map(ctx context.Context, batch []byte, sink Sink) error {
 func (i *Instance) Reduce(ctx context.Context, chunk []byte, values ValueSource, sink Sink) error {
 	_, err := i.callWithBuffer(ctx, abi.ExportReduce, i.fReduce, chunk, sink, values)
 	return err
+}
+
+// HasFinish reports whether the task must end with Finish.
+func (i *Instance) HasFinish() bool { return i.caps&abi.CapFinish != 0 && i.fFinish != nil }
+
+// Finish makes the end-of-task call (wmr_finish); what the guest emits
+// goes to sink. It does nothing for a module that did not ask for it.
+func (i *Instance) Finish(ctx context.Context, sink Sink) error {
+	if !i.HasFinish() {
+		return nil
+	}
+	if i.broken {
+		return fmt.Errorf("module %s: instance is broken by an earlier error", i.module.name)
+	}
+	i.abort, i.failed, i.failMsg, i.failRecord = nil, false, "", abi.NoRecord
+	i.call, i.sink, i.values = abi.ExportFinish, sink, nil
+	defer func() { i.sink = nil }()
+	if err := i.fFinish.CallWithStack(i.callCtx(ctx), i.stack[:]); err != nil {
+		return i.callError(ctx, err)
+	}
+	if status := api.DecodeI32(i.stack[0]); status != abi.StatusOK {
+		i.broken = true
+		if i.failed {
+			return &ModuleError{Module: i.module.name, Call: abi.ExportFinish, Record: abi.NoRecord, Kind: ErrModuleFailed, Msg: i.failMsg}
+		}
+		return &ModuleError{Module: i.module.name, Call: abi.ExportFinish, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+			Msg: fmt.Sprintf("returned status %d without reporting an error through wmr.fail", status)}
+	}
+	return nil
 }
 
 // Combine is Reduce for the module's combiner.
@@ -362,7 +398,7 @@ func (i *Instance) read(ptr, n uint32, what string) []byte {
 
 func (i *Instance) hostEmit(ptr, n uint32) {
 	if i.sink == nil {
-		i.abortWith(ErrMalformedOutput, "called wmr.emit outside wmr_map, wmr_reduce and wmr_combine")
+		i.abortWith(ErrMalformedOutput, "called wmr.emit outside wmr_map, wmr_reduce, wmr_combine and wmr_finish")
 	}
 	if n > abi.MaxEmitBatch {
 		i.abortWith(ErrMalformedOutput, "emitted a batch of %d bytes; the limit is %d", n, abi.MaxEmitBatch)

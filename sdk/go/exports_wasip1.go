@@ -75,6 +75,9 @@ func wmrCombine(ptr unsafe.Pointer, size int32) int32 {
 	return theGuest.reduceChunk(unsafe.Slice((*byte)(ptr), size), theGuest.job.Combine)
 }
 
+//go:wasmexport wmr_finish
+func wmrFinish() int32 { return theGuest.finish() }
+
 //go:wasmexport wmr_partition
 func wmrPartition(ptr unsafe.Pointer, size int32, n int32) int32 {
 	return theGuest.partition(unsafe.Slice((*byte)(ptr), size), int(n))

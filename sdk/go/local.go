@@ -47,7 +47,7 @@ func RunLocal(job Job, input []Pair, opt LocalOptions) ([]Pair, error) {
 	defer func() { theGuest = saved }()
 	initMsg := func(kind string, part int) error {
 		b, err := abi.EncodeInit(&abi.Init{ABI: abi.Version, JobID: "local", TaskID: kind, TaskKind: kind,
-			InputFile: opt.InputFile, Partition: part, NumPartitions: opt.Reducers, Params: opt.Params})
+			InputFile: opt.InputFile, Partition: part, NumPartitions: opt.Reducers, Params: opt.Params, Finish: true})
 		if err != nil {
 			return err
 		}
@@ -65,6 +65,9 @@ func RunLocal(job Job, input []Pair, opt LocalOptions) ([]Pair, error) {
 		w.Add(p.Key, p.Value)
 	}
 	if g.mapBatch(w.Bytes()) != abi.StatusOK {
+		return nil, h.err
+	}
+	if g.finish() != abi.StatusOK {
 		return nil, h.err
 	}
 	mapped := h.take()
@@ -97,6 +100,15 @@ func RunLocal(job Job, input []Pair, opt LocalOptions) ([]Pair, error) {
 		reduced, err := h.group(recs, opt, job.Reduce)
 		if err != nil {
 			return nil, err
+		}
+		if g.finish() != abi.StatusOK {
+			return nil, h.err
+		}
+		for _, r := range h.take() {
+			if r.part < 0 {
+				r.part = p
+			}
+			reduced = append(reduced, r)
 		}
 		for _, r := range reduced {
 			out = append(out, r.Pair)

@@ -30,6 +30,11 @@ type Job struct {
 	// Partition, if set, replaces the default partitioner (abi.Partition).
 	// It must return a number in [0, n).
 	Partition func(key []byte, n int) int
+	// Finish, if set, is called once at the end of every task (Hadoop's
+	// cleanup): after the last Map call of a map task, after the last
+	// Reduce of a reduce task. It may emit, for example what Map kept
+	// in its own state across records.
+	Finish func(emit *Emitter) error
 }
 
 // TaskContext describes the running task. Its fields are set before Init
@@ -76,6 +81,8 @@ type guest struct {
 	groups   abi.GroupReader
 	values   Values
 	fails    []byte
+	// table combines a map task's output in the module (combine.go).
+	table *combineTable
 }
 
 func newGuest(h host) *guest {
@@ -159,6 +166,11 @@ func (g *guest) init(msg []byte) (caps int32) {
 		g.task.Params = map[string]string{}
 	}
 	g.emitter.partition = g.job.Partition
+	g.table = nil
+	if m.TaskKind == abi.TaskMap && m.Finish { // the host will call wmr_finish to flush it
+		g.table = newCombineTable(g, g.job, m.MemoryLimit)
+	}
+	g.emitter.table = g.table
 	if g.job.Init != nil {
 		if err := g.job.Init(&g.task); err != nil {
 			return g.failf(abi.NoRecord, "init: %v", err)
@@ -170,6 +182,9 @@ func (g *guest) init(msg []byte) (caps int32) {
 	}
 	if g.job.Partition != nil {
 		caps |= abi.CapPartitioner
+	}
+	if g.job.Combine != nil || g.job.Finish != nil {
+		caps |= abi.CapFinish
 	}
 	return caps
 }
@@ -207,6 +222,30 @@ func (g *guest) mapBatch(b []byte) (status int32) {
 		}
 		if err := mapFn(rec.Key, rec.Value, &g.emitter); err != nil {
 			return g.fail(idx, err)
+		}
+		if g.table != nil && g.table.err != nil {
+			return g.fail(idx, g.table.err)
+		}
+	}
+	g.finishCall()
+	return abi.StatusOK
+}
+
+// finish is the end-of-task call: the combining table's last flush, then
+// the job's Finish.
+func (g *guest) finish() (status int32) {
+	idx := abi.NoRecord
+	defer g.recoverAs(&idx, &status)
+	if t := g.table; t != nil {
+		t.flush()
+		g.emitter.table, g.table = nil, nil // Finish emits straight to the host
+		if t.err != nil {
+			return g.fail(abi.NoRecord, t.err)
+		}
+	}
+	if g.job.Finish != nil {
+		if err := g.job.Finish(&g.emitter); err != nil {
+			return g.failf(abi.NoRecord, "finish: %v", err)
 		}
 	}
 	g.finishCall()
@@ -292,6 +331,9 @@ type Emitter struct {
 	n   int
 	// partition is the job's partitioner, or nil for the default.
 	partition func([]byte, int) int
+	// table, in a map task of a job with a combiner, takes what is
+	// emitted (combine.go); nil sends it to the host.
+	table *combineTable
 }
 
 func (e *Emitter) reset() {
@@ -307,6 +349,10 @@ const emitSlack = 1 << 10
 
 // Emit outputs a key/value pair. Both slices are copied.
 func (e *Emitter) Emit(key, value []byte) {
+	if e.table != nil {
+		e.table.add(key, value)
+		return
+	}
 	kl, vl := len(key), len(value)
 	n := len(e.buf)
 	end := n + 5 + kl + vl
@@ -350,6 +396,10 @@ func (e *Emitter) EmitString(key, value string) {
 
 // EmitInt outputs key with n written in decimal.
 func (e *Emitter) EmitInt(key []byte, n int64) {
+	if e.table != nil && e.table.sum {
+		e.table.addInt(key, n)
+		return
+	}
 	var buf [20]byte
 	e.Emit(key, strconv.AppendInt(buf[:0], n, 10))
 }

@@ -279,3 +279,64 @@ func TestWords(t *testing.T) {
 		}
 	}
 }
+
+// The in-module combining table: with the ready-made Sum and with a
+// combiner of its own (which keeps values in the table), any budget (one
+// that flushes on nearly every emit, so keys arrive across flushes) gives
+// the output of the job without a combiner, and a combiner error fails
+// the map call.
+func TestCombineTableIsExact(t *testing.T) {
+	var in []string
+	for i := 0; i < 3000; i++ {
+		in = append(in, fmt.Sprintf("w%c w%c x%c the", 'a'+i%26, 'a'+i%7, 'a'+i%3))
+	}
+	concat := func(key []byte, values *Values, emit *Emitter) error {
+		var all []byte
+		for values.Next() {
+			all = append(all, values.Value()...)
+			all = append(all, '+')
+		}
+		emit.Emit(key, all)
+		return nil
+	}
+	countChars := func(key []byte, values *Values, emit *Emitter) error {
+		n := 0
+		for values.Next() {
+			n += bytes.Count(values.Value(), []byte("1"))
+		}
+		emit.EmitInt(key, int64(n))
+		return nil
+	}
+	words := wordCount().Map
+	for _, job := range []struct {
+		name string
+		job  Job
+	}{
+		{"Sum", Job{Map: words, Reduce: Sum, Combine: Sum}},
+		{"own combiner", Job{Map: words, Reduce: countChars, Combine: concat}},
+	} {
+		plain := job.job
+		plain.Combine = nil
+		want, err := RunLocal(plain, lines(in...), LocalOptions{Reducers: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, budget := range []string{"", "200", "5000"} {
+			opt := LocalOptions{Reducers: 3, Params: map[string]string{}}
+			if budget != "" {
+				opt.Params[combineBudgetParam] = budget
+			}
+			got, err := RunLocal(job.job, lines(in...), opt)
+			if err != nil {
+				t.Fatalf("%s, budget %q: %v", job.name, budget, err)
+			}
+			if render(got) != render(want) {
+				t.Fatalf("%s, budget %q: got %s\nwant %s", job.name, budget, render(got), render(want))
+			}
+		}
+	}
+	bad := Job{Map: func(_, _ []byte, emit *Emitter) error { emit.EmitString("k", "one"); return nil }, Reduce: Sum, Combine: Sum}
+	if _, err := RunLocal(bad, lines("x"), LocalOptions{}); err == nil || !strings.Contains(err.Error(), `"one" is not an integer`) {
+		t.Fatalf("a value Sum cannot read: %v", err)
+	}
+}

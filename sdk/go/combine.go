@@ -1,0 +1,227 @@
+package wmr
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"github.com/wmr-dev/wmr/abi"
+)
+
+// In-module combining (the in-mapper combining Hadoop users write by
+// hand): in a map task of a job with a combiner, what Map emits is kept in
+// a hash table inside the module, combined per key, and crosses to the host
+// only when the table passes its budget and at the end of the task
+// (wmr_finish). A word count then moves one pair per distinct word and
+// flush instead of one per word. Keys live in one arena and values in
+// another, so the table allocates nothing per key; with the ready-made
+// Sum as the combiner it keeps one int64 per key and never formats or
+// parses a value twice. The host still combines what arrives from several
+// flushes, so the output is the same bytes as without the table.
+
+// combineBudgetParam overrides the table's budget in bytes (tests use a
+// tiny one to make it flush often).
+const combineBudgetParam = "wmr.combine_bytes"
+
+// combineTable is a map task's output, combined per key.
+type combineTable struct {
+	g      *guest
+	sum    bool    // the combiner is Sum: values are counted in entry.sum
+	slots  []int32 // open addressing: index+1 of an entry, 0 for empty
+	ents   []combineEntry
+	keys   []byte // every entry's key, back to back
+	vals   []byte // values (not sum): per value [next uint32][len uint32][bytes]
+	budget int
+	err    error // a value Sum could not read: reported after the map call
+	chunk  []byte
+}
+
+type combineEntry struct {
+	hash        uint64
+	koff, klen  uint32
+	sum         int64
+	first, last uint32 // value chain in vals, offset+1 (0: none)
+	n           uint32
+}
+
+// valueHeader is the bytes before each value in vals.
+const valueHeader = 8
+
+var sumPointer = reflect.ValueOf(Sum).Pointer()
+
+// newCombineTable makes the table for a map task of job, or returns nil
+// when the job has no combiner.
+func newCombineTable(g *guest, job *Job, memoryLimit int64) *combineTable {
+	if job.Combine == nil {
+		return nil
+	}
+	// An eighth of the task's memory cap, within [1 MiB, 64 MiB]: the
+	// table must leave the module room for its own work.
+	budget := int64(16 << 20)
+	if memoryLimit > 0 {
+		budget = min(max(memoryLimit/8, 1<<20), 64<<20)
+	}
+	if s := g.task.Params[combineBudgetParam]; s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+			budget = n
+		}
+	}
+	t := &combineTable{g: g, budget: int(budget), slots: make([]int32, 1024)}
+	t.sum = reflect.ValueOf(job.Combine).Pointer() == sumPointer
+	return t
+}
+
+// bytes is the memory the table holds.
+func (t *combineTable) bytes() int {
+	return len(t.keys) + len(t.vals) + len(t.ents)*40 + len(t.slots)*4
+}
+
+// entry finds or adds key's entry.
+func (t *combineTable) entry(key []byte) *combineEntry {
+	h := abi.Hash(key)
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			t.ents = append(t.ents, combineEntry{hash: h, koff: uint32(len(t.keys)), klen: uint32(len(key))})
+			t.keys = append(t.keys, key...)
+			t.slots[i] = int32(len(t.ents))
+			if len(t.ents)*2 > len(t.slots) {
+				t.grow()
+			}
+			return &t.ents[len(t.ents)-1]
+		}
+		e := &t.ents[s-1]
+		if e.hash == h && string(t.keys[e.koff:e.koff+e.klen]) == string(key) {
+			return e
+		}
+	}
+}
+
+func (t *combineTable) grow() {
+	t.slots = make([]int32, len(t.slots)*2)
+	mask := uint64(len(t.slots) - 1)
+	for k := range t.ents {
+		i := t.ents[k].hash & mask
+		for t.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = int32(k + 1)
+	}
+}
+
+// add takes one emitted pair.
+func (t *combineTable) add(key, value []byte) {
+	e := t.entry(key)
+	if t.sum {
+		if len(value) == 1 && value[0]-'0' <= 9 { // the usual "1"
+			e.sum += int64(value[0] - '0')
+		} else if n, err := ParseInt(value); err == nil {
+			e.sum += n
+		} else if t.err == nil {
+			t.err = fmt.Errorf("combining key %q: %v", truncKey(key), err)
+		}
+		e.n++
+	} else {
+		off := uint32(len(t.vals))
+		var hdr [valueHeader]byte
+		putU32(hdr[4:], uint32(len(value)))
+		t.vals = append(t.vals, hdr[:]...)
+		t.vals = append(t.vals, value...)
+		if e.last != 0 {
+			putU32(t.vals[e.last-1:], off+1)
+		} else {
+			e.first = off + 1
+		}
+		e.last = off + 1
+		e.n++
+	}
+	if t.bytes() > t.budget {
+		t.flush()
+	}
+}
+
+// addInt takes n for key (EmitInt with Sum as the combiner: no decimal).
+func (t *combineTable) addInt(key []byte, n int64) {
+	e := t.entry(key)
+	e.sum += n
+	e.n++
+	if t.bytes() > t.budget {
+		t.flush()
+	}
+}
+
+// flush emits every key's combined values, in the order the keys first
+// came, and empties the table.
+func (t *combineTable) flush() {
+	if len(t.ents) == 0 {
+		return
+	}
+	em := &t.g.emitter
+	em.table = nil // what the combiner emits goes to the host
+	defer func() { em.table = t }()
+	var num [20]byte
+	for k := range t.ents {
+		e := &t.ents[k]
+		key := t.keys[e.koff : e.koff+e.klen]
+		if t.sum {
+			em.Emit(key, strconv.AppendInt(num[:0], e.sum, 10))
+			continue
+		}
+		if e.n == 1 { // nothing to combine
+			em.Emit(key, t.value(e.first))
+			continue
+		}
+		if err := t.combine(key, e); err != nil && t.err == nil {
+			t.err = err
+		}
+	}
+	t.ents = t.ents[:0]
+	t.keys = t.keys[:0]
+	t.vals = t.vals[:0]
+	clear(t.slots)
+}
+
+func (t *combineTable) value(ref uint32) []byte {
+	off := ref - 1
+	n := getU32(t.vals[off+4:])
+	return t.vals[off+valueHeader : off+valueHeader+n]
+}
+
+// combine runs the job's combiner over key's values, handing them over
+// as a reduce chunk of one group (the wire format Values reads).
+func (t *combineTable) combine(key []byte, e *combineEntry) error {
+	b := append(t.chunk[:0], 0xdd, 0, 0, 0, 1, 0x93)
+	b = abi.AppendBin(b, key)
+	b = append(b, 0xc2, 0xdd, byte(e.n>>24), byte(e.n>>16), byte(e.n>>8), byte(e.n))
+	for ref := e.first; ref != 0; ref = getU32(t.vals[ref-1:]) {
+		b = abi.AppendBin(b, t.value(ref))
+	}
+	t.chunk = b
+	g := t.g
+	if err := g.groups.ResetChunk(b); err != nil {
+		return err
+	}
+	if _, ok, err := g.groups.NextGroup(); err != nil || !ok {
+		return fmt.Errorf("combining key %q: %v", truncKey(key), err)
+	}
+	g.values.reset()
+	if err := g.job.Combine(key, &g.values, &g.emitter); err != nil {
+		return fmt.Errorf("combining key %q: %w", truncKey(key), err)
+	}
+	return g.values.err
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+func getU32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func truncKey(k []byte) []byte {
+	if len(k) > 40 {
+		return k[:40]
+	}
+	return k
+}
