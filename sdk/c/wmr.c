@@ -33,6 +33,7 @@ enum {
     STATUS_ERROR = -1,
     CAP_COMBINE = 1,
     CAP_PARTITIONER = 2,
+    CAP_FINISH = 4,
     NO_RECORD = -1,
     EMIT_FLUSH_SIZE = 64 << 10,
     MAX_FAIL_MESSAGE = 16 << 10,
@@ -250,6 +251,165 @@ static struct {
     buffer scratch;
 } g;
 
+/* ---- in-module combining (ABI.md 2.6) ---- */
+
+/* In a map task of a job with a combiner, emitted pairs are kept in a hash
+ * table, combined per key, and cross to the host when the table passes its
+ * budget and at the end of the task (wmr_finish). Keys and values live in
+ * two arenas: nothing is allocated per key. With wmr_sum, a key's values
+ * are one int64. Flushes go in the order keys first came (deterministic). */
+typedef struct {
+    uint64_t hash;
+    uint32_t koff, klen;
+    int64_t sum;
+    uint32_t first, last, n; /* value chain in vals: offset + 1, 0 for none */
+} centry;
+
+static struct {
+    int on;  /* emits go to the table */
+    int sum; /* the combiner is wmr_sum */
+    int err; /* a combine failed; g.error says why */
+    int32_t *slots; /* index + 1 of an entry, 0 for empty */
+    size_t nslots;
+    centry *ents;
+    size_t nents, cents;
+    buffer keys, vals, chunk;
+    size_t budget;
+} ct;
+
+static size_t ct_bytes(void) { return ct.keys.len + ct.vals.len + ct.nents * sizeof(centry) + ct.nslots * 4; }
+
+static void ct_grow(void) {
+    size_t n = ct.nslots ? ct.nslots * 2 : 1024;
+    int32_t *s = (int32_t *)calloc(n, sizeof *s);
+    if (!s) __builtin_trap();
+    for (size_t k = 0; k < ct.nents; k++) {
+        size_t i = ct.ents[k].hash & (n - 1);
+        while (s[i]) i = (i + 1) & (n - 1);
+        s[i] = (int32_t)(k + 1);
+    }
+    free(ct.slots);
+    ct.slots = s;
+    ct.nslots = n;
+}
+
+static centry *ct_entry(wmr_bytes key) {
+    if (!ct.nslots) ct_grow();
+    uint64_t h = wmr_partition_hash(key);
+    size_t mask = ct.nslots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        int32_t s = ct.slots[i];
+        if (!s) {
+            if (ct.nents == ct.cents) {
+                ct.cents = ct.cents ? ct.cents * 2 : 1024;
+                ct.ents = (centry *)realloc(ct.ents, ct.cents * sizeof(centry));
+                if (!ct.ents) __builtin_trap();
+            }
+            centry *e = &ct.ents[ct.nents++];
+            *e = (centry){h, (uint32_t)ct.keys.len, (uint32_t)key.len, 0, 0, 0, 0};
+            buffer_reserve(&ct.keys, key.len);
+            if (key.len) memcpy(ct.keys.data + ct.keys.len, key.ptr, key.len);
+            ct.keys.len += key.len;
+            ct.slots[i] = (int32_t)ct.nents;
+            if (ct.nents * 2 > ct.nslots) ct_grow();
+            return &ct.ents[ct.nents - 1];
+        }
+        centry *e = &ct.ents[s - 1];
+        if (e->hash == h && e->klen == key.len && memcmp(ct.keys.data + e->koff, key.ptr, key.len) == 0) return e;
+    }
+}
+
+static void ct_flush(void);
+
+static void ct_add(wmr_bytes key, wmr_bytes value) {
+    centry *e = ct_entry(key);
+    if (ct.sum) {
+        int64_t x;
+        if (value.len == 1 && (uint8_t)(value.ptr[0] - '0') <= 9) e->sum += value.ptr[0] - '0';
+        else if (wmr_parse_int(value, &x) == 0) e->sum += x;
+        else ct.err = 1;
+    } else {
+        uint32_t off = (uint32_t)ct.vals.len;
+        buffer_reserve(&ct.vals, 8 + value.len);
+        put_be32(&ct.vals, 0);
+        put_be32(&ct.vals, (uint32_t)value.len);
+        if (value.len) memcpy(ct.vals.data + ct.vals.len, value.ptr, value.len);
+        ct.vals.len += value.len;
+        if (e->last) {
+            uint8_t *p = ct.vals.data + e->last - 1;
+            uint32_t v = off + 1;
+            p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+        } else e->first = off + 1;
+        e->last = off + 1;
+    }
+    e->n++;
+    if (ct_bytes() > ct.budget) ct_flush();
+}
+
+static void ct_add_int(wmr_bytes key, int64_t n) {
+    centry *e = ct_entry(key);
+    e->sum += n;
+    e->n++;
+    if (ct_bytes() > ct.budget) ct_flush();
+}
+
+static uint32_t ct_be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static wmr_bytes ct_value(uint32_t ref) {
+    const uint8_t *p = ct.vals.data + ref - 1;
+    return (wmr_bytes){p + 8, ct_be32(p + 4)};
+}
+
+static void put_bin(buffer *b, wmr_bytes s);
+static void ct_combine(wmr_bytes key, centry *e);
+
+static void ct_flush(void) {
+    ct.on = 0; /* what the combiner emits goes to the host */
+    for (size_t k = 0; k < ct.nents && !ct.err; k++) {
+        centry *e = &ct.ents[k];
+        wmr_bytes key = {ct.keys.data + e->koff, e->klen};
+        if (ct.sum) wmr_emit_int(&g.emitter, key, e->sum);
+        else if (e->n == 1) wmr_emit(&g.emitter, key, ct_value(e->first));
+        else ct_combine(key, e);
+    }
+    ct.nents = 0;
+    ct.keys.len = ct.vals.len = 0;
+    if (ct.slots) memset(ct.slots, 0, ct.nslots * sizeof *ct.slots);
+    ct.on = 1;
+}
+
+/* ct_combine runs the job's combiner over key's values, handed over as a
+ * reduce chunk of one group, the way the host would. */
+static void ct_combine(wmr_bytes key, centry *e) {
+    buffer *b = &ct.chunk;
+    b->len = 0;
+    buffer_reserve(b, 16 + key.len + 5);
+    put_byte(b, 0xdd);
+    put_be32(b, 1);
+    put_byte(b, 0x93);
+    put_bin(b, key);
+    put_byte(b, 0xc2);
+    put_byte(b, 0xdd);
+    put_be32(b, e->n);
+    for (uint32_t ref = e->first; ref; ref = ct_be32(ct.vals.data + ref - 1)) {
+        wmr_bytes v = ct_value(ref);
+        buffer_reserve(b, v.len + 5);
+        put_bin(b, v);
+    }
+    reader r = {b->data, b->data + b->len, 0};
+    read_array(&r);
+    read_array(&r);
+    wmr_bytes k = read_bytes(&r);
+    read_bool(&r);
+    wmr_values *v = &g.values;
+    v->chunk = &r;
+    v->in_chunk = read_array(&r);
+    v->more = 0;
+    v->in_cont = 0;
+    v->bad = 0;
+    if (wmr_the_job.combine(k, v, &g.emitter) != 0 || v->bad) ct.err = 1;
+}
+
 /* ---- emitting ---- */
 
 static void emitter_reset(wmr_emitter *e) {
@@ -285,6 +445,10 @@ static void put_bin(buffer *b, wmr_bytes s) {
 }
 
 void wmr_emit(wmr_emitter *e, wmr_bytes key, wmr_bytes value) {
+    if (ct.on) {
+        ct_add(key, value);
+        return;
+    }
     size_t need = 1 + 5 + key.len + 5 + value.len + 9;
     if (e->buf.len + need > EMIT_FLUSH_SIZE) emitter_flush(e);
     buffer_reserve(&e->buf, need);
@@ -306,6 +470,10 @@ void wmr_emit(wmr_emitter *e, wmr_bytes key, wmr_bytes value) {
 }
 
 void wmr_emit_int(wmr_emitter *e, wmr_bytes key, int64_t value) {
+    if (ct.on && ct.sum) {
+        ct_add_int(key, value);
+        return;
+    }
     char digits[24];
     size_t n = wmr_format_int(digits, value);
     wmr_emit(e, key, (wmr_bytes){(const uint8_t *)digits, n});
@@ -436,6 +604,8 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
     size_t param_offs[2 * 256];
     size_t nparams = 0;
     wmr_task t = {0};
+    int host_finishes = 0;
+    int64_t memory_limit = 0;
     uint32_t n = read_map(&r);
     for (uint32_t i = 0; i < n && !r.bad; i++) {
         wmr_bytes k = read_bytes(&r);
@@ -448,6 +618,8 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
         else if (key_is(k, "split_length")) t.split_length = read_int(&r);
         else if (key_is(k, "partition")) t.partition = read_int(&r);
         else if (key_is(k, "num_partitions")) t.num_partitions = read_int(&r);
+        else if (key_is(k, "memory_limit")) memory_limit = read_int(&r);
+        else if (key_is(k, "finish")) host_finishes = read_bool(&r);
         else if (key_is(k, "params") && r.p < r.end && *r.p != 0xc0) {
             uint32_t np = read_map(&r);
             for (uint32_t j = 0; j < np && !r.bad; j++) {
@@ -496,9 +668,50 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
         }
         return fail(NO_RECORD);
     }
+    /* Combine in the module only when the host will call wmr_finish to
+     * flush the table (older hosts never do). */
+    ct.on = host_finishes && wmr_the_job.combine && strcmp(t.task_kind, "map") == 0;
+    ct.sum = wmr_the_job.combine == wmr_sum;
+    ct.err = 0;
+    ct.nents = 0;
+    ct.keys.len = ct.vals.len = 0;
+    if (ct.slots) memset(ct.slots, 0, ct.nslots * sizeof *ct.slots);
+    ct.budget = 16 << 20;
+    if (memory_limit > 0) {
+        int64_t b = memory_limit / 8;
+        ct.budget = (size_t)(b < (1 << 20) ? (1 << 20) : b > (64 << 20) ? (64 << 20) : b);
+    }
+    wmr_bytes budget = wmr_param("wmr.combine_bytes");
+    if (budget.ptr) {
+        int64_t x;
+        if (wmr_parse_int(budget, &x) == 0 && x > 0) ct.budget = (size_t)x;
+        g.has_error = 0;
+    }
     finish_call(STATUS_OK);
-    return (wmr_the_job.combine ? CAP_COMBINE : 0) | (wmr_the_job.partition ? CAP_PARTITIONER : 0);
+    return (wmr_the_job.combine ? CAP_COMBINE : 0) | (wmr_the_job.partition ? CAP_PARTITIONER : 0) |
+           (wmr_the_job.combine || wmr_the_job.finish ? CAP_FINISH : 0);
 }
+
+/* wmr_finish (ABI.md 2.6): the table's last flush, then the job's hook. */
+WMR_EXPORT("wmr_finish") int32_t wmr_finish(void) {
+    if (ct.on) {
+        ct_flush();
+        ct.on = 0;
+        if (ct.err) return fail(NO_RECORD);
+    }
+    if (wmr_the_job.finish && wmr_the_job.finish(&g.emitter) != 0) {
+        if (g.has_error) {
+            size_t n = strlen(g.error);
+            if (n > sizeof g.error - 9) n = sizeof g.error - 9;
+            memmove(g.error + 8, g.error, n);
+            memcpy(g.error, "finish: ", 8);
+            g.error[n + 8] = 0;
+        }
+        return fail(NO_RECORD);
+    }
+    return finish_call(STATUS_OK);
+}
+
 
 WMR_EXPORT("wmr_map") int32_t wmr_map(const uint8_t *ptr, int32_t len) {
     reader r = {ptr, ptr + len, 0};
@@ -512,7 +725,7 @@ WMR_EXPORT("wmr_map") int32_t wmr_map(const uint8_t *ptr, int32_t len) {
             wmr_errorf("reading the host's batch: malformed record");
             return fail(i);
         }
-        if (map(key, value, &g.emitter) != 0) return fail(i);
+        if (map(key, value, &g.emitter) != 0 || ct.err) return fail(i);
     }
     if (r.bad || r.p != r.end) {
         wmr_errorf("reading the host's batch: malformed msgpack");

@@ -72,6 +72,9 @@ typedef int (*wmr_map_fn)(wmr_bytes key, wmr_bytes value, wmr_emitter *out);
 typedef int (*wmr_reduce_fn)(wmr_bytes key, wmr_values *values, wmr_emitter *out);
 /* A partitioner returns 0 <= p < num_partitions for a key. */
 typedef int64_t (*wmr_partition_fn)(wmr_bytes key, int64_t num_partitions);
+/* An end-of-task hook: called once after the last map (map task) or
+ * reduce (reduce task) call; may emit. */
+typedef int (*wmr_finish_fn)(wmr_emitter *out);
 
 typedef struct {
     wmr_init_fn init;           /* optional: per task, after params are known */
@@ -79,7 +82,13 @@ typedef struct {
     wmr_reduce_fn reduce;       /* required */
     wmr_reduce_fn combine;      /* optional: must emit only the key it is given */
     wmr_partition_fn partition; /* optional: default is FNV-1a-64(key) mod R */
+    wmr_finish_fn finish;       /* optional: end-of-task hook (Hadoop's cleanup) */
 } wmr_job;
+/* With a .combine, map output is combined inside the module: a per-task
+ * hash table (one int64 per key for wmr_sum) flushed at an eighth of the
+ * task's memory cap and at the end of the task, so about one pair per
+ * distinct key crosses to the host. --param wmr.combine_bytes=N sets the
+ * table's budget. */
 
 /* WMR_JOB(.map = ..., .reduce = ...) defines the module's job. Exactly one
  * translation unit of a module uses it. */

@@ -13,6 +13,7 @@ int32_t wmr_init(const uint8_t *ptr, int32_t len);
 int32_t wmr_map(const uint8_t *ptr, int32_t len);
 int32_t wmr_reduce(const uint8_t *ptr, int32_t len);
 int32_t wmr_combine(const uint8_t *ptr, int32_t len);
+int32_t wmr_finish(void);
 
 static int failures;
 #define CHECK(cond, ...)                                              \
@@ -192,7 +193,7 @@ static void init_map_task(void) {
     put_byte(0x81);
     put_str("prefix");
     put_str("7");
-    CHECK(call(wmr_init) == 1, "init should declare the combiner");
+    CHECK(call(wmr_init) == 5, "init should declare the combiner and the end-of-task call");
     CHECK(wmr_task_context()->num_partitions == 3, "num_partitions %lld", (long long)wmr_task_context()->num_partitions);
 }
 
@@ -250,6 +251,35 @@ static void test_reduce_with_continuations(void) {
     CHECK(next_cont == 2, "continuations read: %d", next_cont);
 }
 
+/* With a host that makes the end-of-task call, a map task's output stays
+ * in the module, combined per key, until wmr_finish (or a full table). */
+static void test_combining_in_module(void) {
+    reset_host();
+    msg_len = 0;
+    put_byte(0x84);
+    put_str("task_kind");
+    put_str("map");
+    put_str("finish");
+    put_byte(0xc3);
+    put_str("num_partitions");
+    put_byte(0x03);
+    put_str("params");
+    put_byte(0x81);
+    put_str("prefix");
+    put_str("2");
+    CHECK(call(wmr_init) == 5, "init with finish");
+    for (int batch = 0; batch < 2; batch++) {
+        msg_len = 0;
+        put_array32(2);
+        put_byte(0x92), put_bin("\0\0\0\0\0\0\0\0", 8), put_bin("a b a", 5);
+        put_byte(0x92), put_bin("\0\0\0\0\0\0\0\6", 8), put_bin("b c", 3);
+        CHECK(call(wmr_map) == 0, "map failed: %s", failed);
+    }
+    CHECK(emitted_len == 0, "%zu bytes emitted before the end of the task", emitted_len);
+    CHECK(wmr_finish() == 0, "finish failed: %s", failed);
+    CHECK(strcmp(emitted_text(), "a=8;b=8;c=4;") == 0, "emitted %s", emitted_text());
+}
+
 static void test_helpers(void) {
     struct { const char *s; int32_t r; size_t n; } runes[] = {
         {"a", 'a', 1}, {"\xc3\xa9", 0xe9, 2}, {"\xe6\x97\xa5", 0x65e5, 3}, {"\xf0\x9f\x98\x80", 0x1f600, 4},
@@ -279,6 +309,7 @@ int main(void) {
     test_map();
     test_map_error();
     test_reduce_with_continuations();
+    test_combining_in_module();
     test_helpers();
     if (failures) {
         fprintf(stderr, "sdk/c: %d check(s) failed\n", failures);
