@@ -86,6 +86,10 @@ pub struct Task {
     pub num_partitions: i64,
     /// The job's `--param name=value` pairs, in the host's order.
     pub params: Vec<(String, String)>,
+    /// The task's cap on the module's memory in bytes (0: unknown).
+    pub memory_limit: i64,
+    /// The host makes the end-of-task call (init key `finish`).
+    pub(crate) host_finishes: bool,
 }
 
 impl Task {
@@ -102,6 +106,13 @@ pub trait Job: Default + 'static {
     const COMBINER: bool = false;
     /// Whether `partition` chooses partitions (else FNV-1a-64 mod R).
     const PARTITIONER: bool = false;
+    /// Whether `combine` adds up decimal integers, like [`sum`]: map
+    /// output combined inside the module then keeps one `i64` per key
+    /// instead of its values. (With `COMBINER`, map output is always
+    /// combined inside the module first: a hash table per task, flushed at
+    /// an eighth of the memory cap and at the end of the task;
+    /// `--param wmr.combine_bytes=N` sets its budget.)
+    const SUM_COMBINER: bool = false;
 
     /// Starts a task: read parameters, reset per-task state.
     fn init(&mut self, _task: &Task) -> Result {
@@ -116,6 +127,11 @@ pub trait Job: Default + 'static {
     /// `key`. Called only when `COMBINER` is true.
     fn combine(&mut self, _key: &[u8], _values: &mut Values, _out: &mut Emitter) -> Result {
         Err("the job has no combiner".into())
+    }
+    /// The end-of-task hook (Hadoop's cleanup): called once after the last
+    /// `map` of a map task and the last `reduce` of a reduce task; may emit.
+    fn finish(&mut self, _task: &Task, _out: &mut Emitter) -> Result {
+        Ok(())
     }
     /// The partition (0 <= p < num_partitions) of a key. Called only when
     /// `PARTITIONER` is true.
@@ -248,6 +264,11 @@ macro_rules! export_job {
         #[no_mangle]
         pub extern "C" fn wmr_combine(ptr: *const u8, len: i32) -> i32 {
             __wmr_guest().reduce(unsafe { $crate::rt::bytes(ptr, len) }, true)
+        }
+
+        #[no_mangle]
+        pub extern "C" fn wmr_finish() -> i32 {
+            __wmr_guest().finish()
         }
 
         #[no_mangle]

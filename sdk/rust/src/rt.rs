@@ -10,6 +10,7 @@ const STATUS_OK: i32 = 0;
 const STATUS_ERROR: i32 = -1;
 const CAP_COMBINE: i32 = 1;
 const CAP_PARTITIONER: i32 = 2;
+const CAP_FINISH: i32 = 4;
 const NO_RECORD: i64 = -1;
 const EMIT_FLUSH_SIZE: usize = 64 << 10;
 const MAX_COUNTERS: usize = 1000;
@@ -68,11 +69,154 @@ pub struct Emitter {
     buf: Vec<u8>,
     count: u32,
     partitioner: Option<Box<dyn Fn(&[u8]) -> u64>>,
+    /// In a map task of a job with a combiner: where emits go (Table).
+    table: Option<Box<Table>>,
 }
+
+/// In-module combining (ABI.md 2.6): in a map task of a job with a
+/// combiner, emitted pairs are kept here, combined per key, and cross to
+/// the host when the table passes its budget and at the end of the task
+/// (`wmr_finish`). Keys and values live in two arenas: nothing is
+/// allocated per key; with `SUM_COMBINER` a key's values are one `i64`.
+/// Flushes go in the order keys first came (deterministic).
+struct Table {
+    sum: bool,
+    slots: Vec<u32>, // index + 1 of an entry, 0 for empty
+    ents: Vec<Entry>,
+    keys: Vec<u8>,
+    vals: Vec<u8>, // per value: [next u32 BE][len u32 BE][bytes]
+    budget: usize,
+    err: Option<String>,
+}
+
+struct Entry {
+    hash: u64,
+    koff: u32,
+    klen: u32,
+    sum: i64,
+    first: u32, // value chain in vals: offset + 1, 0 for none
+    last: u32,
+    n: u32,
+}
+
+impl Table {
+    fn new(sum: bool, budget: usize) -> Self {
+        Table { sum, slots: vec![0; 1024], ents: Vec::new(), keys: Vec::new(), vals: Vec::new(), budget, err: None }
+    }
+
+    fn bytes(&self) -> usize {
+        self.keys.len() + self.vals.len() + self.ents.len() * std::mem::size_of::<Entry>() + self.slots.len() * 4
+    }
+
+    fn full(&self) -> bool {
+        self.bytes() > self.budget
+    }
+
+    fn entry(&mut self, key: &[u8]) -> &mut Entry {
+        let h = crate::partition_hash(key);
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let s = self.slots[i] as usize;
+            if s == 0 {
+                self.ents.push(Entry { hash: h, koff: self.keys.len() as u32, klen: key.len() as u32, sum: 0, first: 0, last: 0, n: 0 });
+                self.keys.extend_from_slice(key);
+                self.slots[i] = self.ents.len() as u32;
+                if self.ents.len() * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return self.ents.last_mut().unwrap();
+            }
+            let e = &self.ents[s - 1];
+            if e.hash == h && &self.keys[e.koff as usize..(e.koff + e.klen) as usize] == key {
+                return &mut self.ents[s - 1];
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        self.slots = vec![0; n];
+        for (k, e) in self.ents.iter().enumerate() {
+            let mut i = e.hash as usize & (n - 1);
+            while self.slots[i] != 0 {
+                i = (i + 1) & (n - 1);
+            }
+            self.slots[i] = k as u32 + 1;
+        }
+    }
+
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        if self.sum {
+            let x = if value.len() == 1 && value[0].wrapping_sub(b'0') <= 9 {
+                Ok((value[0] - b'0') as i64)
+            } else {
+                crate::parse_int(value)
+            };
+            match x {
+                Ok(x) => {
+                    let e = self.entry(key);
+                    e.sum = e.sum.wrapping_add(x);
+                    e.n += 1;
+                }
+                Err(err) => {
+                    if self.err.is_none() {
+                        self.err = Some(err.message().to_string());
+                    }
+                }
+            }
+            return;
+        }
+        let off = self.vals.len() as u32;
+        self.vals.extend_from_slice(&0u32.to_be_bytes());
+        self.vals.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        self.vals.extend_from_slice(value);
+        let (first, last) = {
+            let e = self.entry(key);
+            let prev = e.last;
+            if prev == 0 {
+                e.first = off + 1;
+            }
+            e.last = off + 1;
+            e.n += 1;
+            (prev, off)
+        };
+        if first != 0 {
+            let p = first as usize - 1;
+            self.vals[p..p + 4].copy_from_slice(&(last + 1).to_be_bytes());
+        }
+    }
+
+    fn add_int(&mut self, key: &[u8], n: i64) {
+        let e = self.entry(key);
+        e.sum = e.sum.wrapping_add(n);
+        e.n += 1;
+    }
+
+    fn next_of(&self, r: u32) -> u32 {
+        let p = r as usize - 1;
+        u32::from_be_bytes(self.vals[p..p + 4].try_into().unwrap())
+    }
+
+    fn value(&self, r: u32) -> &[u8] {
+        let p = r as usize - 1;
+        let n = u32::from_be_bytes(self.vals[p + 4..p + 8].try_into().unwrap()) as usize;
+        &self.vals[p + 8..p + 8 + n]
+    }
+
+    fn clear(&mut self) {
+        self.ents.clear();
+        self.keys.clear();
+        self.vals.clear();
+        self.slots.iter_mut().for_each(|s| *s = 0);
+    }
+}
+
 
 impl Emitter {
     fn new() -> Self {
-        let mut e = Emitter { buf: Vec::with_capacity(EMIT_FLUSH_SIZE + 1024), count: 0, partitioner: None };
+        let mut e = Emitter { buf: Vec::with_capacity(EMIT_FLUSH_SIZE + 1024), count: 0, partitioner: None, table: None };
         e.reset();
         e
     }
@@ -95,6 +239,9 @@ impl Emitter {
     /// Emits one output pair.
     #[inline]
     pub fn emit(&mut self, key: &[u8], value: &[u8]) {
+        if let Some(t) = self.table.as_mut() {
+            return t.add(key, value);
+        }
         if let Some(p) = &self.partitioner {
             let p = p(key);
             return self.emit_to(p, key, value);
@@ -124,6 +271,11 @@ impl Emitter {
 
     /// Emits a pair whose value is a decimal integer.
     pub fn emit_int(&mut self, key: &[u8], value: i64) {
+        if let Some(t) = self.table.as_mut() {
+            if t.sum {
+                return t.add_int(key, value);
+            }
+        }
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         let mut u = value.unsigned_abs();
@@ -325,11 +477,91 @@ impl<J: Job> Guest<J> {
             let job: *const J = &self.job;
             self.emitter.partitioner = Some(Box::new(move |k| unsafe { (*job).partition(k, n) }));
         }
+        // Combine in the module only when the host will call wmr_finish
+        // to flush the table (older hosts never do).
+        self.emitter.table = None;
+        if J::COMBINER && self.task.host_finishes && self.task.task_kind == "map" {
+            let mut budget = if self.task.memory_limit > 0 { (self.task.memory_limit / 8).clamp(1 << 20, 64 << 20) } else { 16 << 20 };
+            if let Some(n) = self.task.param("wmr.combine_bytes").and_then(|s| s.parse::<i64>().ok()).filter(|n| *n > 0) {
+                budget = n;
+            }
+            self.emitter.table = Some(Box::new(Table::new(J::SUM_COMBINER, budget as usize)));
+        }
         if let Err(e) = self.job.init(&self.task) {
             return self.failed(&format!("init: {}", e.message()), NO_RECORD);
         }
         self.finish_call(STATUS_OK);
-        (if J::COMBINER { CAP_COMBINE } else { 0 }) | (if J::PARTITIONER { CAP_PARTITIONER } else { 0 })
+        (if J::COMBINER { CAP_COMBINE } else { 0 }) | (if J::PARTITIONER { CAP_PARTITIONER } else { 0 }) | CAP_FINISH
+    }
+
+    /// Emits what the combining table holds and empties it.
+    fn flush_table(&mut self) -> std::result::Result<(), String> {
+        let mut t = match self.emitter.table.take() {
+            Some(t) => t,
+            None => return Ok(()),
+        };
+        let mut res = match t.err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        let mut chunk = Vec::new();
+        for e in t.ents.iter() {
+            if res.is_err() {
+                break;
+            }
+            let key = &t.keys[e.koff as usize..(e.koff + e.klen) as usize];
+            if t.sum {
+                self.emitter.emit_int(key, e.sum);
+            } else if e.n == 1 {
+                self.emitter.emit(key, t.value(e.first));
+            } else {
+                // The combiner reads the values as the host would hand
+                // them over: a reduce chunk of one group.
+                chunk.clear();
+                chunk.extend_from_slice(&[0xdd, 0, 0, 0, 1, 0x93]);
+                msgpack::put_bin(&mut chunk, key);
+                chunk.extend_from_slice(&[0xc2, 0xdd]);
+                chunk.extend_from_slice(&e.n.to_be_bytes());
+                let mut r = e.first;
+                while r != 0 {
+                    msgpack::put_bin(&mut chunk, t.value(r));
+                    r = t.next_of(r);
+                }
+                let mut rd = Reader::new(&chunk);
+                let head = (|| -> Result<(&[u8], u32), Malformed> {
+                    rd.array()?;
+                    rd.array()?;
+                    let k = rd.bytes()?;
+                    rd.boolean()?;
+                    Ok((k, rd.array()?))
+                })();
+                let (k, count) = head.map_err(|_| "combining: malformed chunk".to_string())?;
+                let mut values =
+                    Values { chunk: &mut rd, in_chunk: count, more: false, cont: &mut self.cont, cont_pos: 0, cont_end: 0, in_cont: 0, bad: false };
+                if let Err(err) = self.job.combine(k, &mut values, &mut self.emitter) {
+                    res = Err(format!("combining key {:?}: {}", String::from_utf8_lossy(k), err.message()));
+                }
+            }
+        }
+        t.clear();
+        self.emitter.table = Some(t);
+        res
+    }
+
+    /// The end-of-task call (`wmr_finish`): the table's last flush, then
+    /// the job's `finish`.
+    pub fn finish(&mut self) -> i32 {
+        if self.emitter.table.is_some() {
+            let res = self.flush_table();
+            self.emitter.table = None; // finish emits straight to the host
+            if let Err(m) = res {
+                return self.failed(&m, NO_RECORD);
+            }
+        }
+        if let Err(e) = self.job.finish(&self.task, &mut self.emitter) {
+            return self.failed(&format!("finish: {}", e.message()), NO_RECORD);
+        }
+        self.finish_call(STATUS_OK)
     }
 
     pub fn map(&mut self, batch: &[u8]) -> i32 {
@@ -352,6 +584,16 @@ impl<J: Job> Guest<J> {
             };
             if let Err(e) = self.job.map(key, value, &mut self.emitter) {
                 return self.failed(e.message(), i as i64);
+            }
+            if let Some(t) = self.emitter.table.as_ref() {
+                if let Some(m) = t.err.clone() {
+                    return self.failed(&m, i as i64);
+                }
+                if t.full() {
+                    if let Err(m) = self.flush_table() {
+                        return self.failed(&m, i as i64);
+                    }
+                }
             }
         }
         if !r.at_end() {
@@ -439,6 +681,8 @@ fn decode_init(msg: &[u8]) -> Result<Task, Malformed> {
             b"split_length" => t.split_length = r.int()?,
             b"partition" => t.partition = r.int()?,
             b"num_partitions" => t.num_partitions = r.int()?,
+            b"memory_limit" => t.memory_limit = r.int()?,
+            b"finish" => t.host_finishes = r.boolean()?,
             b"params" if r.peek() == Some(0xc0) => r.skip()?,
             b"params" => {
                 let np = r.map()?;
@@ -492,7 +736,9 @@ pub fn run_local<J: Job>(params: &[(&str, &str)], lines: &[&[u8]]) -> std::resul
     }
 
     FAKE.with(|f| *f.borrow_mut() = Default::default());
-    let mut init = vec![0x83];
+    let mut init = vec![0x84];
+    msgpack::put_str(&mut init, "finish");
+    init.push(0xc3);
     msgpack::put_str(&mut init, "task_kind");
     msgpack::put_str(&mut init, "map");
     msgpack::put_str(&mut init, "num_partitions");
@@ -518,6 +764,7 @@ pub fn run_local<J: Job>(params: &[(&str, &str)], lines: &[&[u8]]) -> std::resul
         offset += l.len() as u64 + 1;
     }
     g.map(&batch);
+    g.finish();
     let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
     for (k, v) in take_output()? {
         groups.entry(k).or_default().push(v);

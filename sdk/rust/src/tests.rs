@@ -99,7 +99,7 @@ fn init_msg(params: &[(&str, &str)]) -> Vec<u8> {
 fn map_emits_words_with_params() {
     reset_fake();
     let mut g = Guest::<WordCount>::new();
-    assert_eq!(g.init(&init_msg(&[("prefix", "w:")])), 1);
+    assert_eq!(g.init(&init_msg(&[("prefix", "w:")])), 5); // combiner, end-of-task call
     assert_eq!(g.map(&batch(&[b"hello, w\xc3\xb6rld", b"", b"\xff\xfeab"])), 0);
     let got = emitted();
     let want: Vec<(Vec<u8>, Vec<u8>)> = ["w:hello", "w:w\u{f6}rld", "w:ab"]
@@ -248,4 +248,36 @@ fn run_local_maps_and_reduces() {
     assert_eq!(out, vec![(b"1a".to_vec(), b"2".to_vec()), (b"1b".to_vec(), b"2".to_vec())]);
     let err = crate::run_local::<WordCount>(&[], &[b"boom"]).unwrap_err();
     assert_eq!(err, "cannot map boom");
+}
+
+/// With a host that makes the end-of-task call, a map task's output stays
+/// in the module, combined per key, until `wmr_finish` or a full table;
+/// any budget gives the same pairs once the host combines them.
+#[test]
+fn map_output_is_combined_in_the_module() {
+    let lines: Vec<Vec<u8>> = (0..300).map(|i| format!("a b{} a c", i % 7).into_bytes()).collect();
+    let refs: Vec<&[u8]> = lines.iter().map(|l| l.as_slice()).collect();
+    let mut outputs = vec![];
+    for budget in ["", "100", "2000"] {
+        reset_fake();
+        let mut g = Guest::<WordCount>::new();
+        let _ = std::panic::take_hook(); // assertion messages, not the guest's report
+        let mut init = init_msg(&if budget.is_empty() { vec![] } else { vec![("wmr.combine_bytes", budget)] });
+        init[0] += 1; // one more key:
+        init.extend_from_slice(b"\xa6finish\xc3");
+        assert_eq!(g.init(&init), 5);
+        assert_eq!(g.map(&batch(&refs)), 0);
+        if budget.is_empty() {
+            assert!(emitted().is_empty(), "pairs emitted before the end of the task");
+        }
+        assert_eq!(g.finish(), 0);
+        let mut totals = std::collections::BTreeMap::new();
+        for (k, v) in emitted() {
+            *totals.entry(k).or_insert(0i64) += std::str::from_utf8(&v).unwrap().parse::<i64>().unwrap();
+        }
+        outputs.push(totals);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+    assert_eq!(outputs[0].get(b"a".as_slice()), Some(&600));
 }

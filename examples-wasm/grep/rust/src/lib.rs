@@ -15,6 +15,7 @@ struct Grep {
 
 impl Job for Grep {
     const COMBINER: bool = true;
+    const SUM_COMBINER: bool = true; // combine is wmr::sum
 
     fn init(&mut self, task: &Task) -> Result {
         let p = match task.param("pattern") {

@@ -9,6 +9,7 @@ struct WordCount;
 
 impl Job for WordCount {
     const COMBINER: bool = true;
+    const SUM_COMBINER: bool = true; // combine is wmr::sum
 
     fn map(&mut self, _offset: &[u8], line: &[u8], out: &mut Emitter) -> Result {
         for word in wmr::text::words(line) {
