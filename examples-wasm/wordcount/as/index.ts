@@ -11,6 +11,7 @@ class WordCount extends Job {
   constructor() {
     super();
     this.hasCombiner = true;
+    this.sumCombiner = true; // combine is sum()
   }
 
   map(key: Bytes, line: Bytes, out: Emitter): void {

@@ -27,6 +27,10 @@ export function wmr_combine(ptr: usize, len: i32): i32 {
   return runtime.reduce(ptr, len, true);
 }
 
+export function wmr_finish(): i32 {
+  return runtime.endTask();
+}
+
 export function wmr_partition(ptr: usize, len: i32, numPartitions: i32): i32 {
   return runtime.partition(ptr, len, numPartitions);
 }

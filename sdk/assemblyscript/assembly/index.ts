@@ -301,8 +301,14 @@ export class Task {
 /** A map/reduce job: extend it, override map and reduce (and combine with
  * hasCombiner = true), then register(new YourJob()). */
 export abstract class Job {
-  /** Whether the host should call combine on map output. */
+  /** Whether the host should call combine on map output. With it, map
+   * output is also combined inside the module first (a hash table per task,
+   * flushed at an eighth of the memory cap and at the end of the task;
+   * --param wmr.combine_bytes=N sets its budget). */
   hasCombiner: bool = false;
+  /** Whether combine adds up decimal integers, like sum(): the table then
+   * keeps one i64 per key. */
+  sumCombiner: bool = false;
   /** Starts a task: read params, reset per-task state. */
   init(task: Task): void {}
   abstract map(key: Bytes, value: Bytes, out: Emitter): void;
@@ -311,6 +317,9 @@ export abstract class Job {
   combine(key: Bytes, values: Values, out: Emitter): void {
     throw new Error("the job has no combiner");
   }
+  /** The end-of-task hook (Hadoop's cleanup): after the last map of a map
+   * task and the last reduce of a reduce task; may emit. */
+  finish(task: Task, out: Emitter): void {}
 }
 
 let registered: Job | null = null;
@@ -320,12 +329,127 @@ export function register(job: Job): void {
   registered = job;
 }
 
+// ---- in-module combining (ABI.md 2.6) ----
+
+// In a map task of a job with a combiner, emitted pairs are kept in this
+// table, combined per key, and cross to the host when it passes its budget
+// and at the end of the task (wmr_finish). Keys, values and entries live in
+// three buffers: nothing is allocated per key; with sumCombiner a key's
+// values are one i64. Flushes go in the order keys first came.
+const ENTRY: i32 = 40; // hash u64, koff u32, klen u32, sum i64, first u32, last u32, n u32, pad
+
+/** @internal */
+export class CombineTable {
+  sum: bool = false;
+  slots: usize = 0; // i32 each: index + 1 of an entry, 0 for empty
+  nslots: i32 = 0;
+  ents: Buffer = new Buffer();
+  keys: Buffer = new Buffer();
+  vals: Buffer = new Buffer(); // per value: [next u32][len u32][bytes]
+  budget: i32 = 16 << 20;
+
+  constructor(sum: bool, budget: i32) {
+    this.sum = sum;
+    this.budget = budget;
+    this.grow();
+  }
+
+  count(): i32 {
+    return this.ents.len / ENTRY;
+  }
+
+  full(): bool {
+    return this.keys.len + this.vals.len + this.ents.len + this.nslots * 4 > this.budget;
+  }
+
+  grow(): void {
+    const n = this.nslots > 0 ? this.nslots * 2 : 1024;
+    const s = heap.alloc(<usize>n * 4);
+    memory.fill(s, 0, <usize>n * 4);
+    const mask = <u64>(n - 1);
+    const count = this.count();
+    for (let k = 0; k < count; k++) {
+      let i = load<u64>(this.ents.ptr + <usize>(k * ENTRY)) & mask;
+      while (load<i32>(s + <usize>(i * 4)) != 0) i = (i + 1) & mask;
+      store<i32>(s + <usize>(i * 4), k + 1);
+    }
+    if (this.slots != 0) heap.free(this.slots);
+    this.slots = s;
+    this.nslots = n;
+  }
+
+  /** The address of key's entry, added if new. */
+  entry(kp: usize, kn: i32): usize {
+    const h = partitionHash(new Bytes(kp, kn));
+    const mask = <u64>(this.nslots - 1);
+    let i = h & mask;
+    while (true) {
+      const s = load<i32>(this.slots + <usize>(i * 4));
+      if (s == 0) {
+        this.ents.reserve(ENTRY);
+        const e = this.ents.ptr + <usize>this.ents.len;
+        memory.fill(e, 0, ENTRY);
+        store<u64>(e, h);
+        store<u32>(e, <u32>this.keys.len, 8);
+        store<u32>(e, <u32>kn, 12);
+        this.ents.len += ENTRY;
+        this.keys.reserve(kn);
+        this.keys.bytes(kp, kn);
+        store<i32>(this.slots + <usize>(i * 4), this.count());
+        if (this.count() * 2 > this.nslots) this.grow();
+        return this.ents.ptr + <usize>(this.ents.len - ENTRY);
+      }
+      const e = this.ents.ptr + <usize>((s - 1) * ENTRY);
+      if (load<u64>(e) == h && load<u32>(e, 12) == <u32>kn && memory.compare(this.keys.ptr + <usize>load<u32>(e, 8), kp, <usize>kn) == 0) return e;
+      i = (i + 1) & mask;
+    }
+  }
+
+  add(kp: usize, kn: i32, vp: usize, vn: i32): void {
+    if (this.sum) {
+      let x: i64;
+      if (vn == 1 && <u32>(load<u8>(vp) - 48) <= 9) x = <i64>(load<u8>(vp) - 48);
+      else x = parseInt64(new Bytes(vp, vn)); // throws on a value that is not an integer
+      const e = this.entry(kp, kn);
+      store<i64>(e, load<i64>(e, 16) + x, 16);
+      store<u32>(e, load<u32>(e, 32) + 1, 32);
+      return;
+    }
+    const off = <u32>this.vals.len;
+    this.vals.reserve(8 + vn);
+    this.vals.be32(0);
+    this.vals.be32(<u32>vn);
+    this.vals.bytes(vp, vn);
+    const e = this.entry(kp, kn);
+    const last = load<u32>(e, 28);
+    if (last != 0) store<u32>(this.vals.ptr + <usize>(last - 1), bswap<u32>(off + 1));
+    else store<u32>(e, off + 1, 24);
+    store<u32>(e, off + 1, 28);
+    store<u32>(e, load<u32>(e, 32) + 1, 32);
+  }
+
+  addInt(kp: usize, kn: i32, n: i64): void {
+    const e = this.entry(kp, kn);
+    store<i64>(e, load<i64>(e, 16) + n, 16);
+    store<u32>(e, load<u32>(e, 32) + 1, 32);
+  }
+
+  clear(): void {
+    this.ents.len = 0;
+    this.keys.len = 0;
+    this.vals.len = 0;
+    memory.fill(this.slots, 0, <usize>this.nslots * 4);
+  }
+}
+
 // ---- output ----
 
 /** Collects output pairs and sends them to the host in batches. */
 export class Emitter {
   buf: Buffer = new Buffer();
   count: u32 = 0;
+  /** @internal In a map task of a job with a combiner: where emits go. */
+  table: CombineTable | null = null;
 
   constructor() {
     this.reset();
@@ -348,6 +472,11 @@ export class Emitter {
 
   /** Emits raw bytes (ptr, len) as key and value. */
   emitRaw(kp: usize, kn: i32, vp: usize, vn: i32): void {
+    const t = this.table;
+    if (t !== null) {
+      t.add(kp, kn, vp, vn);
+      return;
+    }
     const need = kn + vn + 11;
     if (this.buf.len + need > EMIT_FLUSH_SIZE) this.flush();
     this.buf.reserve(need);
@@ -373,6 +502,11 @@ export class Emitter {
 
   /** Emits value as a decimal integer. */
   emitInt(key: Bytes, value: i64): void {
+    const t = this.table;
+    if (t !== null && t.sum) {
+      t.addInt(key.ptr, key.length, value);
+      return;
+    }
     const n = formatInt(digits, value);
     this.emitRaw(key.ptr, key.length, digits + <usize>(24 - n), n);
   }
@@ -666,6 +800,9 @@ export class Runtime {
   reader: Reader = new Reader();
   task: Task = new Task();
   failBuf: Buffer = new Buffer();
+  table: CombineTable | null = null;
+  chunk: Buffer = new Buffer();
+  chunkReader: Reader = new Reader();
 
   job(): Job {
     const j = registered;
@@ -722,6 +859,8 @@ export class Runtime {
     const r = this.reader;
     r.reset(ptr, len);
     const t = new Task();
+    let memoryLimit: i64 = 0;
+    let hostFinishes = false;
     const n = r.map();
     const k = new Bytes();
     for (let i: u32 = 0; i < n && !r.bad; i++) {
@@ -736,6 +875,8 @@ export class Runtime {
       else if (key == "split_length") t.splitLength = r.int();
       else if (key == "partition") t.partition = r.int();
       else if (key == "num_partitions") t.numPartitions = r.int();
+      else if (key == "memory_limit") memoryLimit = r.int();
+      else if (key == "finish") hostFinishes = r.bool();
       else if (key == "params" && r.p < r.end && load<u8>(r.p) != 0xc0) {
         const np = r.map();
         for (let j: u32 = 0; j < np && !r.bad; j++) {
@@ -749,9 +890,96 @@ export class Runtime {
     counterNames.length = 0;
     counterDeltas.length = 0;
     this.emitter.reset();
+    // Combine in the module only when the host will call wmr_finish to
+    // flush the table (older hosts never do).
+    this.table = null;
+    if (job.hasCombiner && hostFinishes && t.taskKind == "map") {
+      let budget: i64 = memoryLimit > 0 ? min(max(memoryLimit / 8, 1 << 20), 64 << 20) : 16 << 20;
+      const p = t.param("wmr.combine_bytes");
+      if (p !== null) {
+        const x = I64.parseInt(p);
+        if (x > 0) budget = x;
+      }
+      this.table = new CombineTable(job.sumCombiner, <i32>budget);
+    }
+    this.emitter.table = this.table;
     job.init(t);
     this.finish();
-    return job.hasCombiner ? 1 : 0;
+    return (job.hasCombiner ? 1 : 0) | 4;
+  }
+
+  /** Emits what the combining table holds and empties it. */
+  flushTable(job: Job): void {
+    const t = this.table;
+    if (t === null) return;
+    const out = this.emitter;
+    out.table = null; // what the combiner emits goes to the host
+    const key = new Bytes();
+    const count = t.count();
+    for (let k = 0; k < count; k++) {
+      const e = t.ents.ptr + <usize>(k * ENTRY);
+      key.ptr = t.keys.ptr + <usize>load<u32>(e, 8);
+      key.length = <i32>load<u32>(e, 12);
+      const n = load<u32>(e, 32);
+      if (t.sum) {
+        out.emitInt(key, load<i64>(e, 16));
+        continue;
+      }
+      const first = load<u32>(e, 24);
+      if (n == 1) {
+        const p = t.vals.ptr + <usize>(first - 1);
+        out.emitRaw(key.ptr, key.length, p + 8, <i32>bswap<u32>(load<u32>(p, 4)));
+        continue;
+      }
+      // The combiner reads the values as the host hands them over: a
+      // reduce chunk of one group.
+      const b = this.chunk;
+      b.len = 0;
+      b.reserve(16 + key.length);
+      b.byte(0xdd);
+      b.be32(1);
+      b.byte(0x93);
+      b.bin(key.ptr, key.length);
+      b.byte(0xc2);
+      b.byte(0xdd);
+      b.be32(n);
+      for (let ref = first; ref != 0; ) {
+        const p = t.vals.ptr + <usize>(ref - 1);
+        const vn = <i32>bswap<u32>(load<u32>(p, 4));
+        b.reserve(vn + 5);
+        b.bin(p + 8, vn);
+        ref = bswap<u32>(load<u32>(t.vals.ptr + <usize>(ref - 1)));
+      }
+      const r = this.chunkReader;
+      r.reset(b.ptr, b.len);
+      r.array();
+      r.array();
+      const k2 = new Bytes();
+      r.bytes(k2);
+      r.bool();
+      const v = this.values;
+      v.chunk = r;
+      v.inChunk = r.array();
+      v.more = false;
+      v.inCont = 0;
+      v.bad = false;
+      job.combine(k2, v, out);
+    }
+    t.clear();
+    out.table = t;
+  }
+
+  /** The end-of-task call (wmr_finish): the table's last flush, then the
+   * job's finish hook. */
+  endTask(): i32 {
+    const job = this.job();
+    if (this.table !== null) {
+      this.flushTable(job);
+      this.table = null;
+      this.emitter.table = null; // finish emits straight to the host
+    }
+    job.finish(this.task, this.emitter);
+    return this.finish();
   }
 
   map(ptr: usize, len: i32): i32 {
@@ -768,6 +996,8 @@ export class Runtime {
       r.bytes(value);
       if (r.bad || fields != 2) return this.fail("reading the host's batch: malformed record", i);
       job.map(key, value, out);
+      const t = this.table;
+      if (t !== null && t.full()) this.flushTable(job);
     }
     if (r.bad || r.p != r.end) return this.fail("reading the host's batch: malformed msgpack", -1);
     return this.finish();

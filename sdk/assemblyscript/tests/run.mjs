@@ -75,13 +75,26 @@ function test(name, fn) {
 }
 
 test("abi version", () => assert.equal(x.wmr_abi_version(), 1));
-test("init declares the combiner", () => assert.equal(call(x.wmr_init, init), 1));
+test("init declares the combiner and the end-of-task call", () => assert.equal(call(x.wmr_init, init), 5));
 test("map emits words", () => {
-  assert.equal(call(x.wmr_init, init), 1);
+  assert.equal(call(x.wmr_init, init), 5);
   const batch = Buffer.concat([arr32(2), Buffer.from([0x92]), bin("\0\0\0\0\0\0\0\0"), bin(Buffer.from("h\xc3\xa9llo, w\xffo", "latin1")),
     Buffer.from([0x92]), bin("k"), bin("")]);
   assert.equal(call(x.wmr_map, batch), 0);
   assert.equal(emitted(), "h\u00e9llo=7;w=7;o=7;");
+});
+test("with a host that calls wmr_finish, map output is combined in the module until then", () => {
+  const withFinish = Buffer.concat([Buffer.from([0x84]), str("task_kind"), str("map"), str("finish"), Buffer.from([0xc3]),
+    str("num_partitions"), Buffer.from([3]), str("params"), Buffer.from([0x81]), str("prefix"), str("2")]);
+  assert.equal(call(x.wmr_init, withFinish), 5);
+  for (let b = 0; b < 2; b++) {
+    const batch = Buffer.concat([arr32(2), Buffer.from([0x92]), bin("\0\0\0\0\0\0\0\0"), bin("a b a"),
+      Buffer.from([0x92]), bin("\0\0\0\0\0\0\0\x06"), bin("b c")]);
+    assert.equal(call(x.wmr_map, batch), 0);
+  }
+  assert.equal(host.emits.length, 0);
+  assert.equal(x.wmr_finish(), 0);
+  assert.equal(emitted(), "a=8;b=8;c=4;");
 });
 test("malformed batch fails through wmr.fail", () => {
   call(x.wmr_init, init);
