@@ -21,6 +21,10 @@ type Runner struct {
 	// for in-process runs only).
 	CloseOnContextDone bool
 	Logger             *slog.Logger
+	// Memory, if set, is told at the start of a task and at every
+	// progress report how much linear memory the module holds, so a
+	// worker can keep its heap near what the task may use.
+	Memory func(spec *Spec, guestBytes int64)
 
 	hosts   map[hostKey]*wasmhost.Host
 	modules map[moduleKey]*wasmhost.Module
@@ -135,6 +139,14 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 	}
 	if err := inst.Init(ctx, init); err != nil {
 		return nil, err
+	}
+	if r.Memory != nil {
+		r.Memory(spec, inst.MemorySize())
+		report := progress
+		progress = func(s Stats) {
+			r.Memory(spec, inst.MemorySize())
+			report(s)
+		}
 	}
 	var res *Result
 	switch spec.Kind {

@@ -223,6 +223,9 @@ func (i *Instance) Reduce(ctx context.Context, chunk []byte, values ValueSource,
 	return err
 }
 
+// MemorySize is the guest's linear memory now, in bytes.
+func (i *Instance) MemorySize() int64 { return int64(i.mem.Size()) }
+
 // HasFinish reports whether the task must end with Finish.
 func (i *Instance) HasFinish() bool { return i.caps&abi.CapFinish != 0 && i.fFinish != nil }
 

@@ -28,6 +28,15 @@ import (
 // EnvDataLimit carries the worker's RLIMIT_DATA in bytes from the parent.
 const EnvDataLimit = "WMR_WORKER_DATA_LIMIT"
 
+// dataLimit is the worker's RLIMIT_DATA from the parent, or 0.
+func dataLimit() int64 {
+	n, err := strconv.ParseInt(os.Getenv(EnvDataLimit), 10, 64)
+	if err != nil || raceEnabled {
+		return 0
+	}
+	return n
+}
+
 // maxOpenFiles caps a worker's file descriptors: a reduce task opens one
 // file per map output it merges, so this is generous, but bounded.
 const maxOpenFiles = 4096
@@ -66,7 +75,8 @@ func applyLimits() error {
 			return err
 		}
 		// Let the garbage collector work harder well before the wall, so
-		// the limit is met by a clean failure, not a runtime crash.
+		// the limit is met by a clean failure, not a runtime crash (tasks
+		// lower it further: heapLimit).
 		debug.SetMemoryLimit(int64(n / 10 * 8))
 	}
 	return nil

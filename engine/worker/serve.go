@@ -54,6 +54,25 @@ func Main() int {
 	return 0
 }
 
+// heapLimit keeps the worker's heap near what its task may hold: the sort
+// buffer (a quarter more, for its entries and the spill being written), the
+// module's linear memory as it is now, and the runtime's own share. With
+// GOGC at 400 alone, a heap of a few large buffers would grow to five
+// times what is live before a collection (measured: 400 MB for a 128 MiB
+// sort buffer). The limit is soft: the collector runs harder near it, and
+// never past the hard limit of RLIMIT_DATA (see applyLimits).
+func heapLimit(spec *task.Spec, guestBytes int64) {
+	sort := spec.SortBufferBytes
+	if sort <= 0 {
+		sort = task.DefaultSortBufferBytes
+	}
+	limit := sort*5/4 + guestBytes + 48<<20
+	if hard := dataLimit(); hard > 0 {
+		limit = min(limit, hard/10*8)
+	}
+	debug.SetMemoryLimit(limit)
+}
+
 // progressEvery is how often a worker reports progress.
 const progressEvery = 200 * time.Millisecond
 
@@ -62,7 +81,7 @@ const progressEvery = 200 * time.Millisecond
 func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger) error {
 	r := bufio.NewReaderSize(in, 64<<10)
 	w := bufio.NewWriter(out)
-	runner := &task.Runner{Logger: logger}
+	runner := &task.Runner{Logger: logger, Memory: heapLimit}
 	defer runner.Close(ctx)
 	for {
 		typ, body, err := readFrame(r)
