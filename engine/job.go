@@ -66,7 +66,7 @@ type Summary struct {
 	InputFiles    int
 	BytesIn       int64
 	RecordsIn     int64
-	MapRecordsOut int64 // records emitted by map (before combining)
+	MapRecordsOut int64 // records map tasks passed to the host (after the module's own combining, before the host's)
 	ShuffleBytes  int64 // map output bytes after combining
 	Spills        int
 	RecordsOut    int64

@@ -36,7 +36,7 @@ type Status struct {
 type Totals struct {
 	BytesIn       int64 // map input bytes
 	RecordsIn     int64 // map input records
-	MapRecordsOut int64 // map output records (before combining)
+	MapRecordsOut int64 // map output records that reached the host (before its combining)
 	ShuffleBytes  int64 // map output bytes (after combining)
 	Spills        int
 	RecordsOut    int64 // reduce output records
