@@ -147,7 +147,9 @@ func TestSpillPathMatchesInMemory(t *testing.T) {
 	big := newEngine(t, Config{})
 	_, want, wantRaw := run(t, big, Job{Module: testwasm.Path(t, "wordcount"), Inputs: []string{dir}, Reducers: 2})
 	small := newEngine(t, Config{MemoryBudget: 64 << 10})
-	sum, got, raw := run(t, small, Job{Module: testwasm.Path(t, "wordcount"), Inputs: []string{dir}, Reducers: 2})
+	// A tiny table in the module too, so that most pairs reach the host.
+	sum, got, raw := run(t, small, Job{Module: testwasm.Path(t, "wordcount"), Inputs: []string{dir}, Reducers: 2,
+		Params: map[string]string{"wmr.combine_bytes": "300"}})
 	if sum.Spills < 10 {
 		t.Fatalf("only %d spills with a 64 KiB budget", sum.Spills)
 	}
