@@ -339,7 +339,8 @@ func (s *store) readSum(p string, f *os.File) (shardSum, error) {
 		if err != nil {
 			return shardSum{}, err
 		}
-		return sum, s.writeSum(p, sum)
+		s.writeSum(p, sum) // best effort: a full disk must not make the shard unreadable
+		return sum, nil
 	}
 	if err != nil {
 		return shardSum{}, err
