@@ -9,36 +9,18 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wmr-dev/wmr/engine"
+	"github.com/wmr-dev/wmr/internal/jobtest"
 )
-
-// syncBuffer is a log sink the fuzzed handlers write to concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // FuzzHandlers sends arbitrary requests to every route of a live node:
 // none may panic, none may answer 500 (bad input is the caller's fault,
 // 4xx with a reason), and nothing may be written outside the data
 // directory.
 func FuzzHandlers(f *testing.F) {
-	logs := &syncBuffer{}
+	logs := &jobtest.SyncBuffer{}
 	dir := f.TempDir()
 	cfg := DefaultLocalConfig()
 	cfg.DataDir, cfg.HTTPAddr, cfg.GossipAddr = filepath.Join(dir, "data"), "127.0.0.1:0", "127.0.0.1:0"

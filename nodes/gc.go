@@ -1,7 +1,6 @@
 package nodes
 
 import (
-	"context"
 	"io/fs"
 	"net/http"
 	"os"
@@ -68,20 +67,6 @@ func (g *gcState) add(s GCStats) {
 	}
 	g.total.At = s.At
 	g.last = &s
-}
-
-// gcLoop collects every GCInterval until ctx ends.
-func (n *Node) gcLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.GCInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.collect(time.Now())
-		}
-	}
 }
 
 // collect removes what is garbage at now and records what it freed.

@@ -189,9 +189,12 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.dead.start = time.Now()
 	n.ready.Store(true)
-	go n.repairLoop(n.ctx)
-	go n.rejoinLoop(n.ctx)
-	go n.gcLoop(n.ctx)
+	// Background work: restore replica counts; re-contact the seeds and
+	// remembered peers not seen alive (how a partition heals) and check
+	// members not yet trusted; collect garbage.
+	go every(n.ctx, n.cfg.RepairInterval, func() { n.repairOnce(n.ctx) })
+	go every(n.ctx, n.cfg.RejoinInterval, func() { n.rejoinOnce(n.ctx) })
+	go every(n.ctx, n.cfg.GCInterval, func() { n.collect(time.Now()) })
 	if n.cfg.ScrubInterval > 0 {
 		go n.scrubLoop(n.ctx)
 	}
@@ -220,4 +223,18 @@ func (n *Node) Close(ctx context.Context) error {
 	n.engine.Close()
 	errs = append(errs, n.auditOut.Close())
 	return errors.Join(errs...)
+}
+
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }

@@ -127,21 +127,6 @@ func (n *Node) joinCluster(ctx context.Context) error {
 	}
 }
 
-// rejoinLoop re-contacts, every RejoinInterval, each seed and remembered
-// peer that is not a live member, and checks members not yet trusted.
-func (n *Node) rejoinLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.RejoinInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.rejoinOnce(ctx)
-		}
-	}
-}
-
 func (n *Node) rejoinOnce(ctx context.Context) {
 	live := map[string]bool{}
 	for _, m := range n.ml.Members() {

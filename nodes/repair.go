@@ -41,20 +41,6 @@ func (d *deadTracker) deadFor(name string, now time.Time) time.Duration {
 	return now.Sub(d.start)
 }
 
-// repairLoop restores replica counts now and then until ctx ends.
-func (n *Node) repairLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.RepairInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.repairOnce(ctx)
-		}
-	}
-}
-
 // repairOnce re-replicates shards whose holders have been dead past the
 // grace period. Only the live member with the lowest name does it, so
 // manifests are not updated from two places at once.

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,26 +27,8 @@ type testNode struct {
 	url          string // http://HTTP, or https:// for a secure node
 	ca           string // the cluster CA certificate, for a secure node
 	cmd          *exec.Cmd
-	log          *syncBuffer // its stderr, read while it runs
+	log          *jobtest.SyncBuffer // its stderr, read while it runs
 	exited       chan struct{}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and readers at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -119,7 +100,7 @@ func launchNode(t *testing.T, o nodeOpts) (*testNode, error) {
 		o.http, o.gossip = freePort(t), freePort(t)
 	}
 	n := &testNode{name: o.name, data: o.data, http: o.http, gossip: o.gossip, url: "http://" + o.http, ca: o.ca,
-		log: &syncBuffer{}, exited: make(chan struct{})}
+		log: &jobtest.SyncBuffer{}, exited: make(chan struct{})}
 	args := []string{"node", "--local", "--data", o.data, "--http", n.http, "--gossip", n.gossip}
 	for _, j := range o.join {
 		args = append(args, "--join", j)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wmr-dev/wmr/internal/jobtest"
 )
 
 // netLab is a private network of Linux network namespaces on one bridge:
@@ -77,7 +79,7 @@ func (l *netLab) start(t *testing.T, i int, join ...string) *testNode {
 	t.Helper()
 	name := fmt.Sprintf("n%d", i)
 	n := &testNode{name: name, data: filepath.Join(t.TempDir(), name), http: l.addr(i, 8080), gossip: l.addr(i, 7946),
-		log: &syncBuffer{}, exited: make(chan struct{})}
+		log: &jobtest.SyncBuffer{}, exited: make(chan struct{})}
 	n.url = "http://" + n.http
 	args := []string{"netns", "exec", l.ns(i), wmrBin, "node", "--local", "--insecure", "--data", n.data, "--http", n.http, "--gossip", n.gossip}
 	for _, j := range join {
