@@ -70,11 +70,20 @@ func Build(example string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(outPath), 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", outPath, pkg)
+	// Build beside the target and rename: test binaries of several
+	// packages build the same examples at once, and one must never read
+	// a module another is still writing.
+	tmp := fmt.Sprintf("%s.%d.tmp", outPath, os.Getpid())
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, pkg)
 	cmd.Dir = filepath.Join(root, "examples-wasm")
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
 		return "", fmt.Errorf("build example %s: %v\n%s", example, err, b)
+	}
+	if err := os.Rename(tmp, outPath); err != nil {
+		os.Remove(tmp)
+		return "", err
 	}
 	built[example] = outPath
 	return outPath, nil
