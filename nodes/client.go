@@ -176,10 +176,17 @@ type DatasetInfo struct {
 	ReplicaStates []ReplicaState `json:"replica_states"`
 }
 
-// Dataset returns one dataset's manifest and replica states.
+// Dataset returns one dataset's manifest.
 func (c *Client) Dataset(ctx context.Context, name string) (*DatasetInfo, error) {
 	var m DatasetInfo
 	return &m, c.do(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name), nil, &m)
+}
+
+// DatasetReplicas returns one dataset's manifest and the state of every
+// replica, as its holders report it.
+func (c *Client) DatasetReplicas(ctx context.Context, name string) (*DatasetInfo, error) {
+	var m DatasetInfo
+	return &m, c.do(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"?replicas=1", nil, &m)
 }
 
 // PutOptions configure Put.

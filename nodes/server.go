@@ -164,11 +164,16 @@ func (n *Node) dataset(w http.ResponseWriter, r *http.Request, action string) (*
 	return nil, false
 }
 
-// handleDataset shows a dataset's manifest and, asked of every holder, the
-// state of each replica (when it was last verified, damage found).
+// handleDataset shows a dataset's manifest and, with ?replicas=1, the
+// state of each replica asked of every holder (when it was last verified,
+// damage found): a call per holder that cat and get do not need.
 func (n *Node) handleDataset(w http.ResponseWriter, r *http.Request) {
 	if m, ok := n.dataset(w, r, "dataset.show"); ok {
-		writeJSON(w, &DatasetInfo{Manifest: *m, ReplicaStates: n.datasetReplicas(r.Context(), m)})
+		info := &DatasetInfo{Manifest: *m}
+		if r.URL.Query().Get("replicas") == "1" {
+			info.ReplicaStates = n.datasetReplicas(r.Context(), m)
+		}
+		writeJSON(w, info)
 	}
 }
 

@@ -195,7 +195,7 @@ func TestClusterScrubberRepairsAFlippedReplica(t *testing.T) {
 		}
 		return nil
 	})
-	info, err := first.client().Dataset(context.Background(), "logs")
+	info, err := first.client().DatasetReplicas(context.Background(), "logs")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := newClient(cmd, node)
 			if len(args) == 1 {
-				m, err := c.Dataset(cmd.Context(), args[0])
+				m, err := c.DatasetReplicas(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
