@@ -16,6 +16,7 @@ import (
 	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 	"github.com/wmr-dev/wmr/engine/worker"
@@ -41,6 +42,10 @@ type Job struct {
 	// SkipBadRecords is how many input records the job may skip when a map
 	// attempt fails in the module on one (0: a bad record fails the job).
 	SkipBadRecords int
+	// Partitioner is "hash" (the default) or "range": split points
+	// sampled from the input, so the part files read in order are sorted
+	// (see engine/sampling).
+	Partitioner string
 }
 
 // Progress is a snapshot of a running job.
@@ -176,6 +181,14 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	}()
 
 	r := &jobRun{e: e, job: job, mod: mod, splits: splits, workDir: workDir, tmpOut: tmpOut}
+	if job.Partitioner == sampling.Range {
+		if progress != nil {
+			progress(Progress{Phase: "sample", Maps: len(splits), Reduces: job.Reducers, Elapsed: time.Since(start)})
+		}
+		if r.bounds, err = r.sample(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var inputBytes int64
 	for _, f := range files {
 		inputBytes += f.Size
@@ -250,6 +263,9 @@ func validateJob(job *Job) error {
 		problems = append(problems, "no output directory (--output)")
 	}
 	if err := coord.CheckReducers(job.Reducers); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := sampling.Check(job.Partitioner); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if job.SkipBadRecords < 0 {
@@ -347,9 +363,33 @@ type jobRun struct {
 	splits  []input.Split
 	workDir string
 	tmpOut  string
+	bounds  [][]byte // the range partitioner's split points
 }
 
 var _ coord.Executor = (*jobRun)(nil)
+
+// sample runs the range partitioner's sample tasks on this machine.
+func (r *jobRun) sample(ctx context.Context) ([][]byte, error) {
+	lengths := make([]int64, len(r.splits))
+	for i, s := range r.splits {
+		lengths[i] = s.Length
+	}
+	return SampleBounds(ctx, lengths, r.job.Reducers, r.e.cfg.Parallelism, func(ctx context.Context, i int, windows []task.Window) ([][]byte, error) {
+		s := r.splits[i]
+		spec := r.baseSpec(task.KindSample, fmt.Sprintf("s-%05d", i))
+		spec.Attempt = 1
+		spec.InputPath, spec.InputName = s.File.Path, s.File.Name
+		spec.SplitOffset, spec.SplitLength = s.Offset, s.Length
+		for _, w := range windows {
+			spec.Windows = append(spec.Windows, task.Window{Offset: s.Offset + w.Offset, Length: w.Length})
+		}
+		res, err := r.e.RunTask(ctx, &spec, nil)
+		if err != nil {
+			return nil, err
+		}
+		return res.Sample, nil
+	})
+}
 
 // localNode is the one node of wmr run.
 const localNode = "local"
@@ -370,7 +410,7 @@ func (r *jobRun) baseSpec(kind, id string) task.Spec {
 		JobID: r.job.ID, TaskID: id, Kind: kind,
 		ModulePath: r.mod.path, ModuleName: r.mod.name, ModuleHash: r.mod.hash,
 		Params: r.job.Params, Partitions: r.job.Reducers,
-		WorkDir: r.workDir,
+		WorkDir: r.workDir, Partitioner: r.job.Partitioner, Bounds: r.bounds,
 	}
 	r.e.TaskDefaults(&spec)
 	return spec

@@ -367,6 +367,8 @@ type SubmitOptions struct {
 	Attempts, SkipBadRecords int
 	// NoBackups turns backup attempts for stragglers off.
 	NoBackups bool
+	// Partitioner is "hash" (default) or "range" (engine/sampling).
+	Partitioner string
 }
 
 // Submit uploads the module to the node and starts the job there; that
@@ -385,7 +387,7 @@ func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, err
 	}
 	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
 		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime),
-		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords, NoBackups: opt.NoBackups})
+		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords, NoBackups: opt.NoBackups, Partitioner: opt.Partitioner})
 	var st JobStatus
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/engine/task"
 )
 
@@ -41,6 +42,11 @@ type JobRequest struct {
 	SkipBadRecords int `json:"skip_bad_records,omitempty"`
 	// NoBackups turns backup attempts for stragglers off for this job.
 	NoBackups bool `json:"no_backups,omitempty"`
+	// Partitioner is "hash" (default) or "range"; Bounds are the range
+	// partitioner's split points, which the coordinator samples at submit
+	// (a successor reuses them, so map outputs agree).
+	Partitioner string   `json:"partitioner,omitempty"`
+	Bounds      [][]byte `json:"bounds,omitempty"`
 }
 
 // Attempt is one try of one task, as shown by status.
@@ -246,6 +252,10 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	if err := coord.CheckReducers(req.Reducers); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadJob, err)
 	}
+	if err := sampling.Check(req.Partitioner); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadJob, err)
+	}
+	req.Bounds = nil // sampled below, never taken from a client
 	if req.Attempts < 1 || req.SkipBadRecords < 0 {
 		return nil, fmt.Errorf("%w: attempts must be at least 1 and skipped records not negative", errBadJob)
 	}
@@ -315,6 +325,19 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	// Before it runs, the job is known to every holder and each has the
 	// module: any of them can take it over.
 	x.prepareAll(ctx)
+	if req.Partitioner == sampling.Range {
+		bounds, err := x.sample(ctx)
+		if err != nil {
+			n.jobsMu.Lock()
+			delete(n.jobs, j.status.ID)
+			n.jobsMu.Unlock()
+			return nil, fmt.Errorf("%w: %w", errBadJob, err)
+		}
+		x.req.Bounds, j.rec.Request.Bounds = bounds, bounds
+		j.mu.Lock()
+		j.status.Request.Bounds = bounds
+		j.mu.Unlock()
+	}
 	n.record(ctx, j.rec)
 	go n.coordinate(j)
 	st := j.snapshot()
@@ -470,6 +493,7 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 		sh := x.in.Shards[id.Index]
 		treq.Dataset, treq.Shard, treq.InputName = x.j.inKey, sh.ID, sh.File
 		treq.Skip = engine.SkipOffsets(st.Skip)
+		treq.Partitioner, treq.Bounds = x.req.Partitioner, x.req.Bounds
 	} else {
 		treq.Partition, treq.Output, treq.Replicas = id.Index, x.j.outKey, x.req.Replicas
 		for _, in := range st.Inputs {
@@ -505,6 +529,51 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 		ev.Class = coord.FetchFailed
 	}
 	return ev
+}
+
+// sample runs the range partitioner's sample tasks on holders of the
+// sampled shards (any live holder; the next if one fails without the
+// module's fault) and returns the job's split points.
+func (x *clusterJob) sample(ctx context.Context) ([][]byte, error) {
+	lengths := make([]int64, len(x.in.Shards))
+	for i, sh := range x.in.Shards {
+		lengths[i] = sh.Size
+	}
+	return engine.SampleBounds(ctx, lengths, x.req.Reducers, len(x.n.alive())*x.n.cfg.SlotsPerNode, func(ctx context.Context, i int, windows []task.Window) ([][]byte, error) {
+		sh := x.in.Shards[i]
+		treq := &taskRequest{JobID: x.j.status.ID, TaskID: fmt.Sprintf("s-%05d", i), Kind: task.KindSample, Attempt: 1,
+			ModuleHash: x.req.ModuleHash, ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr, Params: x.req.Params,
+			Partitions: x.req.Reducers, Tenant: x.j.tenant, TaskMemory: x.req.TaskMemory, TaskTime: x.req.TaskTime,
+			Dataset: x.j.inKey, Shard: sh.ID, InputName: sh.File, Windows: windows}
+		b, _ := json.Marshal(treq)
+		err := fmt.Errorf("no live holder of shard %s", sh.ID)
+		for _, h := range sh.Holders {
+			node, ok := x.n.aliveMember(h)
+			if !ok {
+				continue
+			}
+			if _, perr := x.prepare(ctx, node); perr != nil {
+				err = perr
+				continue
+			}
+			resp := &taskResponse{}
+			r, rerr := http.NewRequestWithContext(ctx, http.MethodPost, x.n.peerURL(node, "/v1/internal/tasks"), bytes.NewReader(b))
+			if rerr == nil {
+				rerr = x.n.do(r, resp)
+			}
+			switch {
+			case rerr != nil:
+				err = fmt.Errorf("node %s: %w", node.Name, rerr)
+			case resp.Error == "" && resp.Result != nil:
+				return resp.Result.Sample, nil
+			case classOf(resp.Class) == coord.ModuleFault || classOf(resp.Class) == coord.Invalid:
+				return nil, fmt.Errorf("shard %s of %s: %s", sh.ID, sh.File, resp.Error)
+			default:
+				err = fmt.Errorf("node %s: %s", node.Name, resp.Error)
+			}
+		}
+		return nil, err
+	})
 }
 
 // Commit publishes the output dataset, once every shard is on live holders

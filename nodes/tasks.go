@@ -23,6 +23,7 @@ import (
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/engine/task"
 )
 
@@ -47,6 +48,11 @@ type taskRequest struct {
 	Shard     string  `json:"shard,omitempty"`
 	InputName string  `json:"input_name,omitempty"`
 	Skip      []int64 `json:"skip,omitempty"` // offsets of bad records to pass over
+	// The range partitioner's split points (maps), and the windows of the
+	// shard a sample task reads (offsets within the shard).
+	Partitioner string        `json:"partitioner,omitempty"`
+	Bounds      [][]byte      `json:"bounds,omitempty"`
+	Windows     []task.Window `json:"windows,omitempty"`
 	// Reduce tasks.
 	Partition int         `json:"partition"`
 	Inputs    []mapOutput `json:"inputs,omitempty"`
@@ -201,7 +207,31 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 		spec.MemoryLimitBytes = req.TaskMemory
 	}
 	spec.TimeLimit = time.Duration(req.TaskTime)
+	spec.Partitioner, spec.Bounds = req.Partitioner, req.Bounds
+	if err := sampling.Check(req.Partitioner); err != nil {
+		return &taskResponse{Error: err.Error(), Class: classNames[coord.Invalid]}
+	}
+	if err := sampling.CheckBounds(req.Bounds, req.Partitions); err != nil {
+		return &taskResponse{Error: "the job's range partitioner: " + err.Error(), Class: classNames[coord.Invalid]}
+	}
 	switch req.Kind {
+	case task.KindSample:
+		path, off, length, err := n.inputRange(ctx, req.Dataset, req.Shard)
+		if err != nil {
+			return fail(err)
+		}
+		spec.InputPath, spec.InputName, spec.SplitOffset, spec.SplitLength = path, req.InputName, off, length
+		for _, w := range req.Windows {
+			if w.Offset < 0 || w.Length < 0 || w.Offset+w.Length > length {
+				return &taskResponse{Error: fmt.Sprintf("sample window %d+%d is outside shard %s of %d bytes", w.Offset, w.Length, req.Shard, length), Class: classNames[coord.Invalid]}
+			}
+			spec.Windows = append(spec.Windows, task.Window{Offset: off + w.Offset, Length: w.Length})
+		}
+		res, err := n.engine.RunTask(ctx, &spec, nil)
+		if err != nil {
+			return fail(err)
+		}
+		return &taskResponse{Result: res}
 	case task.KindMap:
 		path, off, length, err := n.inputRange(ctx, req.Dataset, req.Shard)
 		if err != nil {

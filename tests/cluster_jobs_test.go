@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -372,5 +373,50 @@ func TestClusterModuleErrorFailsJob(t *testing.T) {
 	}
 	if _, err := ns[0].client().Dataset(context.Background(), "o"); err == nil {
 		t.Fatal("a failed job published its output")
+	}
+}
+
+// A total-order sort on the cluster: the coordinator samples the input on
+// its holders, every map partitions by the same split points, and the
+// output dataset read in shard order is the input sorted bytewise, equal
+// to wmr run's.
+func TestClusterRangeSort(t *testing.T) {
+	ns := cluster(t, 3)
+	dir := t.TempDir()
+	var lines []string
+	for i := range 6000 {
+		lines = append(lines, fmt.Sprintf("%x line %d", (i*7919)%6007, i%17))
+	}
+	lines = append(lines, "", "", "dup", "dup")
+	path := dir + "/lines.txt"
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := wmr(t, "put", "--node", "http://"+ns[0].http, "--dataset", "lines", "--replicas", "2", "--block-size", "16KiB", dir); r.code != 0 {
+		t.Fatalf("put: %s", r.stderr)
+	}
+	for _, lang := range []string{"go", "rust"} {
+		out := "sorted-" + lang
+		r := wmr(t, "submit", "--node", "http://"+ns[1].http, "--wasm", testwasm.Lang(t, "sort", lang), "--input", "lines",
+			"--output", out, "--reducers", "4", "--partitioner", "range", "--wait")
+		if r.code != 0 || !strings.Contains(r.stdout, "succeeded") {
+			t.Fatalf("submit: exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+		got, err := catString(t, ns[2].client(), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sorted := append([]string(nil), lines...)
+		slices.Sort(sorted)
+		if want := strings.Join(sorted, "\n") + "\n"; got != want {
+			t.Fatalf("%s: the output read in order is not the sorted input (%d bytes, want %d)", lang, len(got), len(want))
+		}
+		if local := runWith(t, []string{"--partitioner", "range"}, testwasm.Lang(t, "sort", lang), dir, 4); local != got {
+			t.Fatalf("%s: wmr run's sort differs from the cluster's", lang)
+		}
+	}
+	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "sort"), "--input", "lines", "--output", "x", "--partitioner", "tree")
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown partitioner "tree"`) {
+		t.Fatalf("unknown partitioner: exit %d: %s", r.code, r.stderr)
 	}
 }

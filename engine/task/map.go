@@ -43,7 +43,7 @@ type spill struct {
 func (m *mapTask) Emit(key, value []byte, partition int) error {
 	h := abi.Hash(key)
 	if partition < 0 {
-		partition = int(h % uint64(m.spec.Partitions))
+		partition = m.spec.partition(key, h)
 	} else if partition >= m.spec.Partitions {
 		return fmt.Errorf("partition %d out of range: the job has %d reducers", partition, m.spec.Partitions)
 	}
@@ -140,74 +140,26 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	if m.budget <= 0 {
 		m.budget = DefaultSortBufferBytes
 	}
-	batchBytes := spec.BatchBytes
-	if batchBytes <= 0 {
-		batchBytes = DefaultBatchBytes
-	}
 	if inst.HasCombiner() {
 		m.agg = &runs.Aggregator{}
 	}
 	defer m.buf.Release()
 	defer m.removeSpills()
 	split := input.Split{File: input.File{Path: spec.InputPath, Name: spec.InputName}, Offset: spec.SplitOffset, Length: spec.SplitLength}
-	lr, err := input.Open(split, spec.MaxLineBytes)
-	if err != nil {
-		return nil, err
-	}
-	defer lr.Close()
-	var batch abi.BatchWriter
-	batch.Reset()
-	var offsets []int64 // file offset of each record in the batch, for errors
-	var key [8]byte
-	send := func() error {
-		if batch.Len() == 0 {
-			return nil
-		}
+	err := feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
 		m.inGuest = true
-		err := inst.Map(ctx, batch.Bytes(), m)
+		err := inst.Map(ctx, batch, m)
 		m.inGuest = false
 		if err != nil {
-			var me *wasmhost.ModuleError
-			if errors.As(err, &me) && me.Record >= 0 && me.Record < len(offsets) {
-				return &RecordError{Input: spec.InputPath, Offset: offsets[me.Record], Err: err}
-			}
 			return err
 		}
-		batch.Reset()
-		offsets = offsets[:0]
 		if err := m.afterBatch(); err != nil {
 			return err
 		}
 		progress(m.stats)
 		return ctx.Err()
-	}
-	skip := spec.SkipOffsets
-	for {
-		off, line, err := lr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		for len(skip) > 0 && skip[0] < off {
-			skip = skip[1:]
-		}
-		if len(skip) > 0 && skip[0] == off {
-			continue
-		}
-		binary.BigEndian.PutUint64(key[:], uint64(off))
-		batch.Add(key[:], line)
-		offsets = append(offsets, off)
-		m.stats.RecordsIn++
-		m.stats.BytesIn += int64(len(line)) + 1
-		if batch.Size() >= batchBytes {
-			if err := send(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := send(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	// The end-of-task call: a module that combines in itself emits what
@@ -230,6 +182,77 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	m.stats.Spills = len(m.spills)
 	progress(m.stats)
 	return &Result{Stats: m.stats, Index: index}, nil
+}
+
+// errStopFeed, returned by a feedSplit call, ends the split early
+// without error.
+var errStopFeed = errors.New("stop feeding")
+
+// feedSplit reads the records of split (passing over those at the offsets
+// in skip, ascending) into batches of about spec.BatchBytes and hands each
+// to call, which runs the module's map on it. A module error on one record
+// comes back as a RecordError naming it.
+func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64, stats *Stats, call func(batch []byte) error) error {
+	batchBytes := spec.BatchBytes
+	if batchBytes <= 0 {
+		batchBytes = DefaultBatchBytes
+	}
+	lr, err := input.Open(split, spec.MaxLineBytes)
+	if err != nil {
+		return err
+	}
+	defer lr.Close()
+	var batch abi.BatchWriter
+	batch.Reset()
+	var offsets []int64 // file offset of each record in the batch, for errors
+	var key [8]byte
+	send := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		if err := call(batch.Bytes()); err != nil {
+			var me *wasmhost.ModuleError
+			if errors.As(err, &me) && me.Record >= 0 && me.Record < len(offsets) {
+				return &RecordError{Input: split.File.Path, Offset: offsets[me.Record], Err: err}
+			}
+			return err
+		}
+		batch.Reset()
+		offsets = offsets[:0]
+		return nil
+	}
+	for {
+		off, line, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		for len(skip) > 0 && skip[0] < off {
+			skip = skip[1:]
+		}
+		if len(skip) > 0 && skip[0] == off {
+			continue
+		}
+		binary.BigEndian.PutUint64(key[:], uint64(off))
+		batch.Add(key[:], line)
+		offsets = append(offsets, off)
+		stats.RecordsIn++
+		stats.BytesIn += int64(len(line)) + 1
+		if batch.Size() >= batchBytes {
+			if err := send(); err != nil {
+				if err == errStopFeed {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	if err := send(); err != nil && err != errStopFeed {
+		return err
+	}
+	return ctx.Err()
 }
 
 // spill sorts the buffer and writes it to a new run file, combining when
@@ -274,7 +297,7 @@ func (m *mapTask) writeRun(path string, streams []runs.Stream, combine bool) (ru
 	for p, s := range streams {
 		w.BeginPartition(p)
 		if combine {
-			sink := &combineSink{w: w, part: p, parts: m.spec.Partitions}
+			sink := &combineSink{w: w, part: p, spec: m.spec}
 			_, _, err = m.group.run(s, func(chunk []byte, src wasmhost.ValueSource) error {
 				return m.keyed(m.inst.Combine(m.ctx, chunk, src, sink))
 			})
@@ -363,14 +386,14 @@ func (m *mapTask) removeSpills() {
 // combineSink writes a combiner's output to the run being written. A
 // combiner must keep keys (and so order and partition).
 type combineSink struct {
-	w     *runs.Writer
-	part  int
-	parts int
+	w    *runs.Writer
+	part int
+	spec *Spec
 }
 
 func (c *combineSink) Emit(key, value []byte, partition int) error {
 	if partition < 0 {
-		partition = abi.Partition(key, c.parts)
+		partition = c.spec.partition(key, abi.Hash(key))
 	}
 	if partition != c.part {
 		return fmt.Errorf("the combiner emitted key %q, which belongs to another partition: a combiner must emit the keys it is given", truncKey(key))

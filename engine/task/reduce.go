@@ -11,7 +11,10 @@ import (
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
-// outputSink writes reduce output as key<TAB>value lines.
+// outputSink writes reduce output as key<TAB>value lines; a record with
+// an empty value is the key alone (key<LF>), as Hadoop's text output
+// writes a key without a value, so a job can write lines back as they
+// were (the sort example).
 type outputSink struct {
 	w     *bufio.Writer
 	stats *Stats
@@ -19,13 +22,17 @@ type outputSink struct {
 
 func (o *outputSink) Emit(key, value []byte, _ int) error {
 	o.w.Write(key)
-	o.w.WriteByte('\t')
-	o.w.Write(value)
+	n := len(key) + 1
+	if len(value) > 0 {
+		o.w.WriteByte('\t')
+		o.w.Write(value)
+		n += 1 + len(value)
+	}
 	if err := o.w.WriteByte('\n'); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	o.stats.RecordsOut++
-	o.stats.BytesOut += int64(len(key) + len(value) + 2)
+	o.stats.BytesOut += int64(n)
 	return nil
 }
 

@@ -130,9 +130,13 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 		return nil, err
 	}
 	inst.SetLogAttrs("job", spec.JobID, "task", spec.TaskID, "attempt", spec.Attempt)
-	init := &abi.Init{ABI: abi.Version, JobID: spec.JobID, TaskID: spec.TaskID, TaskKind: spec.Kind,
+	kind := spec.Kind
+	if kind == KindSample { // the module runs its map
+		kind = KindMap
+	}
+	init := &abi.Init{ABI: abi.Version, JobID: spec.JobID, TaskID: spec.TaskID, TaskKind: kind,
 		Attempt: spec.Attempt, Params: spec.Params, NumPartitions: spec.Partitions, MemoryLimit: spec.MemoryLimitBytes, Finish: true}
-	if spec.Kind == KindMap {
+	if kind == KindMap {
 		init.InputFile, init.SplitOffset, init.SplitLength = spec.InputName, spec.SplitOffset, spec.SplitLength
 	} else {
 		init.Partition = spec.Partition
@@ -154,6 +158,8 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 		res, err = runMap(ctx, inst, spec, progress)
 	case KindReduce:
 		res, err = runReduce(ctx, inst, spec, progress)
+	case KindSample:
+		res, err = runSample(ctx, inst, spec, progress)
 	default:
 		err = fmt.Errorf("unknown task kind %q", spec.Kind)
 	}

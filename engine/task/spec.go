@@ -6,12 +6,17 @@ import (
 	"time"
 
 	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/sampling"
 )
 
 // Task kinds.
 const (
 	KindMap    = "map"
 	KindReduce = "reduce"
+	// KindSample runs the module's map over windows of one input file and
+	// returns the keys it emits (for the range partitioner's split
+	// points; see engine/sampling). Its output goes nowhere else.
+	KindSample = "sample"
 )
 
 // Spec describes one task attempt. It is plain data, sent to worker
@@ -48,6 +53,15 @@ type Spec struct {
 	// records the job skips), ascending.
 	SkipOffsets []int64 `msgpack:"skip_offsets"`
 	WorkDir     string  `msgpack:"work_dir"` // spills go here
+	// Partitioner is "range" when map output goes to partitions by the
+	// split points in Bounds (engine/sampling); otherwise by hash.
+	Partitioner string   `msgpack:"partitioner"`
+	Bounds      [][]byte `msgpack:"bounds"`
+
+	// Sample tasks: byte ranges of the input file (each owns the records
+	// that start in it), and a cap on the key bytes returned.
+	Windows     []Window `msgpack:"windows"`
+	SampleBytes int64    `msgpack:"sample_bytes"`
 
 	// Reduce tasks.
 	Partition int            `msgpack:"partition"`
@@ -56,6 +70,16 @@ type Spec struct {
 	// OutputPath is where the attempt writes: the map output run file, or
 	// the reduce output text file. The engine commits it.
 	OutputPath string `msgpack:"output_path"`
+}
+
+// partition is where the host sends a map output record whose module
+// did not choose: by the job's range split points, or by hash (h is
+// abi.Hash(key)).
+func (s *Spec) partition(key []byte, h uint64) int {
+	if s.Partitioner == sampling.Range {
+		return sampling.Partition(s.Bounds, key)
+	}
+	return int(h % uint64(s.Partitions))
 }
 
 // Stats count a task's work.
@@ -72,6 +96,14 @@ type Result struct {
 	Stats    Stats            `msgpack:"stats"`
 	Index    runs.Index       `msgpack:"index"` // map tasks: the output's partition segments
 	Counters map[string]int64 `msgpack:"counters"`
+	// Sample holds the keys a sample task's map emitted.
+	Sample [][]byte `msgpack:"sample"`
+}
+
+// Window is a byte range of a sample task's input file.
+type Window struct {
+	Offset int64 `msgpack:"offset"`
+	Length int64 `msgpack:"length"`
 }
 
 // Defaults for zero fields of Spec.
@@ -79,6 +111,7 @@ const (
 	DefaultBatchBytes      = 256 << 10
 	DefaultSortBufferBytes = 128 << 20
 	DefaultChunkBytes      = 256 << 10
+	DefaultSampleBytes     = 32 << 20
 )
 
 // RecordError is a map attempt's failure on one input record: the module

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/nodes"
 )
 
@@ -46,6 +47,9 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := checkRetryFlags(opt.Attempts, opt.SkipBadRecords); err != nil {
 				return err
 			}
+			if err := sampling.Check(opt.Partitioner); err != nil {
+				return usageError{fmt.Errorf("--partitioner: %w", err)}
+			}
 			if err := coord.CheckReducers(opt.Reducers); err != nil {
 				return usageError{fmt.Errorf("--reducers: %w", err)}
 			}
@@ -71,6 +75,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.IntVar(&opt.Attempts, "attempts", coord.DefaultMaxAttempts, "attempts per task before the job fails")
 	fl.BoolVar(&backups, "backups", true, "start backup attempts for stragglers near the end of each phase")
 	fl.IntVar(&opt.SkipBadRecords, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
+	fl.StringVar(&opt.Partitioner, "partitioner", "hash", partitionerUsage)
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
 	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
 	fl.StringVar(&taskTime, "task-time", "", "wall-clock limit per task, at most the tenant's quota (default: the quota, else the node's)")

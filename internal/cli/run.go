@@ -15,6 +15,7 @@ import (
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/sampling"
 )
 
 const abiVersion = abi.Version
@@ -33,6 +34,7 @@ type runFlags struct {
 	blockSize   string
 	attempts    int
 	skipBad     int
+	partitioner string
 	maxOutput   string
 	workDir     string
 	cacheDir    string
@@ -78,6 +80,7 @@ that names the module, the task and, where it applies, the record.`,
 	fl.StringVar(&f.blockSize, "block-size", "64MiB", "split size: larger files are read by several map tasks")
 	fl.IntVar(&f.attempts, "attempts", engine.DefaultMaxAttempts, "attempts per task before the job fails")
 	fl.IntVar(&f.skipBad, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
+	fl.StringVar(&f.partitioner, "partitioner", "hash", partitionerUsage)
 	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
 	fl.StringVar(&f.workDir, "work-dir", "", "directory for intermediate files (default: system temp)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "module and compilation cache (default: user cache dir/wmr)")
@@ -113,6 +116,9 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if err := checkRetryFlags(f.attempts, f.skipBad); err != nil {
 		return err
 	}
+	if err := sampling.Check(f.partitioner); err != nil {
+		return usageError{fmt.Errorf("--partitioner: %w", err)}
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -135,7 +141,7 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		progress = bar.update
 	}
 	sum, err := eng.Run(ctx, engine.Job{Module: f.wasm, Inputs: f.inputs, Output: f.output, Overwrite: f.overwrite,
-		Reducers: f.reducers, Params: params, SkipBadRecords: f.skipBad}, progress)
+		Reducers: f.reducers, Params: params, SkipBadRecords: f.skipBad, Partitioner: f.partitioner}, progress)
 	if bar != nil {
 		bar.finish()
 	}
@@ -152,6 +158,9 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// partitionerUsage describes --partitioner, for run and submit alike.
+const partitionerUsage = `how keys go to reducers: "hash" spreads them evenly; "range" samples the input for split points, so the part files read in order are sorted (a total-order sort)`
 
 // checkRetryFlags checks --attempts and --skip-bad-records, for run and
 // submit alike.
