@@ -2,6 +2,8 @@ package runs
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/wmr-dev/wmr/abi"
@@ -46,4 +48,36 @@ func BenchmarkBufferSort(b *testing.B) {
 		buf.Sort()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/record")
+}
+
+// BenchmarkSort is the sort alone, per record, for word-like keys and for
+// random 100-byte lines (the text sort).
+func BenchmarkSort(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	lines := make([][]byte, 1<<18)
+	for i := range lines {
+		l := make([]byte, 99)
+		for j := range l {
+			l[j] = 'A' + byte(rng.IntN(58))
+		}
+		lines[i] = l
+	}
+	for _, c := range []struct {
+		name string
+		keys [][]byte
+	}{{"words", benchKeys(1 << 18)}, {"lines", lines}} {
+		b.Run(c.name, func(b *testing.B) {
+			var buf Buffer
+			for p, k := range c.keys {
+				buf.Add(p&3, k, nil)
+			}
+			orig := slices.Clone(buf.entries)
+			for b.Loop() {
+				copy(buf.entries, orig)
+				buf.sorted = false
+				buf.Sort()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(c.keys)), "ns/record")
+		})
+	}
 }

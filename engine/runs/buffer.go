@@ -3,6 +3,7 @@ package runs
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"slices"
 )
 
@@ -79,32 +80,150 @@ func (b *Buffer) Release() { *b = Buffer{} }
 
 func (b *Buffer) key(e *entry) []byte { return b.arena[e.off : e.off+int(e.klen)] }
 
-// Sort orders the records by partition, key, arrival.
+// Sort orders the records by partition, key, arrival: a radix sort on
+// the partition and then on the key prefixes' bytes (in place, as
+// American flag sort does it, so it needs no memory beyond the entries),
+// and a comparison sort for small buckets and for keys whose first 8 bytes
+// are equal. The order is total (arrival breaks ties), so the result does
+// not depend on the sort's own stability.
 func (b *Buffer) Sort() {
 	if b.sorted {
 		return
 	}
-	slices.SortFunc(b.entries, func(x, y entry) int {
-		if x.part != y.part {
-			if x.part < y.part {
-				return -1
-			}
-			return 1
+	es := b.entries
+	parts := 0
+	for i := range es {
+		parts = max(parts, int(es[i].part)+1)
+	}
+	cmp := b.compare
+	if parts > 1 && len(es) >= radixMin {
+		counts := make([]int, 2*parts)
+		for i := range es {
+			counts[es[i].part]++
 		}
-		if x.prefix != y.prefix {
-			if x.prefix < y.prefix {
-				return -1
-			}
-			return 1
+		permuteParts(es, counts[:parts], counts[parts:])
+		start := 0
+		for _, n := range counts[:parts] {
+			b.radix(es[start:start+n], 0, cmp)
+			start += n
 		}
-		if x.klen > 8 || y.klen > 8 || x.klen != y.klen {
-			if c := bytes.Compare(b.key(&x), b.key(&y)); c != 0 {
-				return c
-			}
-		}
-		return x.off - y.off
-	})
+	} else {
+		b.radix(es, 0, cmp)
+	}
 	b.sorted = true
+}
+
+// radixMin is the bucket size below which a comparison sort is faster.
+const radixMin = 64
+
+// radix sorts es, whose entries share a partition and their prefixes'
+// first depth bytes.
+func (b *Buffer) radix(es []entry, depth int, cmp func(x, y entry) int) {
+	if len(es) >= radixMin {
+		// Skip the bytes every prefix shares (words with a common stem,
+		// lines with a common field) in one pass.
+		var diff uint64
+		for i := range es {
+			diff |= es[i].prefix ^ es[0].prefix
+		}
+		depth = max(depth, bits.LeadingZeros64(diff)/8)
+	}
+	if len(es) >= radixMin && depth < 8 {
+		shift := 56 - 8*uint(depth)
+		var count [256]int
+		for i := range es {
+			count[byte(es[i].prefix>>shift)]++
+		}
+		permuteByte(es, &count, shift)
+		start := 0
+		for _, n := range count {
+			if n > 1 {
+				b.radix(es[start:start+n], depth+1, cmp)
+			}
+			start += n
+		}
+		return
+	}
+	if len(es) < radixMin {
+		b.insertionSort(es)
+	} else {
+		slices.SortFunc(es, cmp)
+	}
+}
+
+func (b *Buffer) insertionSort(es []entry) {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && b.compare(es[j], es[j-1]) < 0; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// permuteByte moves each entry to the bucket of its prefix byte at shift
+// in place, given each bucket's size.
+func permuteByte(es []entry, count *[256]int, shift uint) {
+	var next, end [256]int
+	sum := 0
+	for d, n := range count {
+		next[d] = sum
+		sum += n
+		end[d] = sum
+	}
+	for d := range count {
+		for next[d] < end[d] {
+			e := es[next[d]]
+			for dd := byte(e.prefix >> shift); int(dd) != d; dd = byte(e.prefix >> shift) {
+				es[next[dd]], e = e, es[next[dd]]
+				next[dd]++
+			}
+			es[next[d]] = e
+			next[d]++
+		}
+	}
+}
+
+// permuteParts is permuteByte for the partition (next is scratch).
+func permuteParts(es []entry, count, next []int) {
+	sum := 0
+	for d, n := range count {
+		next[d] = sum
+		sum += n
+	}
+	end := 0
+	for d, n := range count {
+		end += n
+		for next[d] < end {
+			e := es[next[d]]
+			for dd := int(e.part); dd != d; dd = int(e.part) {
+				es[next[dd]], e = e, es[next[dd]]
+				next[dd]++
+			}
+			es[next[d]] = e
+			next[d]++
+		}
+	}
+}
+
+// compare orders entries by partition, key, arrival.
+func (b *Buffer) compare(x, y entry) int {
+	if x.part != y.part {
+		if x.part < y.part {
+			return -1
+		}
+		return 1
+	}
+	if x.prefix != y.prefix {
+		if x.prefix < y.prefix {
+			return -1
+		}
+		return 1
+	}
+	if x.klen > 8 || y.klen > 8 || x.klen != y.klen {
+		if c := bytes.Compare(b.key(&x), b.key(&y)); c != 0 {
+			return c
+		}
+	}
+	return x.off - y.off
 }
 
 // Partition returns a Stream over the records of partition part, in order.

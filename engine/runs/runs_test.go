@@ -232,3 +232,53 @@ func TestChecksumsCatchDamage(t *testing.T) {
 		t.Fatalf("truncated: %d records, err %v", n, err)
 	}
 }
+
+// The radix sort orders like a stable reference sort by partition and
+// key, for sizes around its cut-over to a comparison sort, many
+// partitions, shared prefixes, zero bytes and keys of 0 to 20 bytes.
+func TestSortMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 63, 64, 65, 1000, 30000} {
+		for _, parts := range []int{1, 2, 7, 300} {
+			var b Buffer
+			var want []rec
+			for i := range n {
+				k := make([]byte, rng.IntN(21))
+				for j := range k {
+					k[j] = "ab\x00\xff"[rng.IntN(4)]
+				}
+				if rng.IntN(3) == 0 { // a long shared stem
+					k = append([]byte("stem-stem-"), k...)
+				}
+				r := rec{part: rng.IntN(parts), key: string(k), value: fmt.Sprint(i), seq: i}
+				b.Add(r.part, k, []byte(r.value))
+				want = append(want, r)
+			}
+			b.Sort()
+			slices.SortStableFunc(want, func(x, y rec) int {
+				if x.part != y.part {
+					return x.part - y.part
+				}
+				return bytes.Compare([]byte(x.key), []byte(y.key))
+			})
+			i := 0
+			for p := range parts {
+				s := b.Partition(p)
+				for {
+					k, v, ok, _ := s.Peek()
+					if !ok {
+						break
+					}
+					if w := want[i]; w.part != p || w.key != string(k) || w.value != string(v) {
+						t.Fatalf("n=%d parts=%d: record %d is %d/%q=%s, want %d/%q=%s", n, parts, i, p, k, v, w.part, w.key, w.value)
+					}
+					i++
+					s.Advance()
+				}
+			}
+			if i != n {
+				t.Fatalf("n=%d parts=%d: %d records came out", n, parts, i)
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
+	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
@@ -41,7 +42,12 @@ type spill struct {
 
 // Emit implements wasmhost.Sink for map output.
 func (m *mapTask) Emit(key, value []byte, partition int) error {
-	h := abi.Hash(key)
+	// The hash is for the aggregator's table and hash partitioning; a
+	// sort job with the range partitioner needs neither.
+	var h uint64
+	if m.agg != nil || (partition < 0 && m.spec.Partitioner != sampling.Range) {
+		h = abi.Hash(key)
+	}
 	if partition < 0 {
 		partition = m.spec.partition(key, h)
 	} else if partition >= m.spec.Partitions {
