@@ -39,7 +39,12 @@ func run() int {
 	languages := flag.String("languages", "go,rust,c,as", "guest languages whose wordcount to time (build/examples/wordcount-<lang>.wasm)")
 	tenantsOnly := flag.Bool("tenants-only", false, "run only the tenant-isolation figure (A alone vs under B's hostile load)")
 	stragglerOnly := flag.Bool("straggler-only", false, "run only the straggler figure (one node slowed 10x, with and without backups)")
+	sortLines := flag.Int("sort-lines", 3_000_000, "lines of 100 bytes for the text sort figure")
+	sortOnly := flag.Bool("sort-only", false, "run only the text sort figure")
 	flag.Parse()
+	if *sortOnly {
+		return printSort(*wmr, *dir, *sortLines, *parallelism)
+	}
 
 	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
 	paths, err := ensureCorpus(corpus, *size, *files)
@@ -172,6 +177,9 @@ func run() int {
 	fmt.Printf("ratio wmr (workers) / native, 1 goroutine: %.2fx\n", native1.Seconds()/w.wall.Seconds())
 	if len(results) > 1 {
 		fmt.Printf("workers vs in-process close-on-done:       %.2fx faster\n", results[1].wall.Seconds()/w.wall.Seconds())
+	}
+	if code := printSort(*wmr, *dir, *sortLines, *parallelism); code != 0 {
+		return code
 	}
 	if !*skipCluster {
 		fmt.Println()
