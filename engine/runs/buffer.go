@@ -44,6 +44,9 @@ func (b *Buffer) Room() int { return cap(b.arena) - len(b.arena) }
 // Cap is the arena's size.
 func (b *Buffer) Cap() int { return cap(b.arena) }
 
+// Footprint is the memory the buffer holds, used or not.
+func (b *Buffer) Footprint() int { return cap(b.arena) + cap(b.entries)*entrySize }
+
 // Add copies a record into the buffer.
 func (b *Buffer) Add(part int, key, value []byte) {
 	off := len(b.arena)
@@ -251,8 +254,19 @@ func (s *BufferStream) Peek() (key, value []byte, ok bool, err error) {
 	return k, v, true, nil
 }
 
+// prefetchAhead is how many records ahead a BufferStream prefetches:
+// enough to cover a memory access while the records between are copied.
+const prefetchAhead = 16
+
 // Advance implements Stream.
-func (s *BufferStream) Advance() { s.i++ }
+func (s *BufferStream) Advance() {
+	s.i++
+	if j := s.i + prefetchAhead; j < s.end {
+		if off := s.b.entries[j].off; off < len(s.b.arena) { // not an empty record at the end
+			prefetch(&s.b.arena[off])
+		}
+	}
+}
 
 // Stream is a sorted sequence of records read one at a time. The slices
 // Peek returns are valid until Advance.

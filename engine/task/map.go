@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine/input"
@@ -149,7 +150,8 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	if inst.HasCombiner() {
 		m.agg = &runs.Aggregator{}
 	}
-	defer m.buf.Release()
+	m.buf = takeBuffer(m.budget)
+	defer func() { keepBuffer(m.buf) }()
 	defer m.removeSpills()
 	split := input.Split{File: input.File{Path: spec.InputPath, Name: spec.InputName}, Offset: spec.SplitOffset, Length: spec.SplitLength}
 	err := feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
@@ -259,6 +261,38 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		return err
 	}
 	return ctx.Err()
+}
+
+// spareBuffer keeps the last map task's sort buffer for the next one (a
+// worker runs one task at a time, so one is enough): growing a buffer to
+// its budget again would copy and clear every byte of it. A worker holds
+// at most its sort budget this way between tasks.
+var spareBuffer struct {
+	sync.Mutex
+	buf runs.Buffer
+}
+
+// takeBuffer returns the spare buffer, empty, if it fits budget.
+func takeBuffer(budget int64) runs.Buffer {
+	spareBuffer.Lock()
+	defer spareBuffer.Unlock()
+	b := spareBuffer.buf
+	spareBuffer.buf = runs.Buffer{}
+	if int64(b.Cap()) > budget { // kept under a larger budget
+		return runs.Buffer{}
+	}
+	b.Reset()
+	return b
+}
+
+// keepBuffer makes b the spare buffer if it is larger than the one kept.
+func keepBuffer(b runs.Buffer) {
+	b.Reset()
+	spareBuffer.Lock()
+	defer spareBuffer.Unlock()
+	if b.Footprint() > spareBuffer.buf.Footprint() {
+		spareBuffer.buf = b
+	}
 }
 
 // spill sorts the buffer and writes it to a new run file, combining when

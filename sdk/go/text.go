@@ -34,31 +34,37 @@ func IsLetter(r rune) bool {
 //	}
 func Words(line []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
-		start := -1
-		for i := 0; i < len(line); {
-			c := line[i]
-			letter, size := false, 1
-			if c < utf8.RuneSelf {
-				letter = isASCIILetter[c]
-			} else {
-				var r rune
-				r, size = utf8.DecodeRune(line[i:])
-				letter = unicode.IsLetter(r)
+		// Two tight loops, over separators and over letters, with ASCII
+		// decided by one table lookup per byte: Go's wasm code runs this
+		// loop for every byte of a word count's input.
+		i, n := 0, len(line)
+		for i < n {
+			for i < n && line[i] < utf8.RuneSelf && !isASCIILetter[line[i]] {
+				i++
 			}
-			if letter {
-				if start < 0 {
-					start = i
+			start := i
+			for i < n {
+				if c := line[i]; c < utf8.RuneSelf {
+					if !isASCIILetter[c] {
+						break
+					}
+					i++
+					continue
 				}
-			} else if start >= 0 {
+				r, size := utf8.DecodeRune(line[i:])
+				if !unicode.IsLetter(r) {
+					break
+				}
+				i += size
+			}
+			if i > start {
 				if !yield(line[start:i]) {
 					return
 				}
-				start = -1
+			} else if i < n { // a separator outside ASCII
+				_, size := utf8.DecodeRune(line[i:])
+				i += size
 			}
-			i += size
-		}
-		if start >= 0 {
-			yield(line[start:])
 		}
 	}
 }

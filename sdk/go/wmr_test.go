@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/wmr-dev/wmr/abi"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
+
+	"github.com/wmr-dev/wmr/abi"
 )
 
 func wordCount() Job {
@@ -338,5 +341,47 @@ func TestCombineTableIsExact(t *testing.T) {
 	bad := Job{Map: func(_, _ []byte, emit *Emitter) error { emit.EmitString("k", "one"); return nil }, Reduce: Sum, Combine: Sum}
 	if _, err := RunLocal(bad, lines("x"), LocalOptions{}); err == nil || !strings.Contains(err.Error(), `"one" is not an integer`) {
 		t.Fatalf("a value Sum cannot read: %v", err)
+	}
+}
+
+// referenceWords is Words written plainly, one rune at a time.
+func referenceWords(line []byte) []string {
+	var out []string
+	start := -1
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRune(line[i:])
+		if unicode.IsLetter(r) {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			out = append(out, string(line[start:i]))
+			start = -1
+		}
+		i += size
+	}
+	if start >= 0 {
+		out = append(out, string(line[start:]))
+	}
+	return out
+}
+
+// Words' fast loops agree with the plain definition on random bytes:
+// ASCII, multi-byte letters and non-letters, and invalid UTF-8.
+func TestWordsMatchesReference(t *testing.T) {
+	pieces := []string{"a", "Z", " ", ",", "1", "é", "日", "\u2160", "λ", "\xe9", "\xc3", "\xff", "\u00a0", "ß"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		var b []byte
+		for range rng.IntN(12) {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		var got []string
+		for w := range Words(b) {
+			got = append(got, string(w))
+		}
+		if want := referenceWords(b); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("Words(%q) = %q, want %q", b, got, want)
+		}
 	}
 }
