@@ -5,7 +5,7 @@ BIN := bin/wmr
 EXAMPLES_OUT := build/examples
 GO_EXAMPLES := wordcount sumsquares evenyears grep indexer sort
 HOSTILE := loop membomb trap malformed flood
-TESTING := manyvalues sandbox slowwords finish
+TESTING := manyvalues sandbox slowwords finish identity
 
 .PHONY: all build examples go-examples c-examples rust-examples as-examples wat-examples toolchains sdk-test letters test vet bench demo fuzz clean FORCE
 

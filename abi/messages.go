@@ -22,6 +22,10 @@ type Init struct {
 	TaskKind      string            `msgpack:"task_kind"`
 	Attempt       int               `msgpack:"attempt"`
 	InputFile     string            `msgpack:"input_file"`
+	// InputFormat is what a map task's records are: "text" (key = the
+	// line's offset), "fixed:N" (key = the record's offset) or "kv" (the
+	// keys and values a job wrote). Compression is undone before.
+	InputFormat string `msgpack:"input_format"`
 	SplitOffset   int64             `msgpack:"split_offset"`
 	SplitLength   int64             `msgpack:"split_length"`
 	Partition     int               `msgpack:"partition"`

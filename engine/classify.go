@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
@@ -23,7 +24,10 @@ var moduleFaults = []error{wasmhost.ErrTrap, wasmhost.ErrModuleFailed, wasmhost.
 // missing file) is a fault of the machine that ran it.
 func Classify(err error) coord.Class {
 	switch {
-	case errors.Is(err, wasmhost.ErrInvalidModule), errors.Is(err, wasmhost.ErrABIVersion):
+	case errors.Is(err, wasmhost.ErrInvalidModule), errors.Is(err, wasmhost.ErrABIVersion),
+		// Input that is not in its format, or output its format cannot
+		// hold: the same on every attempt.
+		errors.Is(err, input.ErrBadInput), errors.Is(err, task.ErrUnwritable):
 		return coord.Invalid
 	case errors.Is(err, worker.ErrWorkerKilled):
 		return coord.Lost

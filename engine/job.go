@@ -46,6 +46,12 @@ type Job struct {
 	// sampled from the input, so the part files read in order are sorted
 	// (see engine/sampling).
 	Partitioner string
+	// InputFormat is how inputs are read (input.ParseFormat): "" or
+	// "auto" decides per file by its name and first bytes.
+	InputFormat string
+	// OutputFormat is "text" (the default: key<TAB>value lines) or "kv"
+	// (abi/kv: any bytes, read back by a later job as the same pairs).
+	OutputFormat string
 }
 
 // Progress is a snapshot of a running job.
@@ -161,6 +167,15 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	if err != nil {
 		return nil, err
 	}
+	asked, err := input.ParseFormat(job.InputFormat)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJob, err)
+	}
+	for i := range files {
+		if files[i].Format, err = input.Resolve(files[i].Path, files[i].Path, asked); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadJob, err)
+		}
+	}
 	splits := input.Plan(files, e.cfg.BlockSize)
 	workDir, err := os.MkdirTemp(e.cfg.WorkDir, "wmr-"+job.ID+"-")
 	if err != nil {
@@ -266,6 +281,9 @@ func validateJob(job *Job) error {
 		problems = append(problems, err.Error())
 	}
 	if err := sampling.Check(job.Partitioner); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := task.CheckOutputFormat(job.OutputFormat); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if job.SkipBadRecords < 0 {
@@ -378,7 +396,7 @@ func (r *jobRun) sample(ctx context.Context) ([][]byte, error) {
 		s := r.splits[i]
 		spec := r.baseSpec(task.KindSample, fmt.Sprintf("s-%05d", i))
 		spec.Attempt = 1
-		spec.InputPath, spec.InputName = s.File.Path, s.File.Name
+		spec.InputPath, spec.InputName, spec.InputFormat = s.File.Path, s.File.Name, s.File.Format.String()
 		spec.SplitOffset, spec.SplitLength = s.Offset, s.Length
 		for _, w := range windows {
 			spec.Windows = append(spec.Windows, task.Window{Offset: s.Offset + w.Offset, Length: w.Length})
@@ -410,7 +428,7 @@ func (r *jobRun) baseSpec(kind, id string) task.Spec {
 		JobID: r.job.ID, TaskID: id, Kind: kind,
 		ModulePath: r.mod.path, ModuleName: r.mod.name, ModuleHash: r.mod.hash,
 		Params: r.job.Params, Partitions: r.job.Reducers,
-		WorkDir: r.workDir, Partitioner: r.job.Partitioner, Bounds: r.bounds,
+		WorkDir: r.workDir, Partitioner: r.job.Partitioner, Bounds: r.bounds, OutputFormat: r.job.OutputFormat,
 	}
 	r.e.TaskDefaults(&spec)
 	return spec
@@ -423,7 +441,7 @@ func (r *jobRun) Run(ctx context.Context, st coord.Start, progress func(task.Sta
 	spec.Attempt = st.Attempt.N
 	if id.Kind == coord.Map {
 		s := r.splits[id.Index]
-		spec.InputPath, spec.InputName = s.File.Path, s.File.Name
+		spec.InputPath, spec.InputName, spec.InputFormat = s.File.Path, s.File.Name, s.File.Format.String()
 		spec.SplitOffset, spec.SplitLength = s.Offset, s.Length
 		spec.SkipOffsets = SkipOffsets(st.Skip)
 		spec.OutputPath = filepath.Join(r.workDir, st.Attempt.String()+".out")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +28,9 @@ type File struct {
 	Path string // as found (relative paths stay relative)
 	Name string // base name, reported to the module as its input file
 	Size int64
+	// Format is how the file is read (Resolve); the zero Format reads
+	// it as uncompressed text.
+	Format Format
 }
 
 // Expand resolves input arguments to regular files, sorted by path and
@@ -111,20 +115,27 @@ func (s Split) String() string {
 
 // Plan cuts files into splits of at most blockSize bytes (the last split
 // of a file may be up to 10% longer rather than leave a sliver, as Hadoop
-// does). An empty file gets one empty split so it still counts as input.
+// does; for fixed-size records, a multiple of the record size). An empty
+// file gets one empty split so it still counts as input, and a compressed
+// file one split of all of it.
 func Plan(files []File, blockSize int64) []Split {
 	if blockSize <= 0 {
 		blockSize = DefaultBlockSize
 	}
 	var splits []Split
 	for _, f := range files {
-		if f.Size == 0 {
-			splits = append(splits, Split{File: f})
+		if f.Size == 0 || !f.Format.Splittable() {
+			splits = append(splits, Split{File: f, Length: f.Size})
 			continue
 		}
+		bs := blockSize
+		if f.Format.Kind == Fixed { // splits end at record boundaries
+			n := int64(f.Format.RecordSize)
+			bs = max(bs/n, 1) * n
+		}
 		for off := int64(0); off < f.Size; {
-			n := min(blockSize, f.Size-off)
-			if rest := f.Size - off - n; rest > 0 && rest < blockSize/10 {
+			n := min(bs, f.Size-off)
+			if rest := f.Size - off - n; rest > 0 && rest < bs/10 {
 				n += rest
 			}
 			splits = append(splits, Split{File: f, Offset: off, Length: n})
@@ -137,16 +148,19 @@ func Plan(files []File, blockSize int64) []Split {
 // LineReader reads the lines a split owns. It is not safe for concurrent
 // use.
 type LineReader struct {
-	f       *os.File
+	closer  io.Closer
 	r       *bufio.Reader
 	split   Split
-	pos     int64 // file offset of the next unread byte
+	pos     int64 // offset of the next unread byte (in the uncompressed stream)
 	maxLine int
 	long    []byte
 	done    bool
+	// compression names the stream's compression, for errors.
+	compression string
 }
 
-// Open opens a reader for split. maxLine <= 0 means DefaultMaxLine.
+// Open opens a reader for split of an uncompressed text file. maxLine <= 0
+// means DefaultMaxLine.
 func Open(split Split, maxLine int) (*LineReader, error) {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
@@ -155,7 +169,7 @@ func Open(split Split, maxLine int) (*LineReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open input: %w", err)
 	}
-	lr := &LineReader{f: f, split: split, maxLine: maxLine}
+	lr := &LineReader{closer: f, split: split, maxLine: maxLine}
 	start := split.Offset
 	if start > 0 {
 		// Step back one byte: if it is a newline, a line starts exactly at
@@ -177,8 +191,18 @@ func Open(split Split, maxLine int) (*LineReader, error) {
 	return lr, nil
 }
 
+// openLines reads every line of a decompressed stream (the split of a
+// compressed file is all of it).
+func openLines(split Split, stream io.ReadCloser, compression string, maxLine int) *LineReader {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	split.Offset, split.Length = 0, math.MaxInt64
+	return &LineReader{closer: stream, r: bufio.NewReaderSize(stream, 1<<20), split: split, maxLine: maxLine, compression: compression}
+}
+
 // Close closes the file.
-func (lr *LineReader) Close() error { return lr.f.Close() }
+func (lr *LineReader) Close() error { return lr.closer.Close() }
 
 // Next returns the next line's file offset and content without its line
 // ending ("\n" or "\r\n"). The slice is valid until the next call. At the
@@ -221,6 +245,9 @@ func (lr *LineReader) readLine() ([]byte, error) {
 		b = lr.long
 	}
 	if err != nil && err != io.EOF {
+		if lr.compression != "" {
+			return nil, badInput("input %s: the %s stream is damaged after %d uncompressed bytes: %v", lr.split.File.Path, lr.compression, lr.pos, err)
+		}
 		return nil, fmt.Errorf("read input %s: %w", lr.split.File.Path, err)
 	}
 	if len(b) > lr.maxLine {

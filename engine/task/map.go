@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -153,8 +152,12 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	m.buf = takeBuffer(m.budget)
 	defer func() { keepBuffer(m.buf) }()
 	defer m.removeSpills()
-	split := input.Split{File: input.File{Path: spec.InputPath, Name: spec.InputName}, Offset: spec.SplitOffset, Length: spec.SplitLength}
-	err := feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
+	format, err := input.ParseFormat(spec.InputFormat)
+	if err != nil {
+		return nil, err
+	}
+	split := input.Split{File: input.File{Path: spec.InputPath, Name: spec.InputName, Format: format}, Offset: spec.SplitOffset, Length: spec.SplitLength}
+	err = feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
 		m.inGuest = true
 		err := inst.Map(ctx, batch, m)
 		m.inGuest = false
@@ -192,6 +195,18 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	return &Result{Stats: m.stats, Index: index}, nil
 }
 
+// recordBytes is what a record takes in its input, for progress: a line
+// and its newline, a fixed record, a kv record's key and value.
+func recordBytes(f input.Format, key, value []byte) int64 {
+	switch f.Kind {
+	case input.Fixed:
+		return int64(len(value))
+	case input.KV:
+		return int64(len(key) + len(value) + 2)
+	}
+	return int64(len(value)) + 1
+}
+
 // errStopFeed, returned by a feedSplit call, ends the split early
 // without error.
 var errStopFeed = errors.New("stop feeding")
@@ -205,15 +220,14 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 	if batchBytes <= 0 {
 		batchBytes = DefaultBatchBytes
 	}
-	lr, err := input.Open(split, spec.MaxLineBytes)
+	recs, err := input.OpenRecords(split, spec.MaxLineBytes)
 	if err != nil {
 		return err
 	}
-	defer lr.Close()
+	defer recs.Close()
 	var batch abi.BatchWriter
 	batch.Reset()
-	var offsets []int64 // file offset of each record in the batch, for errors
-	var key [8]byte
+	var offsets []int64 // offset of each record in the batch, for errors
 	send := func() error {
 		if batch.Len() == 0 {
 			return nil
@@ -230,7 +244,7 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		return nil
 	}
 	for {
-		off, line, err := lr.Next()
+		off, key, value, err := recs.Next()
 		if err == io.EOF {
 			break
 		}
@@ -243,11 +257,10 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		if len(skip) > 0 && skip[0] == off {
 			continue
 		}
-		binary.BigEndian.PutUint64(key[:], uint64(off))
-		batch.Add(key[:], line)
+		batch.Add(key, value)
 		offsets = append(offsets, off)
 		stats.RecordsIn++
-		stats.BytesIn += int64(len(line)) + 1
+		stats.BytesIn += recordBytes(split.File.Format, key, value)
 		if batch.Size() >= batchBytes {
 			if err := send(); err != nil {
 				if err == errStopFeed {

@@ -2,25 +2,47 @@ package task
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/wmr-dev/wmr/abi/kv"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
-// outputSink writes reduce output as key<TAB>value lines; a record with
-// an empty value is the key alone (key<LF>), as Hadoop's text output
-// writes a key without a value, so a job can write lines back as they
-// were (the sort example).
-type outputSink struct {
+// Output formats of a reduce task.
+const (
+	OutputText = "text"
+	OutputKV   = "kv"
+)
+
+// CheckOutputFormat says whether name is an output format ("" is text).
+func CheckOutputFormat(name string) error {
+	switch name {
+	case "", OutputText, OutputKV:
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use %q (the default) or %q", name, OutputText, OutputKV)
+}
+
+// textSink writes reduce output as key<TAB>value lines; a record with an
+// empty value is the key alone (key<LF>), as Hadoop's text output writes
+// a key without a value, so a job can write lines back as they were (the
+// sort example). It never writes what cannot be read back line by line:
+// a key or value holding a newline, or a key holding a tab while the
+// record has a value (where the key would end is lost), fail the task.
+type textSink struct {
 	w     *bufio.Writer
 	stats *Stats
 }
 
-func (o *outputSink) Emit(key, value []byte, _ int) error {
+func (o *textSink) Emit(key, value []byte, _ int) error {
+	if err := checkText(key, value); err != nil {
+		return err
+	}
 	o.w.Write(key)
 	n := len(key) + 1
 	if len(value) > 0 {
@@ -33,6 +55,41 @@ func (o *outputSink) Emit(key, value []byte, _ int) error {
 	}
 	o.stats.RecordsOut++
 	o.stats.BytesOut += int64(n)
+	return nil
+}
+
+// checkText refuses a record text output would write ambiguously.
+func checkText(key, value []byte) error {
+	var what string
+	switch {
+	case bytes.IndexByte(key, '\n') >= 0:
+		what = "its key holds a newline"
+	case bytes.IndexByte(value, '\n') >= 0:
+		what = "its value holds a newline"
+	case len(value) > 0 && bytes.IndexByte(key, '\t') >= 0:
+		what = "its key holds a tab"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: the module emitted key %q, which text output cannot write (%s, so its line would not read back as the record): use --output-format kv, which keeps any bytes",
+		ErrUnwritable, truncKey(key), what)
+}
+
+// ErrUnwritable is a record the job's output format cannot hold; the
+// module emitted it, so it is the module's fault (retrying cannot help).
+var ErrUnwritable = errors.New("record cannot be written")
+
+// kvSink writes reduce output as a kv file (abi/kv): any bytes.
+type kvSink struct {
+	w     *kv.Writer
+	stats *Stats
+}
+
+func (o *kvSink) Emit(key, value []byte, _ int) error {
+	if err := o.w.Add(key, value); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	o.stats.RecordsOut++
 	return nil
 }
 
@@ -62,7 +119,13 @@ func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 			os.Remove(spec.OutputPath)
 		}
 	}()
-	sink := &outputSink{w: bufio.NewWriterSize(f, 256<<10), stats: &stats}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	var sink wasmhost.Sink = &textSink{w: bw, stats: &stats}
+	var kvw *kv.Writer
+	if spec.OutputFormat == OutputKV {
+		kvw = kv.NewWriter(bw)
+		sink = &kvSink{w: kvw, stats: &stats}
+	}
 	var g grouper
 	calls := 0
 	_, values, err := g.run(runs.NewMerger(streams), func(chunk []byte, src wasmhost.ValueSource) error {
@@ -87,7 +150,13 @@ func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 	if err := inst.Finish(ctx, sink); err != nil { // the end-of-task call, if the module asked for it
 		return nil, err
 	}
-	if err := sink.w.Flush(); err != nil {
+	if kvw != nil {
+		if err := kvw.Close(); err != nil {
+			return nil, fmt.Errorf("write output: %w", err)
+		}
+		stats.BytesOut = kvw.Written()
+	}
+	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("write output: %w", err)
 	}
 	if err := f.Sync(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/wmr-dev/wmr/abi"
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
@@ -138,6 +139,10 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 		Attempt: spec.Attempt, Params: spec.Params, NumPartitions: spec.Partitions, MemoryLimit: spec.MemoryLimitBytes, Finish: true}
 	if kind == KindMap {
 		init.InputFile, init.SplitOffset, init.SplitLength = spec.InputName, spec.SplitOffset, spec.SplitLength
+		init.InputFormat = input.Text
+		if f, err := input.ParseFormat(spec.InputFormat); err == nil && f.Kind != "" {
+			init.InputFormat = f.RecordKind().String()
+		}
 	} else {
 		init.Partition = spec.Partition
 	}

@@ -50,9 +50,19 @@ func runSample(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 	}
 	var stats Stats
 	sink := &sampleSink{stats: &stats}
-	file := input.File{Path: spec.InputPath, Name: spec.InputName}
-	perWindow := budget / int64(max(len(spec.Windows), 1))
-	for _, w := range spec.Windows {
+	format, err := input.ParseFormat(spec.InputFormat)
+	if err != nil {
+		return nil, err
+	}
+	file := input.File{Path: spec.InputPath, Name: spec.InputName, Format: format}
+	windows := spec.Windows
+	if !format.Splittable() && len(windows) > 1 {
+		// A compressed file is read from its start: one window, as far as
+		// the budget of all of them goes.
+		windows = windows[:1]
+	}
+	perWindow := budget / int64(max(len(windows), 1))
+	for _, w := range windows {
 		sink.room = perWindow
 		err := feedSplit(ctx, spec, input.Split{File: file, Offset: w.Offset, Length: w.Length}, nil, &stats, func(batch []byte) error {
 			if err := inst.Map(ctx, batch, sink); err != nil {

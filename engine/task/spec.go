@@ -47,6 +47,9 @@ type Spec struct {
 	// Map tasks.
 	InputPath   string `msgpack:"input_path"`
 	InputName   string `msgpack:"input_name"`
+	// InputFormat is how the input is read (input.ParseFormat; "" is
+	// uncompressed text).
+	InputFormat string `msgpack:"input_format"`
 	SplitOffset int64  `msgpack:"split_offset"`
 	SplitLength int64  `msgpack:"split_length"`
 	// SkipOffsets are byte offsets of input records to pass over (bad
@@ -66,6 +69,10 @@ type Spec struct {
 	// Reduce tasks.
 	Partition int            `msgpack:"partition"`
 	Inputs    []runs.Segment `msgpack:"inputs"`
+
+	// OutputFormat is how a reduce task writes its output: "text" (the
+	// default) or "kv".
+	OutputFormat string `msgpack:"output_format"`
 
 	// OutputPath is where the attempt writes: the map output run file, or
 	// the reduce output text file. The engine commits it.

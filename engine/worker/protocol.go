@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
@@ -60,6 +61,8 @@ var kinds = map[string]error{
 	"output":      wasmhost.ErrOutputLimit,
 	"interrupted": wasmhost.ErrInterrupted,
 	"corrupt":     runs.ErrCorrupt,
+	"badinput":    input.ErrBadInput,
+	"unwritable":  task.ErrUnwritable,
 }
 
 func (e *TaskError) Error() string { return e.Msg }

@@ -15,6 +15,8 @@ import (
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/input"
+	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/sampling"
 )
 
@@ -35,6 +37,8 @@ type runFlags struct {
 	attempts    int
 	skipBad     int
 	partitioner string
+	inputFormat  string
+	outputFormat string
 	maxOutput   string
 	workDir     string
 	cacheDir    string
@@ -81,6 +85,8 @@ that names the module, the task and, where it applies, the record.`,
 	fl.IntVar(&f.attempts, "attempts", engine.DefaultMaxAttempts, "attempts per task before the job fails")
 	fl.IntVar(&f.skipBad, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringVar(&f.partitioner, "partitioner", "hash", partitionerUsage)
+	fl.StringVar(&f.inputFormat, "input-format", "auto", inputFormatUsage)
+	fl.StringVar(&f.outputFormat, "output-format", "text", outputFormatUsage)
 	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
 	fl.StringVar(&f.workDir, "work-dir", "", "directory for intermediate files (default: system temp)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "module and compilation cache (default: user cache dir/wmr)")
@@ -119,6 +125,12 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	if err := sampling.Check(f.partitioner); err != nil {
 		return usageError{fmt.Errorf("--partitioner: %w", err)}
 	}
+	if _, err := input.ParseFormat(f.inputFormat); err != nil {
+		return usageError{fmt.Errorf("--input-format: %w", err)}
+	}
+	if err := task.CheckOutputFormat(f.outputFormat); err != nil {
+		return usageError{fmt.Errorf("--output-format: %w", err)}
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -141,7 +153,8 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		progress = bar.update
 	}
 	sum, err := eng.Run(ctx, engine.Job{Module: f.wasm, Inputs: f.inputs, Output: f.output, Overwrite: f.overwrite,
-		Reducers: f.reducers, Params: params, SkipBadRecords: f.skipBad, Partitioner: f.partitioner}, progress)
+		Reducers: f.reducers, Params: params, SkipBadRecords: f.skipBad, Partitioner: f.partitioner,
+		InputFormat: f.inputFormat, OutputFormat: f.outputFormat}, progress)
 	if bar != nil {
 		bar.finish()
 	}
@@ -161,6 +174,13 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 
 // partitionerUsage describes --partitioner, for run and submit alike.
 const partitionerUsage = `how keys go to reducers: "hash" spreads them evenly; "range" samples the input for split points, so the part files read in order are sorted (a total-order sort)`
+
+// inputFormatUsage and outputFormatUsage describe the format flags, for
+// run, put and submit alike.
+const (
+	inputFormatUsage  = "how input files are read: " + input.Formats + "; .gz, .zst and .bz2 files are decompressed (one map task each)"
+	outputFormatUsage = `"text": key<TAB>value lines (the key alone when the value is empty); "kv": binary records that keep any bytes (abi/KV.md)`
+)
 
 // checkRetryFlags checks --attempts and --skip-bad-records, for run and
 // submit alike.

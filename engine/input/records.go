@@ -1,0 +1,226 @@
+package input
+
+import (
+	"bufio"
+	"compress/bzip2"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/wmr-dev/wmr/abi/kv"
+)
+
+// Records reads the records a split owns, in order.
+type Records interface {
+	// Next returns the next record: its offset (in the file, or in the
+	// uncompressed stream of a compressed file), which names it in errors
+	// and skip lists, and its key and value, valid until the next call.
+	// It returns io.EOF at the end of the split.
+	Next() (offset int64, key, value []byte, err error)
+	Close() error
+}
+
+// OpenRecords opens a reader of split's records in the split's file
+// format. maxRecord bounds a text line (<= 0: DefaultMaxLine).
+func OpenRecords(split Split, maxRecord int) (Records, error) {
+	f := split.File.Format
+	if f.Kind == "" {
+		f.Kind = Text
+	}
+	var stream io.ReadCloser
+	if f.Compression != "" {
+		s, err := decompress(split.File.Path, f.Compression)
+		if err != nil {
+			return nil, err
+		}
+		stream = s
+	}
+	switch f.Kind {
+	case Text:
+		var lr *LineReader
+		if stream != nil {
+			lr = openLines(split, stream, f.Compression, maxRecord)
+		} else {
+			var err error
+			if lr, err = Open(split, maxRecord); err != nil {
+				return nil, err
+			}
+		}
+		return &textRecords{lr: lr}, nil
+	case Fixed:
+		return openFixed(split, f, stream)
+	case KV:
+		return openKV(split, f, stream)
+	}
+	if stream != nil {
+		stream.Close()
+	}
+	return nil, fmt.Errorf("unknown record format %q", f.Kind)
+}
+
+// textRecords: key = the line's offset, 8 bytes big-endian.
+type textRecords struct {
+	lr  *LineReader
+	key [8]byte
+}
+
+func (t *textRecords) Next() (int64, []byte, []byte, error) {
+	off, line, err := t.lr.Next()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	binary.BigEndian.PutUint64(t.key[:], uint64(off))
+	return off, t.key[:], line, nil
+}
+
+func (t *textRecords) Close() error { return t.lr.Close() }
+
+// decompress opens the whole file behind a decompressor.
+func decompress(path, compression string) (io.ReadCloser, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open input: %w", err)
+	}
+	br := bufio.NewReaderSize(fh, 1<<20)
+	var r io.Reader
+	closeAll := fh.Close
+	switch compression {
+	case Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			fh.Close()
+			return nil, badInput("input %s: not a gzip stream: %v", path, err)
+		}
+		r = zr
+	case Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			fh.Close()
+			return nil, badInput("input %s: not a zstd stream: %v", path, err)
+		}
+		r = zr
+		closeAll = func() error { zr.Close(); return fh.Close() }
+	case Bzip2:
+		r = bzip2.NewReader(br)
+	default:
+		fh.Close()
+		return nil, fmt.Errorf("unknown compression %q", compression)
+	}
+	return readCloser{r, closeAll}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (rc readCloser) Close() error { return rc.close() }
+
+// fixedRecords: N-byte records; key = the record's offset. A split owns
+// the records that start in it.
+type fixedRecords struct {
+	closer    io.Closer
+	r         *bufio.Reader
+	name      string
+	size      int
+	pos, end  int64
+	rec       []byte
+	key       [8]byte
+	streaming bool // compressed: no size known in advance
+}
+
+func openFixed(split Split, f Format, stream io.ReadCloser) (Records, error) {
+	n := int64(f.RecordSize)
+	fr := &fixedRecords{name: split.File.Path, size: f.RecordSize, rec: make([]byte, f.RecordSize)}
+	if stream != nil {
+		fr.closer, fr.r, fr.end, fr.streaming = stream, bufio.NewReaderSize(stream, 1<<20), math.MaxInt64, true
+		return fr, nil
+	}
+	fh, err := os.Open(split.File.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open input: %w", err)
+	}
+	fr.pos = (split.Offset + n - 1) / n * n // the first record starting in the split
+	fr.end = split.Offset + split.Length
+	if _, err := fh.Seek(fr.pos, io.SeekStart); err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("seek input %s: %w", split.File.Path, err)
+	}
+	fr.closer, fr.r = fh, bufio.NewReaderSize(fh, 1<<20)
+	return fr, nil
+}
+
+func (fr *fixedRecords) Next() (int64, []byte, []byte, error) {
+	if fr.pos >= fr.end {
+		return 0, nil, nil, io.EOF
+	}
+	n, err := io.ReadFull(fr.r, fr.rec)
+	switch {
+	case err == io.EOF:
+		return 0, nil, nil, io.EOF
+	case err == io.ErrUnexpectedEOF:
+		return 0, nil, nil, badInput("input %s ends inside a record: the record at byte %d has %d of its %d bytes (the input's length is not a multiple of the record size; check --input-format fixed:%d)", fr.name, fr.pos, n, fr.size, fr.size)
+	case err != nil && fr.streaming:
+		return 0, nil, nil, badInput("input %s: the compressed stream is damaged after %d uncompressed bytes: %v", fr.name, fr.pos, err)
+	case err != nil:
+		return 0, nil, nil, fmt.Errorf("read input %s: %w", fr.name, err)
+	}
+	off := fr.pos
+	fr.pos += int64(fr.size)
+	binary.BigEndian.PutUint64(fr.key[:], uint64(off))
+	return off, fr.key[:], fr.rec, nil
+}
+
+func (fr *fixedRecords) Close() error { return fr.closer.Close() }
+
+// kvRecords: the records of the kv blocks that start in the split.
+type kvRecords struct {
+	closer io.Closer
+	r      *kv.Reader
+	name   string
+}
+
+func openKV(split Split, _ Format, stream io.ReadCloser) (Records, error) {
+	if stream != nil {
+		return &kvRecords{closer: stream, r: kv.NewReader(stream, 0, -1), name: split.File.Path}, nil
+	}
+	fh, err := os.Open(split.File.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open input: %w", err)
+	}
+	start, err := kv.BlockStart(fh, split.Offset)
+	if err == nil {
+		_, err = fh.Seek(start, io.SeekStart)
+	}
+	if err != nil {
+		fh.Close()
+		return nil, badKV(split.File.Path, err)
+	}
+	return &kvRecords{closer: fh, r: kv.NewReader(fh, start, split.Offset+split.Length), name: split.File.Path}, nil
+}
+
+func (k *kvRecords) Next() (int64, []byte, []byte, error) {
+	key, value, err := k.r.Next()
+	if err != nil {
+		if err == io.EOF {
+			return 0, nil, nil, err
+		}
+		return 0, nil, nil, badKV(k.name, err)
+	}
+	return k.r.Offset(), key, value, nil
+}
+
+func (k *kvRecords) Close() error { return k.closer.Close() }
+
+func badKV(name string, err error) error {
+	if errors.Is(err, kv.ErrCorrupt) {
+		return badInput("input %s: %v", name, err)
+	}
+	return fmt.Errorf("read input %s: %w", name, err)
+}
