@@ -16,16 +16,16 @@ const (
 // context. It is a msgpack map keyed by the field names in the tags; a
 // guest must ignore keys it does not know (later minor additions).
 type Init struct {
-	ABI           int               `msgpack:"abi"`
-	JobID         string            `msgpack:"job_id"`
-	TaskID        string            `msgpack:"task_id"`
-	TaskKind      string            `msgpack:"task_kind"`
-	Attempt       int               `msgpack:"attempt"`
-	InputFile     string            `msgpack:"input_file"`
+	ABI       int    `msgpack:"abi"`
+	JobID     string `msgpack:"job_id"`
+	TaskID    string `msgpack:"task_id"`
+	TaskKind  string `msgpack:"task_kind"`
+	Attempt   int    `msgpack:"attempt"`
+	InputFile string `msgpack:"input_file"`
 	// InputFormat is what a map task's records are: "text" (key = the
 	// line's offset), "fixed:N" (key = the record's offset) or "kv" (the
 	// keys and values a job wrote). Compression is undone before.
-	InputFormat string `msgpack:"input_format"`
+	InputFormat   string            `msgpack:"input_format"`
 	SplitOffset   int64             `msgpack:"split_offset"`
 	SplitLength   int64             `msgpack:"split_length"`
 	Partition     int               `msgpack:"partition"`

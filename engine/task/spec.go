@@ -45,8 +45,8 @@ type Spec struct {
 	CacheDir  string        `msgpack:"cache_dir"` // compiled module cache
 
 	// Map tasks.
-	InputPath   string `msgpack:"input_path"`
-	InputName   string `msgpack:"input_name"`
+	InputPath string `msgpack:"input_path"`
+	InputName string `msgpack:"input_name"`
 	// InputFormat is how the input is read (input.ParseFormat; "" is
 	// uncompressed text).
 	InputFormat string `msgpack:"input_format"`

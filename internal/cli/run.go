@@ -16,35 +16,35 @@ import (
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/input"
-	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/sampling"
+	"github.com/wmr-dev/wmr/engine/task"
 )
 
 const abiVersion = abi.Version
 
 type runFlags struct {
-	wasm        string
-	inputs      []string
-	output      string
-	reducers    int
-	params      []string
-	overwrite   bool
-	memory      string
-	taskMemory  string
-	taskTimeout time.Duration
-	parallelism int
-	blockSize   string
-	attempts    int
-	skipBad     int
-	partitioner string
+	wasm         string
+	inputs       []string
+	output       string
+	reducers     int
+	params       []string
+	overwrite    bool
+	memory       string
+	taskMemory   string
+	taskTimeout  time.Duration
+	parallelism  int
+	blockSize    string
+	attempts     int
+	skipBad      int
+	partitioner  string
 	inputFormat  string
 	outputFormat string
-	maxOutput   string
-	workDir     string
-	cacheDir    string
-	inProcess   bool
-	quiet       bool
-	verbose     bool
+	maxOutput    string
+	workDir      string
+	cacheDir     string
+	inProcess    bool
+	quiet        bool
+	verbose      bool
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
