@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -193,6 +194,10 @@ func (c *Client) DatasetReplicas(ctx context.Context, name string) (*DatasetInfo
 type PutOptions struct {
 	Replicas  int
 	BlockSize int64 // 0: the node's default
+	// InputFormat is how the files are read (input.ParseFormat; "" or
+	// auto: by each file's name and content). It decides where shards
+	// are cut and is recorded with them.
+	InputFormat string
 	// Progress, if set, is called after each file with bytes sent so far
 	// and in total.
 	Progress func(done, total int64)
@@ -209,6 +214,15 @@ func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutO
 	if err != nil {
 		return nil, err
 	}
+	asked, err := input.ParseFormat(opt.InputFormat)
+	if err != nil {
+		return nil, err
+	}
+	for i := range files {
+		if files[i].Format, err = input.Resolve(files[i].Path, files[i].Path, asked); err != nil {
+			return nil, err
+		}
+	}
 	if opt.Replicas <= 0 {
 		opt.Replicas = 1
 	}
@@ -223,7 +237,7 @@ func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutO
 			return nil, fmt.Errorf("read %s: %w", f.Path, err)
 		}
 		q := url.Values{"file": {f.Name}, "index": {strconv.Itoa(i)}, "replicas": {strconv.Itoa(opt.Replicas)},
-			"block": {strconv.FormatInt(opt.BlockSize, 10)}}
+			"block": {strconv.FormatInt(opt.BlockSize, 10)}, "format": {f.Format.String()}}
 		var shards []Shard
 		err = c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/files?"+q.Encode(), fh, &shards)
 		fh.Close()
@@ -246,8 +260,8 @@ func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutO
 
 // PutInPlace publishes files that already live on the node's disk
 // (absolute paths on that machine) as dataset name, without copying them.
-func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, blockSize int64) (*Manifest, error) {
-	b, _ := json.Marshal(inPlaceRequest{Paths: paths, Block: blockSize})
+func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, blockSize int64, format string) (*Manifest, error) {
+	b, _ := json.Marshal(inPlaceRequest{Paths: paths, Block: blockSize, Format: format})
 	var m Manifest
 	return &m, c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/inplace", bytes.NewReader(b), &m)
 }
@@ -281,6 +295,90 @@ func (c *Client) Cat(ctx context.Context, name string, w io.Writer) error {
 		return fmt.Errorf("dataset %s: the node sent %d bytes more than its manifest holds (was it replaced while being read?)", name, n)
 	}
 	return nil
+}
+
+// ErrStop, returned by a Records callback, ends the read early without
+// error (cat --head).
+var ErrStop = errors.New("stop reading")
+
+// Record is one record of a dataset as Records reads it: for text, Key
+// and Value are a line cut at its first tab (the key alone when it has
+// none); for fixed-size records Key is the record's decimal offset in its
+// file; for kv the stored key and value.
+type Record struct {
+	Shard      *Shard
+	Key, Value []byte
+	// Line is a text record's whole line (nil for other formats).
+	Line []byte
+}
+
+// Records reads every record of the dataset, shard after shard, decoding
+// each shard in its format, and calls fn for each. Every shard read to its
+// end is checked against the manifest (length and CRC-32C).
+func (c *Client) Records(ctx context.Context, name string, fn func(Record) error) error {
+	m, err := c.Dataset(ctx, name)
+	if err != nil {
+		return err
+	}
+	resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body := bufio.NewReaderSize(resp.Body, 1<<20)
+	for i := range m.Shards {
+		s := &m.Shards[i]
+		sum := newShardCheck(*s)
+		err := readShard(io.TeeReader(io.LimitReader(body, s.Size), sum), s, fn)
+		if err == ErrStop {
+			return nil
+		}
+		if err == nil {
+			err = sum.check()
+		} else if sum.n < s.Size {
+			err = fmt.Errorf("%w (the stream broke off after %d of its %d bytes)", err, sum.n, s.Size)
+		}
+		if err != nil {
+			return fmt.Errorf("dataset %s: shard %s (from file %s): %w", name, s.ID, s.File, err)
+		}
+	}
+	return nil
+}
+
+// readShard decodes one shard's records from r and reads r to its end.
+func readShard(r io.Reader, s *Shard, fn func(Record) error) error {
+	f, err := input.ParseFormat(s.Format)
+	if err != nil {
+		return err
+	}
+	recs, err := input.ReadStream(r, s.File, f, 0)
+	if err != nil {
+		return err
+	}
+	defer recs.Close()
+	var num [20]byte
+	for {
+		off, key, value, err := recs.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		rec := Record{Shard: s, Key: key, Value: value}
+		switch f.Kind {
+		case "", input.Text:
+			rec.Line = value
+			rec.Key, rec.Value, _ = bytes.Cut(value, []byte("\t"))
+		case input.Fixed:
+			rec.Key = strconv.AppendInt(num[:0], off, 10)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	_, err = io.Copy(io.Discard, r) // a compressed stream's trailer, say
+	return err
 }
 
 // shardCheck checks the bytes of one shard against its manifest entry.
@@ -369,6 +467,9 @@ type SubmitOptions struct {
 	NoBackups bool
 	// Partitioner is "hash" (default) or "range" (engine/sampling).
 	Partitioner string
+	// InputFormat, if set, must be the input dataset's; OutputFormat is
+	// "text" (default) or "kv".
+	InputFormat, OutputFormat string
 }
 
 // Submit uploads the module to the node and starts the job there; that
@@ -387,7 +488,8 @@ func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, err
 	}
 	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
 		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime),
-		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords, NoBackups: opt.NoBackups, Partitioner: opt.Partitioner})
+		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords, NoBackups: opt.NoBackups, Partitioner: opt.Partitioner,
+		InputFormat: opt.InputFormat, OutputFormat: opt.OutputFormat})
 	var st JobStatus
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/engine/task"
 )
@@ -47,6 +48,11 @@ type JobRequest struct {
 	// (a successor reuses them, so map outputs agree).
 	Partitioner string   `json:"partitioner,omitempty"`
 	Bounds      [][]byte `json:"bounds,omitempty"`
+	// InputFormat, if set, must be the input dataset's own (its shards
+	// were cut for the format they were put with); OutputFormat is "text"
+	// (default) or "kv".
+	InputFormat  string `json:"input_format,omitempty"`
+	OutputFormat string `json:"output_format,omitempty"`
 }
 
 // Attempt is one try of one task, as shown by status.
@@ -272,6 +278,12 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	if err != nil {
 		return nil, err
 	}
+	if err := task.CheckOutputFormat(req.OutputFormat); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadJob, err)
+	}
+	if err := checkInputFormat(req.Input, in, req.InputFormat); err != nil {
+		return nil, err
+	}
 	if _, err := n.store.manifest(outKey); err == nil {
 		return nil, fmt.Errorf("%w: dataset %s already exists; choose another --output", errBadJob, req.Output)
 	}
@@ -342,6 +354,30 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	go n.coordinate(j)
 	st := j.snapshot()
 	return &st, nil
+}
+
+// checkInputFormat says whether a job may read dataset in as format
+// (empty or auto: as put): its shards were cut at the record boundaries
+// of the format they were put with, and are read that way only.
+func checkInputFormat(name string, in *Manifest, format string) error {
+	asked, err := input.ParseFormat(format)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errBadJob, err)
+	}
+	if asked.Kind == "" {
+		return nil
+	}
+	for _, sh := range in.Shards {
+		own, _ := input.ParseFormat(sh.Format)
+		if own.Kind == "" {
+			own.Kind = input.Text
+		}
+		if own.RecordKind() != asked.RecordKind() {
+			return fmt.Errorf("%w: dataset %s holds %s records (shard %s of %s), which were stored cut for that format and cannot be read as %s; put the files again with --input-format %s",
+				errBadJob, name, own.RecordKind(), sh.ID, sh.File, asked.RecordKind(), asked.RecordKind())
+		}
+	}
+	return nil
 }
 
 func errOutputTaken(job, output string) error {
@@ -494,8 +530,10 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 		treq.Dataset, treq.Shard, treq.InputName = x.j.inKey, sh.ID, sh.File
 		treq.Skip = engine.SkipOffsets(st.Skip)
 		treq.Partitioner, treq.Bounds = x.req.Partitioner, x.req.Bounds
+		treq.InputFormat = sh.Format
 	} else {
 		treq.Partition, treq.Output, treq.Replicas = id.Index, x.j.outKey, x.req.Replicas
+		treq.OutputFormat = x.req.OutputFormat
 		for _, in := range st.Inputs {
 			m, ok := x.n.aliveMember(in.Node)
 			if !ok {
@@ -544,7 +582,7 @@ func (x *clusterJob) sample(ctx context.Context) ([][]byte, error) {
 		treq := &taskRequest{JobID: x.j.status.ID, TaskID: fmt.Sprintf("s-%05d", i), Kind: task.KindSample, Attempt: 1,
 			ModuleHash: x.req.ModuleHash, ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr, Params: x.req.Params,
 			Partitions: x.req.Reducers, Tenant: x.j.tenant, TaskMemory: x.req.TaskMemory, TaskTime: x.req.TaskTime,
-			Dataset: x.j.inKey, Shard: sh.ID, InputName: sh.File, Windows: windows}
+			Dataset: x.j.inKey, Shard: sh.ID, InputName: sh.File, Windows: windows, InputFormat: sh.Format}
 		b, _ := json.Marshal(treq)
 		err := fmt.Errorf("no live holder of shard %s", sh.ID)
 		for _, h := range sh.Holders {
@@ -587,7 +625,11 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 			}
 		}
 		name := fmt.Sprintf("part-r-%05d", o.Partition)
-		out.Shards = append(out.Shards, Shard{ID: name, File: name, Size: o.Stats.BytesOut, Holders: o.Holders})
+		sh := Shard{ID: name, File: name, Size: o.Stats.BytesOut, Holders: o.Holders}
+		if x.req.OutputFormat == task.OutputKV {
+			sh.Format = input.KV
+		}
+		out.Shards = append(out.Shards, sh)
 	}
 	if _, err := x.n.store.manifest(x.j.outKey); err == nil {
 		return fmt.Errorf("%w: dataset %s was created while the job ran", errBadJob, x.req.Output)

@@ -3,6 +3,7 @@ package nodes
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/wmr-dev/wmr/abi/kv"
+	"github.com/wmr-dev/wmr/engine/input"
 )
 
 // apiError is the body of every error response.
@@ -246,6 +250,11 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	format, err := input.ParseFormat(q.Get("format"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("upload of %s: %v", file, err))
+		return
+	}
 	quota, used := int64(t.Quotas.StoredBytes), n.store.storedBytes(t.Name)
 	if block <= 0 {
 		block = n.cfg.DefaultBlockSize
@@ -258,7 +267,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	var shards []Shard
 	for k := 0; ; k++ {
 		id := fmt.Sprintf("f%05d-s%05d", index, k)
-		tmp, size, err := cutShard(filepath.Join(n.cfg.DataDir, "tmp"), body, block)
+		tmp, size, err := cutShard(filepath.Join(n.cfg.DataDir, "tmp"), body, block, format)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("reading %s: %w", file, err))
 			return
@@ -284,22 +293,35 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 			writeError(w, statusOf(err), err)
 			return
 		}
-		sh := Shard{ID: id, File: file, Size: sum.Length, CRC: sum.CRC}
+		sh := Shard{ID: id, File: file, Size: sum.Length, CRC: sum.CRC, Format: shardFormat(format)}
 		for _, h := range holders {
 			sh.Holders = append(sh.Holders, h.Name)
 		}
 		shards = append(shards, sh)
-		if size < block {
+		if _, err := body.Peek(1); err == io.EOF { // the file ends here
 			break
+		} else if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reading %s: %w", file, err))
+			return
 		}
 	}
 	n.audit(r, "dataset.upload", ds+"/"+file, nil)
 	writeJSON(w, shards)
 }
 
-// cutShard copies lines from r into a temporary file until it holds at
-// least block bytes and ends at a line boundary (or r ends).
-func cutShard(dir string, r *bufio.Reader, block int64) (string, int64, error) {
+// shardFormat is what a shard records as its format ("" for text).
+func shardFormat(f input.Format) string {
+	if f.Kind == "" || (f.Kind == input.Text && f.Compression == "") {
+		return ""
+	}
+	return f.String()
+}
+
+// cutShard copies records from r into a temporary file until it holds at
+// least block bytes and ends at a record boundary (or r ends): lines for
+// text, multiples of the record size for fixed-size records, whole blocks
+// for kv; a compressed file is not cut at all (it is read from its start).
+func cutShard(dir string, r *bufio.Reader, block int64, format input.Format) (string, int64, error) {
 	f, err := os.CreateTemp(dir, "upload-*")
 	if err != nil {
 		return "", 0, err
@@ -311,18 +333,35 @@ func cutShard(dir string, r *bufio.Reader, block int64) (string, int64, error) {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var n int64
-	midLine := false // the last read ended inside a line longer than the buffer
-	for n < block || midLine {
-		line, err := r.ReadSlice('\n')
-		w.Write(line)
-		n += int64(len(line))
-		midLine = err == bufio.ErrBufferFull
+	switch {
+	case !format.Splittable():
+		n, err = io.Copy(w, r)
+	case format.Kind == input.Fixed:
+		size := int64(format.RecordSize)
+		n, err = io.CopyN(w, r, max(block/size, 1)*size)
 		if err == io.EOF {
-			break
+			err = nil
 		}
-		if err != nil && !midLine {
-			return fail(err)
+	case format.Kind == input.KV:
+		n, err = cutKV(w, r, block)
+	default:
+		midLine := false // the last read ended inside a line longer than the buffer
+		for n < block || midLine {
+			line, rerr := r.ReadSlice('\n')
+			w.Write(line)
+			n += int64(len(line))
+			midLine = rerr == bufio.ErrBufferFull
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil && !midLine {
+				err = rerr
+				break
+			}
 		}
+	}
+	if err != nil {
+		return fail(err)
 	}
 	if err := w.Flush(); err != nil {
 		return fail(err)
@@ -330,10 +369,38 @@ func cutShard(dir string, r *bufio.Reader, block int64) (string, int64, error) {
 	return f.Name(), n, f.Close()
 }
 
+// cutKV copies whole kv blocks from r until at least block bytes; their
+// checksums are checked by the tasks that read them.
+func cutKV(w io.Writer, r *bufio.Reader, block int64) (int64, error) {
+	var n int64
+	for n < block {
+		hdr, err := r.Peek(kv.HeaderSize)
+		if len(hdr) == 0 && err == io.EOF {
+			return n, nil
+		}
+		if len(hdr) < kv.HeaderSize || string(hdr[:len(kv.Magic)]) != kv.Magic {
+			return n, fmt.Errorf("not a kv file: no kv block starts at byte %d of this part", n)
+		}
+		size := int64(binary.LittleEndian.Uint32(hdr[8:]))
+		c, err := io.CopyN(w, r, int64(kv.HeaderSize)+size)
+		n += c
+		if err == io.EOF {
+			return n, fmt.Errorf("not a kv file: the block at byte %d is truncated", n-c)
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // inPlaceRequest publishes files on this node's disk as a dataset.
 type inPlaceRequest struct {
 	Paths []string `json:"paths"`
 	Block int64    `json:"block"`
+	// Format is the --input-format asked for ("" or auto: by each
+	// file's name and content).
+	Format string `json:"format,omitempty"`
 }
 
 // handleInPlace publishes files on the node's disk. Only admin tenants
@@ -366,7 +433,17 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place path %q must be absolute (it names a file on node %s)", p, n.name))
 			return
 		}
-		cuts, err := lineCuts(p, req.Block)
+		asked, err := input.ParseFormat(req.Format)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		format, err := input.Resolve(p, filepath.Base(p), asked)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place file on node %s: %w", n.name, err))
+			return
+		}
+		cuts, err := formatCuts(p, req.Block, format)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("in-place file on node %s: %w", n.name, err))
 			return
@@ -378,7 +455,7 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 				writeError(w, statusOf(err), err)
 				return
 			}
-			m.Shards = append(m.Shards, Shard{ID: id, File: filepath.Base(p), Size: sum.Length, CRC: sum.CRC, Holders: []string{n.name}})
+			m.Shards = append(m.Shards, Shard{ID: id, File: filepath.Base(p), Size: sum.Length, CRC: sum.CRC, Holders: []string{n.name}, Format: shardFormat(format)})
 		}
 	}
 	err = n.commit(r.Context(), m)
@@ -388,6 +465,50 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, m)
+}
+
+// formatCuts splits a file into [offset, length] ranges of about block
+// bytes that end at record boundaries of its format (a compressed file is
+// one range).
+func formatCuts(path string, block int64, format input.Format) ([][2]int64, error) {
+	if format.Kind == "" || format.Kind == input.Text && format.Splittable() {
+		return lineCuts(path, block)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	size := st.Size()
+	if !format.Splittable() || size == 0 {
+		return [][2]int64{{0, size}}, nil
+	}
+	var cuts [][2]int64
+	switch format.Kind {
+	case input.Fixed:
+		step := max(block/int64(format.RecordSize), 1) * int64(format.RecordSize)
+		for off := int64(0); off < size; off += step {
+			cuts = append(cuts, [2]int64{off, min(step, size-off)})
+		}
+	case input.KV:
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		for start := int64(0); start < size; {
+			end, err := kv.BlockStart(f, start+block)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			end = min(end, size)
+			cuts = append(cuts, [2]int64{start, end - start})
+			start = end
+		}
+	}
+	return cuts, nil
 }
 
 // lineCuts splits a file into [offset, length] ranges of about block bytes

@@ -23,6 +23,9 @@ type Shard struct {
 	// it computed it (never as a client claims).
 	CRC     uint32   `json:"crc32c" msgpack:"crc32c"`
 	Holders []string `json:"holders" msgpack:"holders"`
+	// Format is how the shard's bytes are read (input.ParseFormat: "kv",
+	// "fixed:100", "gzip", ...); "" is text.
+	Format string `json:"format,omitempty" msgpack:"format,omitempty"`
 }
 
 // Manifest describes a dataset: its shards, in order.
@@ -48,6 +51,17 @@ type Manifest struct {
 	// dropped after Config.TombstoneTTL (a node down longer than that
 	// could bring the dataset back).
 	DeletedAt time.Time `json:"deleted_at,omitzero" msgpack:"deleted_at,omitempty"`
+}
+
+// PlainText says whether every shard is uncompressed text, which cat
+// prints byte for byte.
+func (m *Manifest) PlainText() bool {
+	for _, s := range m.Shards {
+		if s.Format != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // newerThan says whether m supersedes o (same dataset).

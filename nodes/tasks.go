@@ -53,6 +53,9 @@ type taskRequest struct {
 	Partitioner string        `json:"partitioner,omitempty"`
 	Bounds      [][]byte      `json:"bounds,omitempty"`
 	Windows     []task.Window `json:"windows,omitempty"`
+	// How the shard is read (Shard.Format) and how a reduce writes.
+	InputFormat  string `json:"input_format,omitempty"`
+	OutputFormat string `json:"output_format,omitempty"`
 	// Reduce tasks.
 	Partition int         `json:"partition"`
 	Inputs    []mapOutput `json:"inputs,omitempty"`
@@ -208,6 +211,7 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 	}
 	spec.TimeLimit = time.Duration(req.TaskTime)
 	spec.Partitioner, spec.Bounds = req.Partitioner, req.Bounds
+	spec.InputFormat, spec.OutputFormat = req.InputFormat, req.OutputFormat
 	if err := sampling.Check(req.Partitioner); err != nil {
 		return &taskResponse{Error: err.Error(), Class: classNames[coord.Invalid]}
 	}

@@ -87,32 +87,57 @@ func decompress(path, compression string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open input: %w", err)
 	}
-	br := bufio.NewReaderSize(fh, 1<<20)
-	var r io.Reader
-	closeAll := fh.Close
+	rc, err := newDecompressor(bufio.NewReaderSize(fh, 1<<20), compression, path)
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return readCloser{rc, func() error { rc.Close(); return fh.Close() }}, nil
+}
+
+// newDecompressor decompresses r (called name in errors).
+func newDecompressor(r io.Reader, compression, name string) (io.ReadCloser, error) {
 	switch compression {
 	case Gzip:
-		zr, err := gzip.NewReader(br)
+		zr, err := gzip.NewReader(r)
 		if err != nil {
-			fh.Close()
-			return nil, badInput("input %s: not a gzip stream: %v", path, err)
+			return nil, badInput("input %s: not a gzip stream: %v", name, err)
 		}
-		r = zr
+		return zr, nil
 	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
-			fh.Close()
-			return nil, badInput("input %s: not a zstd stream: %v", path, err)
+			return nil, badInput("input %s: not a zstd stream: %v", name, err)
 		}
-		r = zr
-		closeAll = func() error { zr.Close(); return fh.Close() }
+		return readCloser{zr, func() error { zr.Close(); return nil }}, nil
 	case Bzip2:
-		r = bzip2.NewReader(br)
-	default:
-		fh.Close()
-		return nil, fmt.Errorf("unknown compression %q", compression)
+		return io.NopCloser(bzip2.NewReader(r)), nil
 	}
-	return readCloser{r, closeAll}, nil
+	return nil, fmt.Errorf("unknown compression %q", compression)
+}
+
+// ReadStream reads every record of a stream in format f (one whole file or
+// shard, decompressed here if f says so), as OpenRecords reads a split.
+// name names the stream in errors. Close does not close r.
+func ReadStream(r io.Reader, name string, f Format, maxRecord int) (Records, error) {
+	stream := io.NopCloser(r)
+	if f.Compression != "" {
+		d, err := newDecompressor(r, f.Compression, name)
+		if err != nil {
+			return nil, err
+		}
+		stream = d
+	}
+	split := Split{File: File{Path: name, Name: name, Format: f}}
+	switch f.Kind {
+	case "", Text:
+		return &textRecords{lr: openLines(split, stream, f.Compression, maxRecord)}, nil
+	case Fixed:
+		return openFixed(split, f, stream)
+	case KV:
+		return openKV(split, f, stream)
+	}
+	return nil, fmt.Errorf("unknown record format %q", f.Kind)
 }
 
 type readCloser struct {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,9 +12,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/nodes"
 )
 
@@ -282,14 +287,16 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 }
 
 func newPutCmd(stdout, stderr io.Writer) *cobra.Command {
-	var node, dataset, block string
+	var node, dataset, block, format string
 	var replicas int
 	var inPlace, quiet bool
 	cmd := &cobra.Command{
 		Use:   "put --dataset NAME [--replicas N] PATH...",
 		Short: "Store files as a dataset, cut into shards and replicated across the cluster",
-		Long: `Store files as a dataset. The node cuts them into shards at line boundaries
-(--block-size) and places each shard on --replicas distinct live nodes.
+		Long: `Store files as a dataset. The node cuts them into shards at record boundaries
+of their format (lines of text, fixed-size records, kv blocks; a compressed file
+is one shard) of about --block-size and places each shard on --replicas
+distinct live nodes. Each shard records its format, so jobs read it right.
 
 With --in-place, the paths name files already on the node's own disk
 (absolute paths on that machine): they are published as the dataset's shards
@@ -298,6 +305,9 @@ without copying, with that node as their only holder.`,
   wmr put --node http://127.0.0.1:8081 --dataset logs --in-place /var/log/app/app.log`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := input.ParseFormat(format); err != nil {
+				return usageError{fmt.Errorf("--input-format: %w", err)}
+			}
 			var bs int64
 			if block != "" {
 				n, err := parseSize(block)
@@ -310,9 +320,9 @@ without copying, with that node as their only holder.`,
 			var m *nodes.Manifest
 			var err error
 			if inPlace {
-				m, err = c.PutInPlace(cmd.Context(), dataset, args, bs)
+				m, err = c.PutInPlace(cmd.Context(), dataset, args, bs, format)
 			} else {
-				opt := nodes.PutOptions{Replicas: replicas, BlockSize: bs}
+				opt := nodes.PutOptions{Replicas: replicas, BlockSize: bs, InputFormat: format}
 				if !quiet && isTerminal(stderr) {
 					opt.Progress = func(done, total int64) {
 						fmt.Fprintf(stderr, "\r\x1b[Kput %s: %s of %s", dataset, formatBytes(done), formatBytes(total))
@@ -338,6 +348,7 @@ without copying, with that node as their only holder.`,
 	fl.IntVar(&replicas, "replicas", 1, "copies of each shard, on distinct nodes")
 	fl.StringVar(&block, "block-size", "", "shard size (default: the node's, 64MiB)")
 	fl.BoolVar(&inPlace, "in-place", false, "publish files already on the node's disk without copying")
+	fl.StringVar(&format, "input-format", "auto", inputFormatUsage)
 	fl.BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	cmd.MarkFlagRequired("dataset")
 	return cmd
@@ -345,16 +356,110 @@ without copying, with that node as their only holder.`,
 
 func newCatCmd(stdout io.Writer) *cobra.Command {
 	var node string
+	var asJSON bool
+	var head int
 	cmd := &cobra.Command{
-		Use:   "cat DATASET",
-		Short: "Print a dataset's contents (a job output: its key<TAB>value lines)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "cat DATASET [--json] [--head N]",
+		Short: "Print a dataset's records (a job output: its key<TAB>value lines)",
+		Long: `Print a dataset's records. A text dataset prints as it is. Records of other
+formats print as key<TAB>value lines (the key alone when the value is empty),
+escaped where needed so that every line is one record: backslash, tab,
+newline and carriage return as \\ \t \n \r, and bytes that are not printable
+UTF-8 as \xHH. Fixed-size records print under their byte offset.
+
+--json prints one JSON object per record instead: {"key": ..., "value": ...}
+with strings for valid UTF-8, or "key_base64"/"value_base64" holding the
+bytes in base64 when they are not. Every shard read to its end is checked
+against the dataset's checksums; a read that breaks off fails.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return newClient(cmd, node).Cat(cmd.Context(), args[0], stdout)
+			if head < 0 {
+				return usageError{fmt.Errorf("--head must not be negative, not %d", head)}
+			}
+			c := newClient(cmd, node)
+			if !asJSON && head == 0 {
+				info, err := c.Dataset(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if info.PlainText() {
+					return c.Cat(cmd.Context(), args[0], stdout)
+				}
+			}
+			return catRecords(cmd.Context(), c, args[0], stdout, asJSON, head)
 		},
 	}
 	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per record")
+	cmd.Flags().IntVar(&head, "head", 0, "print only the first N records (0: all)")
 	return cmd
+}
+
+// catRecords prints a dataset's records as cat describes.
+func catRecords(ctx context.Context, c *nodes.Client, name string, stdout io.Writer, asJSON bool, head int) error {
+	w := bufio.NewWriterSize(stdout, 256<<10)
+	n := 0
+	err := c.Records(ctx, name, func(r nodes.Record) error {
+		if asJSON {
+			w.Write(jsonRecord(r.Key, r.Value))
+		} else if r.Line != nil {
+			w.Write(r.Line) // text: the line as it is
+		} else {
+			w.Write(escapeField(r.Key))
+			if len(r.Value) > 0 {
+				w.WriteByte('\t')
+				w.Write(escapeField(r.Value))
+			}
+		}
+		w.WriteByte('\n')
+		if n++; head > 0 && n >= head {
+			return nodes.ErrStop
+		}
+		return nil
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// escapeField writes b so that it holds no tab or line break and reads
+// back unambiguously (see cat's help).
+func escapeField(b []byte) []byte {
+	var out []byte
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r == '\\':
+			out = append(out, '\\', '\\')
+		case r == '\t':
+			out = append(out, '\\', 't')
+		case r == '\n':
+			out = append(out, '\\', 'n')
+		case r == '\r':
+			out = append(out, '\\', 'r')
+		case r == utf8.RuneError && size == 1, !unicode.IsPrint(r) && r != ' ':
+			for _, c := range b[:size] {
+				out = append(out, '\\', 'x', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
+			}
+		default:
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return out
+}
+
+// jsonRecord is one record as a JSON line.
+func jsonRecord(key, value []byte) []byte {
+	field := func(name string, b []byte) string {
+		if utf8.Valid(b) {
+			s, _ := json.Marshal(string(b))
+			return fmt.Sprintf("%q:%s", name, s)
+		}
+		return fmt.Sprintf("%q:%q", name+"_base64", base64.StdEncoding.EncodeToString(b))
+	}
+	return []byte("{" + field("key", key) + "," + field("value", value) + "}")
 }
 
 func newGetCmd(stdout io.Writer) *cobra.Command {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/sampling"
+	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/nodes"
 )
 
@@ -50,6 +52,12 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := sampling.Check(opt.Partitioner); err != nil {
 				return usageError{fmt.Errorf("--partitioner: %w", err)}
 			}
+			if _, err := input.ParseFormat(opt.InputFormat); err != nil {
+				return usageError{fmt.Errorf("--input-format: %w", err)}
+			}
+			if err := task.CheckOutputFormat(opt.OutputFormat); err != nil {
+				return usageError{fmt.Errorf("--output-format: %w", err)}
+			}
 			if err := coord.CheckReducers(opt.Reducers); err != nil {
 				return usageError{fmt.Errorf("--reducers: %w", err)}
 			}
@@ -76,6 +84,8 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.BoolVar(&backups, "backups", true, "start backup attempts for stragglers near the end of each phase")
 	fl.IntVar(&opt.SkipBadRecords, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringVar(&opt.Partitioner, "partitioner", "hash", partitionerUsage)
+	fl.StringVar(&opt.InputFormat, "input-format", "auto", "how the input dataset is read: as it was put (auto), or a format it must have been put with")
+	fl.StringVar(&opt.OutputFormat, "output-format", "text", outputFormatUsage)
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
 	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
 	fl.StringVar(&taskTime, "task-time", "", "wall-clock limit per task, at most the tenant's quota (default: the quota, else the node's)")
