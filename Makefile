@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/wmr
 EXAMPLES_OUT := build/examples
-GO_EXAMPLES := wordcount sumsquares evenyears grep indexer sort
+GO_EXAMPLES := wordcount sumsquares evenyears grep indexer sort teragen terasort teravalidate
 HOSTILE := loop membomb trap malformed flood
 TESTING := manyvalues sandbox slowwords finish identity
 
@@ -17,7 +17,7 @@ build:
 # Example modules in every guest language, to build/examples/<name>-<lang>.wasm
 # (lang: go, rust, c, as, wat). `make toolchains` installs the compilers.
 C_EXAMPLES := wordcount grep indexer
-RUST_EXAMPLES := wordcount grep indexer sort
+RUST_EXAMPLES := wordcount grep indexer sort terasort
 AS_EXAMPLES := wordcount
 WAT_EXAMPLES := sumsquares
 CLANG ?= clang-16

@@ -626,8 +626,8 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 		}
 		name := fmt.Sprintf("part-r-%05d", o.Partition)
 		sh := Shard{ID: name, File: name, Size: o.Stats.BytesOut, Holders: o.Holders}
-		if x.req.OutputFormat == task.OutputKV {
-			sh.Format = input.KV
+		if f := x.req.OutputFormat; f != "" && f != task.OutputText {
+			sh.Format = f // kv, or fixed:N: as ParseFormat reads it
 		}
 		out.Shards = append(out.Shards, sh)
 	}

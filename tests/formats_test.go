@@ -160,3 +160,48 @@ func TestClusterFormats(t *testing.T) {
 		t.Fatalf("reading a text dataset as fixed records: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TeraGen, TeraSort and TeraValidate on 3 nodes: the generated dataset is
+// fixed:100 records, the sort's output is in order and its checksum the
+// input's, and the sorted bytes equal wmr run's.
+func TestClusterTeraSort(t *testing.T) {
+	ns := cluster(t, 3)
+	node := "http://" + ns[0].http
+	dir := t.TempDir()
+	const rows = 30000
+	var lines []string
+	for i := range 6 {
+		lines = append(lines, fmt.Sprintf("%d %d", i*rows/6, rows/6))
+	}
+	os.WriteFile(filepath.Join(dir, "ranges.txt"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	if r := wmr(t, "put", "--node", node, "--dataset", "ranges", "--block-size", "16", dir); r.code != 0 {
+		t.Fatalf("put ranges: %s", r.stderr)
+	}
+	steps := [][]string{
+		{"--wasm", testwasm.Path(t, "teragen"), "--input", "ranges", "--output", "tera-in", "--reducers", "3", "--param", fmt.Sprintf("rows=%d", rows), "--output-format", "fixed:100", "--replicas", "2"},
+		{"--wasm", testwasm.Path(t, "terasort"), "--input", "tera-in", "--output", "tera-out", "--reducers", "4", "--partitioner", "range", "--output-format", "fixed:100"},
+		{"--wasm", testwasm.Path(t, "teravalidate"), "--input", "tera-in", "--output", "valid-in"},
+		{"--wasm", testwasm.Path(t, "teravalidate"), "--input", "tera-out", "--output", "valid-out"},
+	}
+	for i, s := range steps {
+		args := append([]string{"submit", "--node", "http://" + ns[i%3].http, "--wait"}, s...)
+		if r := wmr(t, args...); r.code != 0 {
+			t.Fatalf("step %d (%s): %s %s", i, filepath.Base(s[1]), r.stdout, r.stderr)
+		}
+	}
+	before, _ := catString(t, ns[1].client(), "valid-in")
+	after, _ := catString(t, ns[2].client(), "valid-out")
+	sum := before[:strings.Index(before, "\n")]
+	if !strings.HasPrefix(after, sum+"\n") || !strings.Contains(after, "order\tok\n") || !strings.Contains(after, fmt.Sprintf("records\t%d\n", rows)) {
+		t.Fatalf("teravalidate on the cluster:\nbefore sorting:\n%s\nafter:\n%s", before, after)
+	}
+	sorted, err := catString(t, ns[0].client(), "tera-out")
+	if err != nil || len(sorted) != rows*100 {
+		t.Fatalf("cat of the sorted dataset: %d bytes, %v", len(sorted), err)
+	}
+	for i := 100; i < len(sorted); i += 100 {
+		if sorted[i:i+10] < sorted[i-100:i-90] {
+			t.Fatalf("the sorted dataset is out of order at record %d", i/100)
+		}
+	}
+}

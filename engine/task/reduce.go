@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/wmr-dev/wmr/abi/kv"
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
@@ -19,13 +22,28 @@ const (
 	OutputKV   = "kv"
 )
 
+// outputFixed is the prefix of "fixed:N": each record's value alone,
+// which must be N bytes, nothing between (jobs whose values are binary
+// records, such as TeraSort's), so the output reads back as
+// --input-format fixed:N.
+const outputFixed = "fixed:"
+
 // CheckOutputFormat says whether name is an output format ("" is text).
 func CheckOutputFormat(name string) error {
+	_, err := fixedOutput(name)
+	return err
+}
+
+// fixedOutput returns N for "fixed:N" (0 for text and kv).
+func fixedOutput(name string) (int, error) {
 	switch name {
 	case "", OutputText, OutputKV:
-		return nil
+		return 0, nil
 	}
-	return fmt.Errorf("unknown output format %q: use %q (the default) or %q", name, OutputText, OutputKV)
+	if n, err := strconv.Atoi(strings.TrimPrefix(name, outputFixed)); err == nil && strings.HasPrefix(name, outputFixed) && n >= 1 && n <= input.MaxRecordSize {
+		return n, nil
+	}
+	return 0, fmt.Errorf("unknown output format %q: use %q (the default), %q or fixed:N (values of N bytes)", name, OutputText, OutputKV)
 }
 
 // textSink writes reduce output as key<TAB>value lines; a record with an
@@ -79,6 +97,26 @@ func checkText(key, value []byte) error {
 // module emitted it, so it is the module's fault (retrying cannot help).
 var ErrUnwritable = errors.New("record cannot be written")
 
+// valuesSink writes each record's value alone (fixed:N).
+type valuesSink struct {
+	w     *bufio.Writer
+	size  int
+	stats *Stats
+}
+
+func (o *valuesSink) Emit(key, value []byte, _ int) error {
+	if len(value) != o.size {
+		return fmt.Errorf("%w: the module emitted a value of %d bytes under key %q, but --output-format fixed:%d writes values of %d bytes",
+			ErrUnwritable, len(value), truncKey(key), o.size, o.size)
+	}
+	if _, err := o.w.Write(value); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	o.stats.RecordsOut++
+	o.stats.BytesOut += int64(len(value))
+	return nil
+}
+
 // kvSink writes reduce output as a kv file (abi/kv): any bytes.
 type kvSink struct {
 	w     *kv.Writer
@@ -122,9 +160,16 @@ func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 	bw := bufio.NewWriterSize(f, 256<<10)
 	var sink wasmhost.Sink = &textSink{w: bw, stats: &stats}
 	var kvw *kv.Writer
-	if spec.OutputFormat == OutputKV {
+	size, err := fixedOutput(spec.OutputFormat)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case spec.OutputFormat == OutputKV:
 		kvw = kv.NewWriter(bw)
 		sink = &kvSink{w: kvw, stats: &stats}
+	case size > 0:
+		sink = &valuesSink{w: bw, size: size, stats: &stats}
 	}
 	var g grouper
 	calls := 0

@@ -179,7 +179,7 @@ const partitionerUsage = `how keys go to reducers: "hash" spreads them evenly; "
 // run, put and submit alike.
 const (
 	inputFormatUsage  = "how input files are read: " + input.Formats + "; .gz, .zst and .bz2 files are decompressed (one map task each)"
-	outputFormatUsage = `"text": key<TAB>value lines (the key alone when the value is empty); "kv": binary records that keep any bytes (abi/KV.md)`
+	outputFormatUsage = `"text": key<TAB>value lines (the key alone when the value is empty); "kv": binary records that keep any bytes (abi/KV.md); "fixed:N": each value alone, N bytes each (read back with --input-format fixed:N)`
 )
 
 // checkRetryFlags checks --attempts and --skip-bad-records, for run and

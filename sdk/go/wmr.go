@@ -45,6 +45,7 @@ type TaskContext struct {
 	TaskKind      string // "map" or "reduce"
 	Attempt       int
 	InputFile     string // map tasks: base name of the input file
+	InputFormat   string // map tasks: "text", "fixed:N" or "kv" (ABI.md section 4.2.1)
 	SplitOffset   int64
 	SplitLength   int64
 	Partition     int // reduce tasks: the partition being reduced
@@ -160,7 +161,7 @@ func (g *guest) init(msg []byte) (caps int32) {
 		return g.failf(abi.NoRecord, "%v", err)
 	}
 	g.task = TaskContext{JobID: m.JobID, TaskID: m.TaskID, TaskKind: m.TaskKind, Attempt: m.Attempt,
-		InputFile: m.InputFile, SplitOffset: m.SplitOffset, SplitLength: m.SplitLength,
+		InputFile: m.InputFile, InputFormat: m.InputFormat, SplitOffset: m.SplitOffset, SplitLength: m.SplitLength,
 		Partition: m.Partition, NumPartitions: m.NumPartitions, Params: m.Params}
 	if g.task.Params == nil {
 		g.task.Params = map[string]string{}
