@@ -3,47 +3,15 @@ package engine
 import (
 	"bytes"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/wmr-dev/wmr/internal/jobtest"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 )
-
-// genSortReference is the sort benchmark's record generator written
-// plainly from its published description, with big integers and no
-// skip-ahead: row r's record comes from x_{r+1}, where x_0 = 0 and
-// x_{n+1} = (a*x_n + c) mod 2^128; key = the top 10 bytes of x; then
-// 00 11, the row number as 32 uppercase hex digits, 88 99 AA BB, each of
-// hex digits 20..31 of x four times, CC DD EE FF.
-func genSortReference(first, count int) []byte {
-	a, _ := new(big.Int).SetString("2360ed051fc65da44385df649fccf645", 16)
-	c, _ := new(big.Int).SetString("4a696d47726179524950202020202001", 16)
-	mod := new(big.Int).Lsh(big.NewInt(1), 128)
-	x := new(big.Int)
-	var out []byte
-	for r := 0; r < first+count; r++ {
-		x.Mul(x, a).Add(x, c).Mod(x, mod)
-		if r < first {
-			continue
-		}
-		hex := fmt.Sprintf("%032X", x)
-		b := x.FillBytes(make([]byte, 16))
-		rec := append([]byte{}, b[:10]...)
-		rec = append(rec, 0x00, 0x11)
-		rec = append(rec, fmt.Sprintf("%032X", r)...)
-		rec = append(rec, 0x88, 0x99, 0xAA, 0xBB)
-		for i := 20; i < 32; i++ {
-			rec = append(rec, hex[i], hex[i], hex[i], hex[i])
-		}
-		rec = append(rec, 0xCC, 0xDD, 0xEE, 0xFF)
-		out = append(out, rec...)
-	}
-	return out
-}
 
 // TeraGen writes the benchmark's bytes for its rows (checked against the
 // plain reference, also for a range far from row 0, which the module
@@ -61,7 +29,7 @@ func TestTeraSort(t *testing.T) {
 	if err := runErr(e, Job{Module: gen, Inputs: []string{ranges}, Output: far, Params: map[string]string{"rows": "5300"}, OutputFormat: "fixed:100"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := readParts(t, far, 1), genSortReference(5000, 300)[:]; !bytes.Equal(got, want[:]) {
+	if got, want := readParts(t, far, 1), jobtest.GenSort(5000, 300)[:]; !bytes.Equal(got, want[:]) {
 		t.Fatalf("teragen rows 5000..5299: %d bytes differ from the reference's %d", len(got), len(want))
 	}
 	// 20,000 rows in 8 ranges, 4 part files in row order.
@@ -78,7 +46,7 @@ func TestTeraSort(t *testing.T) {
 	}
 	e.cfg.BlockSize = 256 << 10
 	generated := readParts(t, input, 4)
-	if !bytes.Equal(generated, genSortReference(0, rows)) {
+	if !bytes.Equal(generated, jobtest.GenSort(0, rows)) {
 		t.Fatal("teragen's 20,000 rows differ from the reference")
 	}
 	validate := func(in string) string {

@@ -41,9 +41,14 @@ func run() int {
 	stragglerOnly := flag.Bool("straggler-only", false, "run only the straggler figure (one node slowed 10x, with and without backups)")
 	sortLines := flag.Int("sort-lines", 3_000_000, "lines of 100 bytes for the text sort figure")
 	sortOnly := flag.Bool("sort-only", false, "run only the text sort figure")
+	teraRows := flag.Int("tera-rows", 10_000_000, "records of 100 bytes for the TeraSort figure (0: skip it)")
+	teraOnly := flag.Bool("tera-only", false, "run only the TeraSort figure")
 	flag.Parse()
 	if *sortOnly {
 		return printSort(*wmr, *dir, *sortLines, *parallelism)
+	}
+	if *teraOnly {
+		return printTeraSort(*wmr, *dir, *teraRows, *parallelism)
 	}
 
 	corpus := filepath.Join(*dir, fmt.Sprintf("corpus-%d-%d", *size, *files))
@@ -179,6 +184,14 @@ func run() int {
 		fmt.Printf("workers vs in-process close-on-done:       %.2fx faster\n", results[1].wall.Seconds()/w.wall.Seconds())
 	}
 	if code := printSort(*wmr, *dir, *sortLines, *parallelism); code != 0 {
+		return code
+	}
+	if *teraRows > 0 {
+		if code := printTeraSort(*wmr, *dir, *teraRows, *parallelism); code != 0 {
+			return code
+		}
+	}
+	if code := printGzip(*wmr, *dir, paths); code != 0 {
 		return code
 	}
 	if !*skipCluster {
