@@ -243,9 +243,13 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 					return json.NewEncoder(stdout).Encode(m)
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SHARD\tFILE\tBYTES\tCRC32C\tHOLDERS")
+				fmt.Fprintln(tw, "SHARD\tFILE\tFORMAT\tBYTES\tCRC32C\tHOLDERS")
 				for _, s := range m.Shards {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%08x\t%s\n", s.ID, s.File, s.Size, s.CRC, strings.Join(s.Holders, ","))
+					format := s.Format
+					if format == "" {
+						format = input.Text
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%08x\t%s\n", s.ID, s.File, format, s.Size, s.CRC, strings.Join(s.Holders, ","))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
