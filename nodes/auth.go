@@ -32,6 +32,7 @@ var (
 	errBadRequest    = errors.New("bad request")
 	errQuota         = errors.New("quota exceeded")
 	errUnknownJob    = errors.New("unknown job")
+	errExists        = errors.New("already exists")
 	errTooLarge      = errors.New("too large")
 	errUnknownTenant = errors.New("unknown tenant")
 )

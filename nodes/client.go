@@ -198,6 +198,9 @@ type PutOptions struct {
 	// auto: by each file's name and content). It decides where shards
 	// are cut and is recorded with them.
 	InputFormat string
+	// Replace allows putting over an existing dataset (otherwise refused
+	// before anything is uploaded).
+	Replace bool
 	// Progress, if set, is called after each file with bytes sent so far
 	// and in total.
 	Progress func(done, total int64)
@@ -213,6 +216,12 @@ func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutO
 	files, err := input.Expand(inputs)
 	if err != nil {
 		return nil, err
+	}
+	if !opt.Replace { // refuse before uploading anything (the commit checks again)
+		if old, err := c.Dataset(ctx, name); err == nil {
+			return nil, fmt.Errorf("dataset %s exists (%d shards, %d replicas); pass --replace to put it again, or delete it first (wmr delete %s)",
+				name, len(old.Shards), old.Replicas, name)
+		}
 	}
 	asked, err := input.ParseFormat(opt.InputFormat)
 	if err != nil {
@@ -252,7 +261,11 @@ func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutO
 	}
 	b, _ := json.Marshal(m)
 	var committed Manifest
-	if err := c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/commit", bytes.NewReader(b), &committed); err != nil {
+	commit := "/v1/datasets/" + url.PathEscape(name) + "/commit"
+	if opt.Replace {
+		commit += "?replace=1"
+	}
+	if err := c.do(ctx, http.MethodPost, commit, bytes.NewReader(b), &committed); err != nil {
 		return nil, fmt.Errorf("commit dataset %s: %w", name, err)
 	}
 	return &committed, nil
@@ -260,8 +273,8 @@ func (c *Client) Put(ctx context.Context, name string, inputs []string, opt PutO
 
 // PutInPlace publishes files that already live on the node's disk
 // (absolute paths on that machine) as dataset name, without copying them.
-func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, blockSize int64, format string) (*Manifest, error) {
-	b, _ := json.Marshal(inPlaceRequest{Paths: paths, Block: blockSize, Format: format})
+func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, blockSize int64, format string, replace bool) (*Manifest, error) {
+	b, _ := json.Marshal(inPlaceRequest{Paths: paths, Block: blockSize, Format: format, Replace: replace})
 	var m Manifest
 	return &m, c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/inplace", bytes.NewReader(b), &m)
 }

@@ -129,6 +129,8 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadJob):
 		return http.StatusBadRequest
+	case errors.Is(err, errExists):
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }
@@ -401,6 +403,8 @@ type inPlaceRequest struct {
 	// Format is the --input-format asked for ("" or auto: by each
 	// file's name and content).
 	Format string `json:"format,omitempty"`
+	// Replace allows publishing over an existing dataset.
+	Replace bool `json:"replace,omitempty"`
 }
 
 // handleInPlace publishes files on the node's disk. Only admin tenants
@@ -427,6 +431,10 @@ func (n *Node) handleInPlace(w http.ResponseWriter, r *http.Request) {
 		req.Block = n.cfg.DefaultBlockSize
 	}
 	tenant, name, _ := splitQualified(ds)
+	if err := n.refuseExisting(ds, req.Replace); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
 	m := &Manifest{Name: name, Tenant: tenant, Replicas: 1}
 	for i, p := range req.Paths {
 		if !filepath.IsAbs(p) {
@@ -572,6 +580,11 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 	// The owner is whoever the URL resolved to, never what the body says;
 	// sizes and checksums are what the holders stored.
 	m.Name, m.Tenant, m.Deleted = name, tenant, false
+	if err := n.refuseExisting(key, r.URL.Query().Get("replace") == "1"); err != nil {
+		n.audit(r, "dataset.commit", key, err)
+		writeError(w, statusOf(err), err)
+		return
+	}
 	if err := n.settleSums(r.Context(), &m); err != nil {
 		n.audit(r, "dataset.commit", key, err)
 		writeError(w, statusOf(err), err)
@@ -589,6 +602,20 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, &m)
+}
+
+// refuseExisting refuses to commit over an existing dataset unless asked
+// to replace it: put never replaces a dataset by accident.
+func (n *Node) refuseExisting(key string, replace bool) error {
+	if replace {
+		return nil
+	}
+	if old, err := n.store.manifest(key); err == nil {
+		_, name, _ := splitQualified(key)
+		return fmt.Errorf("%w: dataset %s exists (%d shards, %d replicas); pass --replace to put it again, or delete it first (wmr delete %s)",
+			errExists, name, len(old.Shards), old.Replicas, name)
+	}
+	return nil
 }
 
 // checkStorage refuses a manifest that would take its tenant past its

@@ -71,6 +71,22 @@ func TestClusterFormats(t *testing.T) {
 	if r := wmr(t, "put", "--node", node, "--dataset", "gzbook", "--replicas", "2", "--block-size", "16KiB", gzDir); r.code != 0 {
 		t.Fatalf("put .gz: %s", r.stderr)
 	}
+	// Nothing is replaced by accident: put over an existing dataset and
+	// get into a directory that is not empty are refused unless asked.
+	if r := wmr(t, "put", "--node", node, "--dataset", "gzbook", "--replicas", "1", gzDir); r.code != 1 || !strings.Contains(r.stderr, "dataset gzbook exists") || !strings.Contains(r.stderr, "--replace") {
+		t.Fatalf("put over an existing dataset: exit %d %q", r.code, r.stderr)
+	}
+	if r := wmr(t, "put", "--node", node, "--dataset", "gzbook", "--replicas", "2", "--block-size", "16KiB", "--replace", gzDir); r.code != 0 {
+		t.Fatalf("put --replace: %s", r.stderr)
+	}
+	getDir := t.TempDir()
+	os.WriteFile(filepath.Join(getDir, "mine.txt"), []byte("keep"), 0o644)
+	if r := wmr(t, "get", "--node", node, "gzbook", "--output", getDir); r.code != 1 || !strings.Contains(r.stderr, "not empty") || !strings.Contains(r.stderr, "--overwrite") {
+		t.Fatalf("get into a directory that is not empty: exit %d %q", r.code, r.stderr)
+	}
+	if r := wmr(t, "get", "--node", node, "gzbook", "--output", getDir, "--overwrite"); r.code != 0 {
+		t.Fatalf("get --overwrite: %s", r.stderr)
+	}
 	info, err := ns[1].client().Dataset(t.Context(), "gzbook")
 	if err != nil || len(info.Shards) != 1 || info.Shards[0].Format != "gzip" {
 		t.Fatalf("a .gz file is one gzip shard: %v %+v", err, info)

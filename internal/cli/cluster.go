@@ -293,7 +293,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 func newPutCmd(stdout, stderr io.Writer) *cobra.Command {
 	var node, dataset, block, format string
 	var replicas int
-	var inPlace, quiet bool
+	var inPlace, quiet, replace bool
 	cmd := &cobra.Command{
 		Use:   "put --dataset NAME [--replicas N] PATH...",
 		Short: "Store files as a dataset, cut into shards and replicated across the cluster",
@@ -324,9 +324,9 @@ without copying, with that node as their only holder.`,
 			var m *nodes.Manifest
 			var err error
 			if inPlace {
-				m, err = c.PutInPlace(cmd.Context(), dataset, args, bs, format)
+				m, err = c.PutInPlace(cmd.Context(), dataset, args, bs, format, replace)
 			} else {
-				opt := nodes.PutOptions{Replicas: replicas, BlockSize: bs, InputFormat: format}
+				opt := nodes.PutOptions{Replicas: replicas, BlockSize: bs, InputFormat: format, Replace: replace}
 				if !quiet && isTerminal(stderr) {
 					opt.Progress = func(done, total int64) {
 						fmt.Fprintf(stderr, "\r\x1b[Kput %s: %s of %s", dataset, formatBytes(done), formatBytes(total))
@@ -353,6 +353,7 @@ without copying, with that node as their only holder.`,
 	fl.StringVar(&block, "block-size", "", "shard size (default: the node's, 64MiB)")
 	fl.BoolVar(&inPlace, "in-place", false, "publish files already on the node's disk without copying")
 	fl.StringVar(&format, "input-format", "auto", inputFormatUsage)
+	fl.BoolVar(&replace, "replace", false, "replace the dataset if it exists (otherwise put refuses)")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	cmd.MarkFlagRequired("dataset")
 	return cmd
@@ -468,11 +469,15 @@ func jsonRecord(key, value []byte) []byte {
 
 func newGetCmd(stdout io.Writer) *cobra.Command {
 	var node, out string
+	var overwrite bool
 	cmd := &cobra.Command{
-		Use:   "get DATASET --output DIR",
+		Use:   "get DATASET --output DIR [--overwrite]",
 		Short: "Download a dataset's shards as files (a job output: its part-r-NNNNN files)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 && !overwrite {
+				return fmt.Errorf("output directory %s is not empty; pass --overwrite to write the shards' files into it anyway (files of the same names are replaced)", out)
+			}
 			paths, err := newClient(cmd, node).Get(cmd.Context(), args[0], out)
 			if err != nil {
 				return err
@@ -482,7 +487,8 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	nodeFlag(cmd, &node)
-	cmd.Flags().StringVar(&out, "output", "", "directory to write the files into (required)")
+	cmd.Flags().StringVar(&out, "output", "", "directory to write the files into; must be absent or empty unless --overwrite (required)")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "write into a directory that is not empty")
 	cmd.MarkFlagRequired("output")
 	return cmd
 }
