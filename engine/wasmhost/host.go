@@ -179,6 +179,21 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, 
 		return nil, err
 	}
 	exports := compiled.ExportedFunctions()
+	if _, start := exports["_start"]; start {
+		if _, reactor := exports["_initialize"]; !reactor {
+			return fail(invalid("is a WASI command (it exports _start, not _initialize), so its exports cannot be called: wmr runs modules as WASI reactors. " +
+				"Build Go with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared; Rust as a library (crate-type = [\"cdylib\"]) for wasm32-unknown-unknown; C with -mexec-model=reactor"))
+		}
+	}
+	abiExports := 0
+	for n := range requiredExports {
+		if _, ok := exports[n]; ok {
+			abiExports++
+		}
+	}
+	if abiExports == 0 {
+		return fail(invalid("exports none of the wmr ABI's functions (wmr_abi_version, wmr_init, wmr_map, wmr_reduce, ...): it is not a wmr job. Write one with a wmr SDK (sdk/go, sdk/rust, sdk/c, sdk/assemblyscript; see abi/ABI.md)"))
+	}
 	for _, n := range sortedKeys(requiredExports) {
 		want := requiredExports[n]
 		def, ok := exports[n]

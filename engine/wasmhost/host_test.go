@@ -115,8 +115,20 @@ func TestInvalidModules(t *testing.T) {
 	// A valid module that exports nothing wmr needs.
 	empty := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 	_, err := h.Compile(ctx, "empty.wasm", empty)
-	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "does not export wmr_abi_version") {
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "exports none of the wmr ABI's functions") || !strings.Contains(err.Error(), "SDK") {
 		t.Fatalf("empty: %v", err)
+	}
+	// A WASI command (a Go module built without -buildmode=c-shared, a
+	// Rust binary) is refused with the build that fixes it.
+	command := testwasm.Minimal(map[string]int32{"_start": 0, "wmr_abi_version": 1}, "_start", "wmr_abi_version")
+	_, err = h.Compile(ctx, "command.wasm", command)
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "exports _start, not _initialize") || !strings.Contains(err.Error(), "-buildmode=c-shared") {
+		t.Fatalf("command: %v", err)
+	}
+	// Some of the ABI but not all: what is missing is named.
+	partial := testwasm.Minimal(map[string]int32{"wmr_abi_version": 1}, "wmr_abi_version")
+	if _, err := h.Compile(ctx, "partial.wasm", partial); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "does not export wmr_alloc") {
+		t.Fatalf("partial: %v", err)
 	}
 }
 
