@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,12 +39,38 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "wmr: %v\n", err)
 	var ue usageError
+	if !errors.As(err, &ue) && cobraUsage(err) {
+		err = usageError{fmt.Errorf("%w (see 'wmr --help')", err)}
+	}
+	fmt.Fprintf(stderr, "wmr: %v\n", err)
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
 	return exitError
+}
+
+// cobraUsage recognises the command-line errors cobra reports itself,
+// which carry no type: a required flag not given, an unknown command.
+func cobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "required flag(s)") || strings.HasPrefix(msg, "unknown command") ||
+		strings.HasPrefix(msg, "if any flags in the group") || strings.HasPrefix(msg, "at least one of the flags")
+}
+
+// usageArgs makes every command's argument check a usage error (exit 2).
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -68,6 +95,7 @@ Write map and reduce in any language with a wmr SDK, compile to .wasm, and run:
 		newCatCmd(stdout), newGetCmd(stdout), newSubmitCmd(stdout, stderr), newJobsCmd(stdout), newStatusCmd(stdout),
 		newCheckCmd(stdout), newRmCmd(stdout), newWhoamiCmd(stdout), newLoginCmd(stdout), newCACmd(stdout),
 		newTenantsCmd(stdout), newGossipKeysCmd(stdout))
+	usageArgs(root)
 	return root
 }
 
