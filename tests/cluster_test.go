@@ -378,3 +378,11 @@ func TestClusterReReplicatesAfterNodeLoss(t *testing.T) {
 		t.Fatalf("cat from the last node: %d bytes, %v", len(got), err)
 	}
 }
+
+// A cluster command pointed at nothing says how to fix it.
+func TestNoNodeAnswers(t *testing.T) {
+	r := wmr(t, "datasets", "--node", "http://127.0.0.1:1")
+	if r.code != 1 || !strings.Contains(r.stderr, "connection refused") || !strings.Contains(r.stderr, "--node or WMR_NODE") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}

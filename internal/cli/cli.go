@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wmr-dev/wmr/engine/worker"
+	"github.com/wmr-dev/wmr/nodes"
 )
 
 // Exit codes.
@@ -42,6 +43,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	if !errors.As(err, &ue) && cobraUsage(err) {
 		err = usageError{fmt.Errorf("%w (see 'wmr --help')", err)}
+	}
+	if errors.Is(err, nodes.ErrUnreachable) && strings.Contains(err.Error(), "connection refused") {
+		err = fmt.Errorf("%w; no wmr node listens there: start one (wmr node --help), or point --node or WMR_NODE at a running node", err)
 	}
 	fmt.Fprintf(stderr, "wmr: %v\n", err)
 	if errors.As(err, &ue) {
