@@ -33,6 +33,9 @@ var (
 	errQuota         = errors.New("quota exceeded")
 	errUnknownJob    = errors.New("unknown job")
 	errExists        = errors.New("already exists")
+	errJobEnded      = errors.New("job already ended")
+	// errCancelled ends a job its user cancelled.
+	errCancelled = errors.New("cancelled by its user")
 	errTooLarge      = errors.New("too large")
 	errUnknownTenant = errors.New("unknown tenant")
 )

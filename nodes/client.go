@@ -516,6 +516,13 @@ func (c *Client) Job(ctx context.Context, id string) (*JobStatus, error) {
 	return &st, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &st)
 }
 
+// Cancel stops a running job and returns its status; nothing of it is
+// published.
+func (c *Client) Cancel(ctx context.Context, id string) (*JobStatus, error) {
+	var st JobStatus
+	return &st, c.do(ctx, http.MethodDelete, "/v1/jobs/"+url.PathEscape(id), nil, &st)
+}
+
 // Jobs lists the jobs of every live node, oldest first, without attempts.
 func (c *Client) Jobs(ctx context.Context) ([]JobStatus, error) {
 	var out []JobStatus

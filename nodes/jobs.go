@@ -399,7 +399,9 @@ func (n *Node) coordinate(j *job) {
 	}
 	j.mu.Lock()
 	j.status.Finished = time.Now()
-	if err != nil {
+	if errors.Is(err, errCancelled) {
+		j.status.State, j.status.Error = "cancelled", err.Error()
+	} else if err != nil {
 		j.status.State, j.status.Error = "failed", err.Error()
 	} else {
 		j.status.State = "succeeded"
@@ -731,6 +733,75 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, st)
+}
+
+// handleCancel stops a running job: its coordinator (this node, or the
+// one asked on the caller's behalf) aborts it, every running attempt is
+// cancelled, and nothing is published.
+func (n *Node) handleCancel(w http.ResponseWriter, r *http.Request) {
+	t, id := tenantOf(r), r.PathValue("job")
+	err := n.cancelJob(r.Context(), t, id)
+	n.audit(r, "job.cancel", id, err)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	st, err := n.jobStatus(r.Context(), t, id)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, st)
+}
+
+func (n *Node) cancelJob(ctx context.Context, t *Tenant, id string) error {
+	if j, ok := n.localJob(t, id); ok {
+		return n.cancelLocal(j)
+	}
+	st, err := n.jobStatus(ctx, t, id)
+	if err != nil {
+		return err
+	}
+	if st.State != "running" {
+		return fmt.Errorf("%w: job %s %s", errJobEnded, id, st.State)
+	}
+	m, ok := n.aliveMember(st.Coordinator)
+	if !ok {
+		return fmt.Errorf("%w: job %s's coordinator %s is not alive; its successor takes the job over, cancel it again then", errNotEnoughNodes, id, st.Coordinator)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"/cancel?tenant="+url.QueryEscape(t.Name)), nil)
+	return n.doSmall(req, nil)
+}
+
+// cancelLocal aborts a job this node coordinates and waits for it to end.
+func (n *Node) cancelLocal(j *job) error {
+	if !j.running() {
+		st := j.snapshot()
+		return fmt.Errorf("%w: job %s %s", errJobEnded, st.ID, st.State)
+	}
+	j.driver.Send(coord.Abort{Err: errCancelled})
+	select {
+	case <-j.done:
+	case <-time.After(30 * time.Second):
+	}
+	return nil
+}
+
+func (n *Node) handlePeerCancel(w http.ResponseWriter, r *http.Request) {
+	t, ok := n.peerTenant(w, r)
+	if !ok {
+		return
+	}
+	j, ok := n.localJob(t, r.PathValue("job"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", errUnknownJob, r.PathValue("job")))
+		return
+	}
+	if err := n.cancelLocal(j); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, struct{}{})
 }
 
 // handlePeerJob answers a peer asking on a tenant's behalf.

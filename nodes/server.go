@@ -43,6 +43,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("POST /v1/jobs", n.handleSubmit)
 	mux.HandleFunc("GET /v1/jobs", n.handleJobs)
 	mux.HandleFunc("GET /v1/jobs/{job}", n.handleJob)
+	mux.HandleFunc("DELETE /v1/jobs/{job}", n.handleCancel)
 	// Cluster operations (admin tenants).
 	mux.HandleFunc("POST /v1/admin/gossip-keys", n.handleKeyring)
 	mux.HandleFunc("GET /v1/admin/storage", n.handleStorage)
@@ -62,6 +63,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /v1/internal/jobs/{job}/outputs", n.handleMapOutputs)
 	mux.HandleFunc("PUT /v1/internal/jobrecords/{job}", n.handlePutJobRecord)
 	mux.HandleFunc("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
+	mux.HandleFunc("POST /v1/internal/jobs/{job}/cancel", n.handlePeerCancel)
 	mux.HandleFunc("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
 	mux.HandleFunc("GET /v1/internal/identity", n.handleIdentity)
 	return n.recoverer(n.whenReady(n.authorize(mux)))
@@ -129,7 +131,7 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBadJob):
 		return http.StatusBadRequest
-	case errors.Is(err, errExists):
+	case errors.Is(err, errExists), errors.Is(err, errJobEnded):
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

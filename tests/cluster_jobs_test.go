@@ -420,3 +420,59 @@ func TestClusterRangeSort(t *testing.T) {
 		t.Fatalf("unknown partitioner: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// wmr cancel, asked of a node that does not coordinate the job: the job
+// ends "cancelled", its attempts stop, it publishes nothing, the output
+// name is free again, and cancelling it again says it already ended.
+func TestCancelJob(t *testing.T) {
+	ns := cluster(t, 3)
+	putCorpus(t, ns[0], "books", 2, 3, 60<<10)
+	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "testing/slowwords"), "--input", "books",
+		"--output", "slow", "--reducers", "2", "--param", "spin=20000000")
+	if r.code != 0 {
+		t.Fatalf("submit: %s", r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	deadline := time.Now().Add(30 * time.Second)
+	for { // wait until attempts run
+		st, err := ns[1].client().Job(context.Background(), id)
+		if err == nil && st.Started > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempt started: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	watch := make(chan result, 1)
+	go func() { watch <- wmr(t, "status", "--watch", "--node", "http://"+ns[1].http, id) }()
+	start := time.Now()
+	r = wmr(t, "cancel", "--node", "http://"+ns[2].http, id)
+	if r.code != 0 || !strings.Contains(r.stdout, "cancelled") {
+		t.Fatalf("cancel: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("cancel took %v", d)
+	}
+	if w := <-watch; w.code != 1 || !strings.Contains(w.stdout, "cancelled") || !strings.Contains(w.stderr, "cancelled") {
+		t.Fatalf("status --watch of the cancelled job: exit %d\n%s\n%s", w.code, w.stdout, w.stderr)
+	}
+	st, err := ns[1].client().Job(context.Background(), id)
+	if err != nil || st.State != "cancelled" {
+		t.Fatalf("status after cancel: %+v %v", st, err)
+	}
+	for _, a := range st.Attempts {
+		if a.Outcome == "running" {
+			t.Fatalf("attempt %s still running after the cancel", a.Task)
+		}
+	}
+	if _, err := ns[0].client().Dataset(context.Background(), "slow"); err == nil {
+		t.Fatal("a cancelled job published its output")
+	}
+	if r := wmr(t, "cancel", "--node", "http://"+ns[0].http, id); r.code != 1 || !strings.Contains(r.stderr, "already ended") {
+		t.Fatalf("cancel again: exit %d %s", r.code, r.stderr)
+	}
+	if r := wmr(t, "submit", "--node", "http://"+ns[1].http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "books", "--output", "slow", "--wait"); r.code != 0 {
+		t.Fatalf("the output name of a cancelled job is not free: %s", r.stderr)
+	}
+}

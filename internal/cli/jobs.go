@@ -126,8 +126,8 @@ func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.W
 			if tty {
 				fmt.Fprintln(stderr)
 			}
-			if st.State == "failed" {
-				return errors.New("job " + st.ID + " failed: " + st.Error)
+			if st.State != "succeeded" { // failed, cancelled
+				return errors.New("job " + st.ID + " " + st.State + ": " + st.Error)
 			}
 			if !quiet {
 				fmt.Fprintf(stdout, "job %s succeeded in %s: output dataset %s (%d maps, %d reduces, %d attempts)\n", st.ID,
@@ -177,20 +177,29 @@ func newJobsCmd(stdout io.Writer) *cobra.Command {
 
 func newStatusCmd(stdout io.Writer) *cobra.Command {
 	var node string
-	var asJSON bool
+	var asJSON, watch bool
 	cmd := &cobra.Command{
-		Use:   "status JOB",
+		Use:   "status JOB [--watch]",
 		Short: "Show a job and every task attempt: node, input, times, records and bytes, outcome; and its counters",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := newClient(cmd, node).Job(cmd.Context(), args[0])
+			c := newClient(cmd, node)
+			var waitErr error
+			if watch { // follow its progress to its end, then show it
+				waitErr = waitJob(cmd, c, args[0], io.Discard, cmd.ErrOrStderr(), false)
+			}
+			st, err := c.Job(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
+
 			if asJSON {
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+				return waitErr
 			}
 			fmt.Fprintf(stdout, "job %s  %s  (coordinator %s)\n", st.ID, st.State, st.Coordinator)
 			if st.Error != "" {
@@ -223,10 +232,35 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintln(stdout)
 			printSkipped(stdout, "", st.Skipped)
 			printCounters(stdout, "", st.Counters)
-			return nil
+			return waitErr // with --watch: non-zero unless the job succeeded
 		},
 	}
 	nodeFlag(cmd, &node)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().BoolVar(&watch, "watch", false, "follow a running job's progress (from any node) until it ends, then show it; exit non-zero unless it succeeded")
+	return cmd
+}
+
+func newCancelCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "cancel JOB",
+		Short: "Stop a running job: its tasks stop on every node and it publishes nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := newClient(cmd, node).Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(st)
+			}
+			fmt.Fprintf(stdout, "job %s %s\n", st.ID, st.State)
+			return nil
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job's status as JSON")
 	return cmd
 }
