@@ -28,14 +28,14 @@ func tenantOf(r *http.Request) *Tenant {
 }
 
 var (
-	errForbidden     = errors.New("forbidden")
-	errBadRequest    = errors.New("bad request")
-	errQuota         = errors.New("quota exceeded")
-	errUnknownJob    = errors.New("unknown job")
-	errExists        = errors.New("already exists")
-	errJobEnded      = errors.New("job already ended")
+	errForbidden  = errors.New("forbidden")
+	errBadRequest = errors.New("bad request")
+	errQuota      = errors.New("quota exceeded")
+	errUnknownJob = errors.New("unknown job")
+	errExists     = errors.New("already exists")
+	errJobEnded   = errors.New("job already ended")
 	// errCancelled ends a job its user cancelled.
-	errCancelled = errors.New("cancelled by its user")
+	errCancelled     = errors.New("cancelled by its user")
 	errTooLarge      = errors.New("too large")
 	errUnknownTenant = errors.New("unknown tenant")
 )
