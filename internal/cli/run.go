@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -258,21 +259,67 @@ func printCounters(w io.Writer, indent string, counters map[string]int64) {
 type progressLine struct {
 	w     io.Writer
 	drawn bool
+	// width is the terminal's width in columns (0: asked of w, else 80).
+	width int
 }
 
 func (p *progressLine) update(pr engine.Progress) {
+	fmt.Fprint(p.w, "\r\x1b[K"+progressText(pr, p.columns()-1))
+	p.drawn = true
+}
+
+func (p *progressLine) columns() int {
+	if p.width > 0 {
+		return p.width
+	}
+	if f, ok := p.w.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 20 {
+			return w
+		}
+	}
+	return 80
+}
+
+// progressText is one progress line of at most width columns: the most
+// telling figures first, dropping the rest when the terminal is narrow,
+// so the line redraws in place instead of wrapping.
+func progressText(pr engine.Progress, width int) string {
 	pct := 0.0
 	if pr.InputBytes > 0 {
-		pct = 100 * float64(pr.BytesIn) / float64(pr.InputBytes)
+		pct = min(100*float64(pr.BytesIn)/float64(pr.InputBytes), 100)
 	}
 	rate := 0.0
 	if s := pr.Elapsed.Seconds(); s > 0 {
 		rate = float64(pr.BytesIn) / 1e6 / s
 	}
-	fmt.Fprintf(p.w, "\r\x1b[K[%s] maps %d/%d  reduces %d/%d  read %s/%s (%.0f%%)  %s records in  %s out  %.1f MB/s  %s",
-		pr.Phase, pr.MapsDone, pr.Maps, pr.ReducesDone, pr.Reduces, formatBytes(pr.BytesIn), formatBytes(pr.InputBytes), pct,
-		formatCount(pr.RecordsIn), formatCount(pr.RecordsOut), rate, pr.Elapsed.Round(time.Second))
-	p.drawn = true
+	// Fields in display order, each with its priority (0 is kept first).
+	fields := []struct {
+		text     string
+		priority int
+	}{
+		{fmt.Sprintf("[%s] maps %d/%d reduces %d/%d", pr.Phase, pr.MapsDone, pr.Maps, pr.ReducesDone, pr.Reduces), 0},
+		{fmt.Sprintf("%.0f%%", pct), 1},
+		{fmt.Sprintf("%s/%s", formatBytes(pr.BytesIn), formatBytes(pr.InputBytes)), 4},
+		{fmt.Sprintf("%.1f MB/s", rate), 2},
+		{formatCount(pr.RecordsIn) + " rec in", 5},
+		{formatCount(pr.RecordsOut) + " out", 6},
+		{pr.Elapsed.Round(time.Second).String(), 3},
+	}
+	for keep := len(fields); keep > 0; keep-- {
+		var parts []string
+		for _, f := range fields {
+			if f.priority < keep {
+				parts = append(parts, f.text)
+			}
+		}
+		if line := strings.Join(parts, "  "); utf8.RuneCountInString(line) <= width || keep == 1 {
+			if r := []rune(line); len(r) > width && width > 0 {
+				line = string(r[:width])
+			}
+			return line
+		}
+	}
+	return ""
 }
 
 func (p *progressLine) finish() {
