@@ -438,7 +438,7 @@ func TestQuotas(t *testing.T) {
 		{"small", []string{"submit", "--wasm", wc, "--input", "in", "--output", "o"}, "the module size limit for tenant small"},
 		{"q", []string{"put", "--dataset", "big", big}, "stored-bytes quota of 20000 bytes"},
 		{"q", []string{"submit", "--wasm", wc, "--input", "in", "--output", "o", "--task-memory", "128MiB"}, "tenant q may use at most 67108864"},
-		{"q", []string{"submit", "--wasm", wc, "--input", "in", "--output", "o", "--task-time", "2m"}, "tenant q may use at most 1m0s"},
+		{"q", []string{"submit", "--wasm", wc, "--input", "in", "--output", "o", "--task-timeout", "2m"}, "tenant q may use at most 1m0s"},
 	} {
 		r := s.as(t, tc.tenant, n, tc.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "quota exceeded") {

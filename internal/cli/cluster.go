@@ -100,7 +100,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 			if taskTime != "" {
 				d, err := time.ParseDuration(taskTime)
 				if err != nil || d <= 0 {
-					return usageError{fmt.Errorf("--task-time %q: give a duration such as 10m", taskTime)}
+					return usageError{fmt.Errorf("--task-timeout %q: give a duration such as 10m", taskTime)}
 				}
 				base.Engine.TaskTimeout = d
 			}
@@ -158,7 +158,9 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&auditLog, "audit-log", "", "audit log file, JSON lines (default: DATA/audit.log)")
 	fl.BoolVar(&insecure, "insecure", false, "allow running without --secrets on non-loopback addresses (NOT for production)")
 	fl.StringVar(&taskMemory, "task-memory", "", "default module memory cap per task (default 256MiB)")
-	fl.StringVar(&taskTime, "task-time", "", "default wall-clock limit per task (default 10m)")
+	fl.StringVar(&taskTime, "task-timeout", "", "default wall-clock limit per task attempt (default 10m)")
+	fl.StringVar(&taskTime, "task-time", "", "")
+	fl.MarkDeprecated("task-time", "use --task-timeout, as wmr run does")
 	fl.DurationVar(&scrubInterval, "scrub-interval", 24*time.Hour, "how often to re-verify every replica this node holds against its checksums (0: never)")
 	fl.StringVar(&scrubRate, "scrub-rate", "", "bytes a second the scrubber may read (default 32MiB)")
 	fl.DurationVar(&gcGrace, "gc-grace", time.Hour, "age at which unreferenced shards, quarantined replicas, ended jobs' files and temporary files are removed")
@@ -249,7 +251,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 					if format == "" {
 						format = input.Text
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%08x\t%s\n", s.ID, s.File, format, s.Size, s.CRC, strings.Join(s.Holders, ","))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%08x\t%s\n", s.ID, s.File, format, formatBytes(s.Size), s.CRC, strings.Join(s.Holders, ","))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -280,7 +282,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSHARDS\tBYTES\tREPLICAS")
 			for _, m := range ms {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", m.Name, len(m.Shards), m.Bytes(), m.Replicas)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", m.Name, len(m.Shards), formatBytes(m.Bytes()), m.Replicas)
 			}
 			return tw.Flush()
 		},

@@ -42,7 +42,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			if taskTime != "" {
 				if opt.TaskTime, err = time.ParseDuration(taskTime); err != nil || opt.TaskTime <= 0 {
-					return usageError{fmt.Errorf("--task-time %q: give a duration such as 5m", taskTime)}
+					return usageError{fmt.Errorf("--task-timeout %q: give a duration such as 5m", taskTime)}
 				}
 			}
 			opt.NoBackups = !backups
@@ -88,7 +88,9 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&opt.OutputFormat, "output-format", "text", outputFormatUsage)
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
 	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
-	fl.StringVar(&taskTime, "task-time", "", "wall-clock limit per task, at most the tenant's quota (default: the quota, else the node's)")
+	fl.StringVar(&taskTime, "task-timeout", "", "wall-clock limit per task attempt, at most the tenant's quota (default: the quota, else the node's)")
+	fl.StringVar(&taskTime, "task-time", "", "")
+	fl.MarkDeprecated("task-time", "use --task-timeout, as wmr run does")
 	fl.BoolVar(&wait, "wait", false, "wait for the job, showing progress; exit non-zero if it fails")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "with --wait: print nothing on success")
 	for _, f := range []string{"wasm", "input", "output"} {
@@ -209,6 +211,7 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 				st.Request.Input, st.Request.Output, st.MapsDone, st.Maps, st.ReducesDone, st.Reduces)
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TASK\tKIND\tNODE\tINPUT\tLOCAL\tTRY\tBACKUP\tSTART\tSECONDS\tRECORDS IN\tBYTES IN\tRECORDS OUT\tBYTES OUT\tOUTCOME")
+			var long []nodes.Attempt // outcomes too long for the table
 			for _, a := range st.Attempts {
 				secs := "-"
 				if !a.End.IsZero() {
@@ -222,10 +225,18 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 				if a.Backup {
 					backup = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", a.Task, a.Kind, a.Node, a.Input, local, a.Attempt,
-					backup, a.Start.Format("15:04:05.000"), secs, a.RecordsIn, a.BytesIn, a.RecordsOut, a.BytesOut, a.Outcome)
+				outcome := a.Outcome
+				if len(outcome) > outcomeWidth { // the whole message goes below the table
+					outcome = outcome[:outcomeWidth-3] + "..."
+					long = append(long, a)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Task, a.Kind, a.Node, a.Input, local, a.Attempt,
+					backup, a.Start.Format("15:04:05.000"), secs, formatCount(a.RecordsIn), formatBytes(a.BytesIn), formatCount(a.RecordsOut), formatBytes(a.BytesOut), outcome)
 			}
 			tw.Flush()
+			for _, a := range long {
+				fmt.Fprintf(stdout, "%s attempt %d on %s: %s\n", a.Task, a.Attempt, a.Node, a.Outcome)
+			}
 			if st.AttemptsDropped > 0 {
 				fmt.Fprintf(stdout, "(%d older attempts not shown; %d attempts in all)\n", st.AttemptsDropped, st.Started)
 			}
@@ -240,6 +251,10 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&watch, "watch", false, "follow a running job's progress (from any node) until it ends, then show it; exit non-zero unless it succeeded")
 	return cmd
 }
+
+// outcomeWidth bounds the OUTCOME column of status: longer outcomes (the
+// errors of failed attempts) are printed whole below the table.
+const outcomeWidth = 40
 
 func newCancelCmd(stdout io.Writer) *cobra.Command {
 	var node string
