@@ -93,6 +93,7 @@ later commands need no --node, --token or --ca.`,
 
 func newWhoamiCmd(stdout io.Writer) *cobra.Command {
 	var node string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show the tenant your token belongs to, and its quotas",
@@ -102,12 +103,31 @@ func newWhoamiCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, _ := json.MarshalIndent(id, "", "  ")
-			fmt.Fprintln(stdout, string(b))
+			if asJSON {
+				b, _ := json.MarshalIndent(id, "", "  ")
+				fmt.Fprintln(stdout, string(b))
+				return nil
+			}
+			role := "tenant"
+			if id.Admin {
+				role = "admin tenant"
+			}
+			mode := "dev mode (no TLS, one tenant)"
+			if id.Secure {
+				mode = "secure (TLS, tokens)"
+			}
+			fmt.Fprintf(stdout, "%s %s on node %s, %s\n", role, id.Tenant, id.Node, mode)
+			b, _ := json.Marshal(id.Quotas)
+			if string(b) == "{}" {
+				fmt.Fprintln(stdout, "quotas: none")
+			} else {
+				fmt.Fprintf(stdout, "quotas: %s\n", b)
+			}
 			return nil
 		},
 	}
 	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	return cmd
 }
 
