@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the guest toolchains the examples and SDK tests need, only what
-# is missing (see ../shared/TOOLCHAINS.md for why these packages):
+# is missing (why these packages: RATIONALE.md, "Guest toolchains"):
 #   C:              clang-16, lld-16, wasi-libc, libclang-rt-16-dev-wasm32
 #   Rust:           Debian's rustc/cargo (1.63) with libstd-rust-dev-wasm32
 #                   (rustup's toolchain has no wasm32 target offline)

@@ -1,4 +1,4 @@
-// Package worker runs tasks in child processes, as DESIGN.md explains:
+// Package worker runs tasks in child processes (RATIONALE.md says why):
 // guest code runs at full speed (no interruption checks), and the parent
 // enforces the time limit by killing the process. A crash, panic or
 // out-of-memory in a worker is a failed task attempt, never a dead parent.
