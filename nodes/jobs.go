@@ -530,7 +530,10 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 	if id.Kind == coord.Map {
 		sh := x.in.Shards[id.Index]
 		treq.Dataset, treq.Shard, treq.InputName = x.j.inKey, sh.ID, sh.File
-		treq.Skip = engine.SkipOffsets(st.Skip)
+		treq.Base = shardBase(x.in, id.Index)
+		for _, off := range engine.SkipOffsets(st.Skip) { // records are named by file offsets
+			treq.Skip = append(treq.Skip, off-treq.Base)
+		}
 		treq.Partitioner, treq.Bounds = x.req.Partitioner, x.req.Bounds
 		treq.InputFormat = sh.Format
 	} else {
@@ -569,6 +572,20 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 		ev.Class = coord.FetchFailed
 	}
 	return ev
+}
+
+// shardBase is shard i's offset in the file it was cut from: the sizes of
+// the shards cut before it from the same file (ids fNNNNN-sKKKKK).
+func shardBase(m *Manifest, i int) int64 {
+	file, _, _ := strings.Cut(m.Shards[i].ID, "-")
+	var base int64
+	for j := i - 1; j >= 0; j-- {
+		if f, _, _ := strings.Cut(m.Shards[j].ID, "-"); f != file {
+			break
+		}
+		base += m.Shards[j].Size
+	}
+	return base
 }
 
 // sample runs the range partitioner's sample tasks on holders of the

@@ -47,7 +47,10 @@ type taskRequest struct {
 	Dataset   string  `json:"dataset,omitempty"`
 	Shard     string  `json:"shard,omitempty"`
 	InputName string  `json:"input_name,omitempty"`
-	Skip      []int64 `json:"skip,omitempty"` // offsets of bad records to pass over
+	Skip      []int64 `json:"skip,omitempty"` // offsets of bad records to pass over, in the shard
+	// Base is the shard's offset in the file it was cut from, so errors
+	// name the user's file and offset.
+	Base int64 `json:"base,omitempty"`
 	// The range partitioner's split points (maps), and the windows of the
 	// shard a sample task reads (offsets within the shard).
 	Partitioner string        `json:"partitioner,omitempty"`
@@ -242,6 +245,7 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 			return fail(err)
 		}
 		spec.InputPath, spec.InputName, spec.SplitOffset, spec.SplitLength = path, req.InputName, off, length
+		spec.InputDisplay, spec.InputBase = req.InputName, req.Base-off // offsets in path count from the file's start
 		spec.SkipOffsets = req.Skip
 		file := fmt.Sprintf("%s.a%d.out", req.TaskID, req.Attempt)
 		spec.OutputPath = filepath.Join(dir, "maps", file)

@@ -191,12 +191,15 @@ func TestClusterSkipBadRecords(t *testing.T) {
 		fmt.Fprintln(&b, y)
 	}
 	os.WriteFile(filepath.Join(dir, "years.txt"), b.Bytes(), 0o644)
-	if r := wmr(t, "put", "--node", "http://"+ns[0].http, "--dataset", "years", dir); r.code != 0 {
+	// Small shards: the second bad record is in a later shard than the
+	// first, and both are named by the user's file and offset in it.
+	if r := wmr(t, "put", "--node", "http://"+ns[0].http, "--dataset", "years", "--block-size", "32", dir); r.code != 0 {
 		t.Fatalf("put: %s", r.stderr)
 	}
 	r := wmr(t, "submit", "--node", "http://"+ns[1].http, "--wasm", testwasm.Path(t, "evenyears"), "--input", "years", "--output", "evens",
 		"--skip-bad-records", "2", "--wait")
-	if r.code != 0 || !strings.Contains(r.stdout, "skipped     2 bad input records") || strings.Count(r.stdout, `"MCMXCIX" is not an integer`) != 2 {
+	if r.code != 0 || !strings.Contains(r.stdout, "skipped     2 bad input records") || strings.Count(r.stdout, `"MCMXCIX" is not an integer`) != 2 ||
+		!strings.Contains(r.stdout, "years.txt at byte 15:") || !strings.Contains(r.stdout, "years.txt at byte 88:") || strings.Contains(r.stdout, "shards/") {
 		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 	if got, _ := catString(t, ns[0].client(), "evens"); got != "even_years\t10\n" {
@@ -204,7 +207,8 @@ func TestClusterSkipBadRecords(t *testing.T) {
 	}
 	r = wmr(t, "submit", "--node", "http://"+ns[1].http, "--wasm", testwasm.Path(t, "evenyears"), "--input", "years", "--output", "evens2",
 		"--attempts", "1", "--wait")
-	if r.code != 1 || !strings.Contains(r.stderr, "failed on all 1 attempts: on the line at byte 15") {
+	if r.code != 1 || !(strings.Contains(r.stderr, "failed on all 1 attempts: on the line at byte 15 of years.txt") ||
+		strings.Contains(r.stderr, "failed on all 1 attempts: on the line at byte 88 of years.txt")) {
 		t.Fatalf("without the flag: exit %d: %s", r.code, r.stderr)
 	}
 }

@@ -235,6 +235,9 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		if err := call(batch.Bytes()); err != nil {
 			var me *wasmhost.ModuleError
 			if errors.As(err, &me) && me.Record >= 0 && me.Record < len(offsets) {
+				if spec.InputDisplay != "" { // the user's file, not a node's shard path
+					return &RecordError{Input: spec.InputDisplay, Offset: spec.InputBase + offsets[me.Record], Err: err}
+				}
 				return &RecordError{Input: split.File.Path, Offset: offsets[me.Record], Err: err}
 			}
 			return err

@@ -47,6 +47,13 @@ type Spec struct {
 	// Map tasks.
 	InputPath string `msgpack:"input_path"`
 	InputName string `msgpack:"input_name"`
+	// InputBase is the offset in the user's file of byte 0 of InputPath
+	// (a cluster shard's place in the file it was cut from): errors name
+	// records as InputName at InputBase+offset when InputBase or the
+	// shard-ness says so (InputDisplay set), and skip offsets stay
+	// relative to InputPath.
+	InputBase    int64  `msgpack:"input_base"`
+	InputDisplay string `msgpack:"input_display"`
 	// InputFormat is how the input is read (input.ParseFormat; "" is
 	// uncompressed text).
 	InputFormat string `msgpack:"input_format"`
