@@ -78,7 +78,7 @@ type JobStatus struct {
 	ID          string     `json:"id"`
 	Tenant      string     `json:"tenant"`
 	Coordinator string     `json:"coordinator"`
-	State       string     `json:"state"` // running, succeeded, failed
+	State       string     `json:"state"` // running, succeeded, failed, cancelled
 	Error       string     `json:"error,omitempty"`
 	Request     JobRequest `json:"request"`
 	Created     time.Time  `json:"created"`
