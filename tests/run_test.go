@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +142,21 @@ func TestVersion(t *testing.T) {
 	r := wmr(t, "version")
 	if r.code != 0 || !strings.Contains(r.stdout, "ABI v1") {
 		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// --json on run prints the summary as one JSON object a script reads.
+func TestRunJSON(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("the cat\nthe dog\n"), 0o644)
+	out := filepath.Join(t.TempDir(), "out")
+	r := wmr(t, "run", "--json", "--wasm", testwasm.Path(t, "wordcount"), "--input", dir, "--output", out, "--reducers", "2")
+	var s struct {
+		RecordsIn  int64    `json:"records_in"`
+		RecordsOut int64    `json:"records_out"`
+		Outputs    []string `json:"outputs"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil || s.RecordsIn != 2 || s.RecordsOut != 3 || len(s.Outputs) != 2 {
+		t.Fatalf("exit %d: %q %+v", r.code, r.stdout, s)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,12 +122,18 @@ func newWorkerCmd() *cobra.Command {
 var Version = "dev"
 
 func newVersionCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the wmr version and the ABI version it implements",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(map[string]any{"version": Version, "abi": abiVersion})
+			}
 			fmt.Fprintf(stdout, "wmr %s (ABI v%d)\n", Version, abiVersion)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }

@@ -295,7 +295,7 @@ func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 func newPutCmd(stdout, stderr io.Writer) *cobra.Command {
 	var node, dataset, block, format string
 	var replicas int
-	var inPlace, quiet, replace bool
+	var inPlace, quiet, replace, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "put --dataset NAME [--replicas N] PATH...",
 		Short: "Store files as a dataset, cut into shards and replicated across the cluster",
@@ -342,6 +342,9 @@ without copying, with that node as their only holder.`,
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(m)
+			}
 			if !quiet {
 				fmt.Fprintf(stdout, "dataset %s: %d shards, %s, %d replicas each\n", m.Name, len(m.Shards), formatBytes(m.Bytes()), m.Replicas)
 			}
@@ -356,6 +359,7 @@ without copying, with that node as their only holder.`,
 	fl.BoolVar(&inPlace, "in-place", false, "publish files already on the node's disk without copying")
 	fl.StringVar(&format, "input-format", "auto", inputFormatUsage)
 	fl.BoolVar(&replace, "replace", false, "replace the dataset if it exists (otherwise put refuses)")
+	fl.BoolVar(&asJSON, "json", false, "print the dataset's manifest as JSON")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
 	cmd.MarkFlagRequired("dataset")
 	return cmd
@@ -471,7 +475,7 @@ func jsonRecord(key, value []byte) []byte {
 
 func newGetCmd(stdout io.Writer) *cobra.Command {
 	var node, out string
-	var overwrite bool
+	var overwrite, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "get DATASET --output DIR [--overwrite]",
 		Short: "Download a dataset's shards as files (a job output: its part-r-NNNNN files)",
@@ -484,6 +488,9 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(map[string]any{"dataset": args[0], "files": paths})
+			}
 			fmt.Fprintf(stdout, "%d files in %s\n", len(paths), out)
 			return nil
 		},
@@ -491,6 +498,7 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 	nodeFlag(cmd, &node)
 	cmd.Flags().StringVar(&out, "output", "", "directory to write the files into; must be absent or empty unless --overwrite (required)")
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "write into a directory that is not empty")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the files written as JSON")
 	cmd.MarkFlagRequired("output")
 	return cmd
 }

@@ -22,7 +22,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	var node string
 	var opt nodes.SubmitOptions
 	var params []string
-	var wait, quiet, backups bool
+	var wait, quiet, backups, asJSON bool
 	var taskMemory, taskTime string
 	cmd := &cobra.Command{
 		Use:     "submit --wasm FILE --input DATASET --output DATASET [--reducers N] [--wait]",
@@ -67,8 +67,18 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			if !wait {
+				if asJSON {
+					return json.NewEncoder(stdout).Encode(st)
+				}
 				fmt.Fprintln(stdout, st.ID)
 				return nil
+			}
+			if asJSON { // the final status, whatever it is; exit non-zero unless it succeeded
+				werr := waitJob(cmd, c, st.ID, io.Discard, stderr, true)
+				if final, err := c.Job(cmd.Context(), st.ID); err == nil {
+					json.NewEncoder(stdout).Encode(final)
+				}
+				return werr
 			}
 			return waitJob(cmd, c, st.ID, stdout, stderr, quiet)
 		},
@@ -93,6 +103,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.MarkDeprecated("task-time", "use --task-timeout, as wmr run does")
 	fl.BoolVar(&wait, "wait", false, "wait for the job, showing progress; exit non-zero if it fails")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "with --wait: print nothing on success")
+	fl.BoolVar(&asJSON, "json", false, "print the job's status as JSON (with --wait: its final status)")
 	for _, f := range []string{"wasm", "input", "output"} {
 		cmd.MarkFlagRequired(f)
 	}

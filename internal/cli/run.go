@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,7 @@ type runFlags struct {
 	inProcess    bool
 	quiet        bool
 	verbose      bool
+	asJSON       bool
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -86,6 +88,7 @@ that names the module, the task and, where it applies, the record.`,
 	fl.IntVar(&f.attempts, "attempts", engine.DefaultMaxAttempts, "attempts per task before the job fails")
 	fl.IntVar(&f.skipBad, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringVar(&f.partitioner, "partitioner", "hash", partitionerUsage)
+	fl.BoolVar(&f.asJSON, "json", false, "print the summary as one JSON object (for scripts)")
 	fl.StringVar(&f.inputFormat, "input-format", "auto", inputFormatUsage)
 	fl.StringVar(&f.outputFormat, "output-format", "text", outputFormatUsage)
 	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
@@ -165,6 +168,9 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
+	if f.asJSON {
+		return json.NewEncoder(stdout).Encode(summaryJSON(sum))
+	}
 	if !f.quiet {
 		printSummary(stdout, sum, f.output)
 	} else if len(sum.Skipped) > 0 {
@@ -221,6 +227,30 @@ func parseParams(kvs []string) (map[string]string, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// summaryJSON is a run's summary as --json prints it.
+func summaryJSON(s *engine.Summary) any {
+	return struct {
+		JobID         string           `json:"job_id"`
+		Module        string           `json:"module"`
+		Maps          int              `json:"maps"`
+		Reduces       int              `json:"reduces"`
+		Attempts      int              `json:"attempts"`
+		InputFiles    int              `json:"input_files"`
+		BytesIn       int64            `json:"bytes_in"`
+		RecordsIn     int64            `json:"records_in"`
+		MapRecordsOut int64            `json:"map_records_out"`
+		ShuffleBytes  int64            `json:"shuffle_bytes"`
+		Spills        int              `json:"spills"`
+		RecordsOut    int64            `json:"records_out"`
+		BytesOut      int64            `json:"bytes_out"`
+		Seconds       float64          `json:"seconds"`
+		Counters      map[string]int64 `json:"counters"`
+		Outputs       []string         `json:"outputs"`
+		Skipped       []coord.Record   `json:"skipped"`
+	}{s.JobID, s.Module, s.Maps, s.Reduces, s.Attempts, s.InputFiles, s.BytesIn, s.RecordsIn, s.MapRecordsOut, s.ShuffleBytes,
+		s.Spills, s.RecordsOut, s.BytesOut, s.Wall.Seconds(), s.Counters, s.Outputs, s.Skipped}
 }
 
 func printSummary(w io.Writer, s *engine.Summary, output string) {
