@@ -1,0 +1,59 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wmr-dev/wmr/internal/testwasm"
+)
+
+// wmr new writes a project, in each language, that builds outside the
+// repository and offline to a module that passes wmr check, whose own
+// test passes, and that runs; it refuses a directory that is not empty.
+func TestNewProject(t *testing.T) {
+	root, err := testwasm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"go", "rust", "c", "as"} {
+		t.Run(lang, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "my-job")
+			r := wmr(t, "new", "--lang", lang, dir)
+			if r.code != 0 || !strings.Contains(r.stdout, "my_job") {
+				t.Fatalf("wmr new: exit %d: %s %s", r.code, r.stdout, r.stderr)
+			}
+			for _, f := range []string{"Makefile", "README.md", "sample.txt"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := append(os.Environ(), "WMR="+plainBin, "GOPROXY=off", "GOFLAGS=", // no download
+				"ASC="+filepath.Join(root, "sdk/assemblyscript/node_modules/.bin/asc"))
+			for _, target := range []string{"test", "build", "check", "run"} {
+				cmd := exec.Command("make", "-s", target)
+				cmd.Dir, cmd.Env = dir, env
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("make %s in a new %s project: %v\n%s", target, lang, err, out)
+				}
+				if target == "check" && !strings.Contains(string(out), "0 failed") {
+					t.Fatalf("wmr check of the new %s project's module:\n%s", lang, out)
+				}
+				if target == "run" && !strings.Contains(string(out), "age\t2\n") {
+					t.Fatalf("the new %s project's job gave:\n%s", lang, out)
+				}
+			}
+		})
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
+	if r := wmr(t, "new", "--lang", "go", dir); r.code != 1 || !strings.Contains(r.stderr, "not empty") {
+		t.Fatalf("wmr new into a directory that is not empty: exit %d %s", r.code, r.stderr)
+	}
+	if r := wmr(t, "new", "--lang", "cobol", filepath.Join(t.TempDir(), "p")); r.code != 2 || !strings.Contains(r.stderr, "--lang must be go, rust, c or as") {
+		t.Fatalf("wmr new --lang cobol: exit %d %s", r.code, r.stderr)
+	}
+}
