@@ -12,6 +12,9 @@ import (
 // Dependencies point one way: cmd -> nodes -> engine -> abi; sdk -> abi.
 // Only engine/wasmhost imports wazero; abi imports only the standard
 // library and msgpack; nothing imports tests/ or examples-wasm/.
+// isABI says whether a package is abi or one of its own (abi/kv).
+func isABI(pkg string) bool { return pkg == "abi" || strings.HasPrefix(pkg, "abi/") }
+
 func TestDependencyRules(t *testing.T) {
 	root, err := testwasm.RepoRoot()
 	if err != nil {
@@ -45,9 +48,11 @@ func TestDependencyRules(t *testing.T) {
 				t.Errorf("%s imports memberlist; only nodes/ may", pkg)
 			case pkg == "abi" && !std && imp != "github.com/vmihailenco/msgpack/v5":
 				t.Errorf("abi imports %s; it may use only the standard library and msgpack", imp)
-			case strings.HasPrefix(pkg, "sdk/") && own && dep != "abi":
+			case strings.HasPrefix(pkg, "abi/") && !std:
+				t.Errorf("%s imports %s; abi's packages for users' tools use only the standard library", pkg, imp)
+			case strings.HasPrefix(pkg, "sdk/") && own && !isABI(dep):
 				t.Errorf("%s imports %s; SDKs may import only abi", pkg, dep)
-			case strings.HasPrefix(pkg, "engine") && own && !(dep == "abi" || strings.HasPrefix(dep, "engine") || (strings.HasPrefix(dep, "internal/") && strings.HasSuffix(p.ImportPath, "_test"))):
+			case strings.HasPrefix(pkg, "engine") && own && !(isABI(dep) || strings.HasPrefix(dep, "engine") || (strings.HasPrefix(dep, "internal/") && strings.HasSuffix(p.ImportPath, "_test"))):
 				t.Errorf("%s imports %s; engine may import only engine/... and abi", pkg, dep)
 			case strings.HasPrefix(pkg, "nodes") && own && (strings.HasPrefix(dep, "cmd") || strings.HasPrefix(dep, "internal/cli")):
 				t.Errorf("%s imports %s; dependencies point from cmd to nodes, not back", pkg, dep)
