@@ -66,7 +66,24 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("POST /v1/internal/jobs/{job}/cancel", n.handlePeerCancel)
 	mux.HandleFunc("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
 	mux.HandleFunc("GET /v1/internal/identity", n.handleIdentity)
-	return n.recoverer(n.whenReady(n.authorize(mux)))
+	// Probes for operators and orchestrators: no token needed, and they
+	// answer before the node has joined.
+	outer := http.NewServeMux()
+	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]string{"status": "alive", "node": n.name})
+	})
+	outer.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case n.shuttingDown():
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("node %s is shutting down", n.name))
+		case !n.ready.Load():
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("node %s has not joined the cluster yet", n.name))
+		default:
+			writeJSON(w, map[string]string{"status": "ready", "node": n.name})
+		}
+	})
+	outer.Handle("/", n.recoverer(n.whenReady(n.authorize(mux))))
+	return outer
 }
 
 // whenReady answers 503 until the node has joined the cluster: before

@@ -5,8 +5,11 @@ import (
 
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -384,5 +387,33 @@ func TestNoNodeAnswers(t *testing.T) {
 	r := wmr(t, "datasets", "--node", "http://127.0.0.1:1")
 	if r.code != 1 || !strings.Contains(r.stderr, "connection refused") || !strings.Contains(r.stderr, "--node or WMR_NODE") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// Probes and logs for operators: /healthz answers alive and /readyz ready
+// without a token, and --log-format json writes one JSON object per line.
+func TestHealthReadyAndJSONLogs(t *testing.T) {
+	n := startNodeWith(t, nodeOpts{name: "n1", data: filepath.Join(t.TempDir(), "n1"), http: freePort(t), gossip: freePort(t),
+		extra: []string{"--log-format", "json"}})
+	for path, want := range map[string]string{"/healthz": `"status":"alive"`, "/readyz": `"status":"ready"`} {
+		resp, err := http.Get("http://" + n.http + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(n.log.String()), "\n")
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["msg"] == nil {
+			t.Fatalf("a log line that is not a JSON object: %q (%v)", l, err)
+		}
+	}
+	if r := wmr(t, "node", "--data", t.TempDir(), "--http", "127.0.0.1:1", "--gossip", "127.0.0.1:2", "--log-format", "yaml"); r.code != 2 {
+		t.Fatalf("--log-format yaml: exit %d %s", r.code, r.stderr)
 	}
 }

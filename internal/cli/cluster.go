@@ -69,7 +69,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var local, verbose bool
 	var secretsDir, tenantsFile, auditLog string
 	var insecure bool
-	var taskMemory, taskTime string
+	var taskMemory, taskTime, logFormat string
 	var scrubInterval, joinTimeout, gcGrace time.Duration
 	var scrubRate string
 	cmd := &cobra.Command{
@@ -88,7 +88,15 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 			if verbose {
 				level = slog.LevelDebug
 			}
-			base.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			opts := &slog.HandlerOptions{Level: level}
+			switch logFormat {
+			case "text":
+				base.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+			case "json":
+				base.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+			default:
+				return usageError{fmt.Errorf("--log-format must be text or json, not %q", logFormat)}
+			}
 			base.SecretsDir, base.TenantsFile, base.AuditLog, base.Insecure = secretsDir, tenantsFile, auditLog, insecure
 			if taskMemory != "" {
 				n, err := parseSize(taskMemory)
@@ -127,7 +135,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 				}
 				base.ScrubRate = n
 			}
-			if secretsDir == "" {
+			if secretsDir == "" && logFormat == "text" { // (the node also logs it, as JSON too)
 				fmt.Fprintln(stderr, "wmr node: WARNING: running in INSECURE DEV MODE (no --secrets): plain-text HTTP and gossip, no node authentication, no tenants. Loopback only; see 'wmr ca --help'.")
 			}
 			n, err := nodes.New(base)
@@ -138,9 +146,17 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 			if err := n.Start(ctx); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "wmr node %s ready: http=%s gossip=%s\n", n.Name(), n.HTTPAddr(), base.GossipAddr)
+			if logFormat == "text" {
+				fmt.Fprintf(stderr, "wmr node %s ready: http=%s gossip=%s\n", n.Name(), n.HTTPAddr(), base.GossipAddr)
+			} else {
+				base.Logger.Info("node ready", "node", n.Name(), "http", n.HTTPAddr(), "gossip", base.GossipAddr)
+			}
 			<-ctx.Done()
-			fmt.Fprintf(stderr, "wmr node %s leaving the cluster\n", n.Name())
+			if logFormat == "text" {
+				fmt.Fprintf(stderr, "wmr node %s leaving the cluster\n", n.Name())
+			} else {
+				base.Logger.Info("node leaving the cluster", "node", n.Name())
+			}
 			return n.Close(context.Background())
 		},
 	}
@@ -159,6 +175,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.BoolVar(&insecure, "insecure", false, "allow running without --secrets on non-loopback addresses (NOT for production)")
 	fl.StringVar(&taskMemory, "task-memory", "", "default module memory cap per task (default 256MiB)")
 	fl.StringVar(&taskTime, "task-timeout", "", "default wall-clock limit per task attempt (default 10m)")
+	fl.StringVar(&logFormat, "log-format", "text", "log lines as text (logfmt) or json (one object per line)")
 	fl.StringVar(&taskTime, "task-time", "", "")
 	fl.MarkDeprecated("task-time", "use --task-timeout, as wmr run does")
 	fl.DurationVar(&scrubInterval, "scrub-interval", 24*time.Hour, "how often to re-verify every replica this node holds against its checksums (0: never)")
