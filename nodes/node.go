@@ -42,6 +42,7 @@ type Node struct {
 	modules    moduleOwners
 	share      *fairShare
 	engine     *engine.Engine
+	metrics    *metrics
 	moduleMu   sync.Mutex // serialises fetching modules from coordinators
 	jobsMu     sync.Mutex
 	jobs       map[string]*job // jobs this node coordinates
@@ -134,10 +135,12 @@ func New(cfg Config) (*Node, error) {
 	// The node's life begins now: membership callbacks may run as soon as
 	// Start joins, and they read it.
 	life, stop := context.WithCancelCause(context.Background())
-	return &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records, ctx: life, stop: stop,
+	n := &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records, ctx: life, stop: stop,
 		client: peerClient(sec), sec: sec, peers: loadKnownPeers(cfg.DataDir), jobs: map[string]*job{}, tenants: tn,
 		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
-		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}, nil
+		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}
+	n.metrics = newMetrics(n)
+	return n, nil
 }
 
 // settleName returns the node's persistent name: the one recorded in the

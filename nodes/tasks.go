@@ -183,7 +183,10 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	kind, start := knownKind(req.Kind), time.Now()
+	n.metrics.taskStarted(kind)
 	resp := n.runTask(r.Context(), t, &req)
+	n.metrics.taskFinished(kind, start, resp)
 	writeJSON(w, resp)
 }
 
@@ -415,7 +418,8 @@ func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string)
 	// sends the map back to run again (the caller reports it lost).
 	check := runs.NewSegmentChecker(runs.Segment{Path: in.File, Offset: in.Offset, Length: in.Length, Sums: in.Sums, Source: in.Task})
 	w := bufio.NewWriterSize(localWriter{f}, 256<<10)
-	_, err = io.Copy(io.MultiWriter(w, check), body)
+	copied, err := io.Copy(io.MultiWriter(w, check), body)
+	n.metrics.shuffleBytes.Add(float64(copied))
 	if err == nil {
 		err = w.Flush()
 	}

@@ -1,0 +1,182 @@
+package nodes
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wmr-dev/wmr/engine/task"
+)
+
+// metrics is what a node exports at /metrics for Prometheus: names by its
+// conventions (wmr_ prefix, base units, _total for counters) and label
+// sets bounded by code (routes are the API's patterns, kinds and outcomes
+// fixed lists, member states memberlist's).
+type metrics struct {
+	reg           *prometheus.Registry
+	httpRequests  *prometheus.CounterVec
+	authRefusals  *prometheus.CounterVec
+	tasksStarted  *prometheus.CounterVec
+	tasksFinished *prometheus.CounterVec
+	taskSeconds   *prometheus.HistogramVec
+	records       *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	shuffleBytes  prometheus.Counter
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_http_requests_total",
+		Help: "HTTP requests served, by route (the API pattern) and status code."}, []string{"route", "code"})
+	m.authRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_auth_refusals_total",
+		Help: "Requests refused for their credentials: a bad or missing token, a non-admin on an admin route, a non-node on a node route."}, []string{"reason"})
+	m.tasksStarted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_tasks_started_total",
+		Help: "Task attempts this node started, by kind (map, reduce, sample)."}, []string{"kind"})
+	m.tasksFinished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_tasks_finished_total",
+		Help: "Task attempts this node finished, by kind and outcome (succeeded, or the failure's class: module, local, invalid, lost, fetch)."}, []string{"kind", "outcome"})
+	m.taskSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wmr_task_duration_seconds",
+		Help: "Wall time of the task attempts this node ran, by kind.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"kind"})
+	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_task_records_total",
+		Help: "Records the successful task attempts of this node read (in) and wrote (out), by kind."}, []string{"kind", "direction"})
+	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_task_bytes_total",
+		Help: "Bytes the successful task attempts of this node read (in) and wrote (out), by kind."}, []string{"kind", "direction"})
+	m.shuffleBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "wmr_shuffle_fetched_bytes_total",
+		Help: "Map output bytes this node's reduce attempts fetched from other nodes."})
+	members := prometheus.NewDesc("wmr_members", "Cluster members this node sees, by state.", []string{"state"}, nil)
+	below := prometheus.NewDesc("wmr_shard_replicas_below_target", "Shards of the catalog with fewer live holders than their dataset's replicas.", nil, nil)
+	m.reg.MustRegister(m.httpRequests, m.authRefusals, m.tasksStarted, m.tasksFinished, m.taskSeconds, m.records, m.bytes, m.shuffleBytes,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectorFunc{descs: []*prometheus.Desc{members, below}, collect: func(ch chan<- prometheus.Metric) {
+			counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+			for _, mem := range n.Members() {
+				counts[mem.State]++
+			}
+			for state, c := range counts {
+				ch <- prometheus.MustNewConstMetric(members, prometheus.GaugeValue, float64(c), state)
+			}
+			ch <- prometheus.MustNewConstMetric(below, prometheus.GaugeValue, float64(n.shardsBelowTarget()))
+		}})
+	return m
+}
+
+// collectorFunc collects metrics computed when scraped.
+type collectorFunc struct {
+	descs   []*prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+// shardsBelowTarget counts the catalog's shards with fewer live holders
+// than their dataset asks for.
+func (n *Node) shardsBelowTarget() int {
+	alive := map[string]bool{}
+	for _, m := range n.alive() {
+		alive[m.Name] = true
+	}
+	below := 0
+	for _, m := range n.store.manifests() {
+		if m.Deleted {
+			continue
+		}
+		for _, s := range m.Shards {
+			live := 0
+			for _, h := range s.Holders {
+				if alive[h] {
+					live++
+				}
+			}
+			if live < m.Replicas {
+				below++
+			}
+		}
+	}
+	return below
+}
+
+// taskStarted and taskFinished record one attempt this node ran.
+func (m *metrics) taskStarted(kind string) { m.tasksStarted.WithLabelValues(kind).Inc() }
+
+func (m *metrics) taskFinished(kind string, start time.Time, resp *taskResponse) {
+	outcome := "succeeded"
+	if resp.Error != "" || resp.Result == nil {
+		outcome = resp.Class
+		if outcome == "" {
+			outcome = "local"
+		}
+	}
+	m.tasksFinished.WithLabelValues(kind, outcome).Inc()
+	m.taskSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	if outcome == "succeeded" {
+		st := resp.Result.Stats
+		m.records.WithLabelValues(kind, "in").Add(float64(st.RecordsIn))
+		m.records.WithLabelValues(kind, "out").Add(float64(st.RecordsOut))
+		m.bytes.WithLabelValues(kind, "in").Add(float64(st.BytesIn))
+		m.bytes.WithLabelValues(kind, "out").Add(float64(st.BytesOut))
+	}
+}
+
+// knownKind keeps the kind label to the task kinds.
+func knownKind(kind string) string {
+	switch kind {
+	case task.KindMap, task.KindReduce, task.KindSample:
+		return kind
+	}
+	return "other"
+}
+
+// instrument counts a route's requests by status code.
+func (m *metrics) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() { m.httpRequests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc() }()
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func errForbiddenMetrics(tenant string) error {
+	return fmt.Errorf("%w: /metrics shows the whole node's figures, so it needs an admin tenant; %s is not one", errForbidden, tenant)
+}
+
+// handleMetrics serves the Prometheus text format. With tenants on it is
+// for admin tenants (the figures are the whole node's); in dev mode for
+// anyone who can reach the node.
+func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	if t := tenantOf(r); n.tenants != nil && !t.Admin {
+		n.metrics.authRefusals.WithLabelValues("admin").Inc()
+		writeError(w, http.StatusForbidden, errForbiddenMetrics(t.Name))
+		return
+	}
+	promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
