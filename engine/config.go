@@ -32,6 +32,9 @@ type Config struct {
 	BlockSize int64
 	// MaxTaskOutput caps what a module may emit in one task. Default 4 GiB.
 	MaxTaskOutput int64
+	// MergeFanIn bounds how many map outputs a reduce merges at once;
+	// more are merged in passes first. Default runs.DefaultFanIn (64).
+	MergeFanIn int
 	// WorkDir is where jobs keep intermediate files. Default: the system
 	// temporary directory.
 	WorkDir string

@@ -519,6 +519,7 @@ func (e *Engine) TaskDefaults(spec *task.Spec) {
 	spec.MaxOutputBytes = cfg.MaxTaskOutput
 	spec.SortBufferBytes = cfg.MemoryBudget / int64(cfg.Parallelism)
 	spec.CacheDir = filepath.Join(cfg.CacheDir, "compiled")
+	spec.MergeFanIn = cfg.MergeFanIn
 }
 
 // RunTask runs one task attempt on this machine's workers with the

@@ -138,3 +138,48 @@ func TestPartitionerChoice(t *testing.T) {
 		t.Fatalf("unknown partitioner: %v", err)
 	}
 }
+
+// A reduce over more map outputs than the merge fan-in merges them in
+// passes and gives the same bytes as one merge of all of them, for a job
+// without a combiner (the sort) and one with (the word count).
+func TestMergeFanIn(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	lines := make([]string, 3000)
+	for i := range lines {
+		lines[i] = randomLine(r, "abcdefghij", 12)
+	}
+	path, want := sortLines(t, lines)
+	for _, c := range []struct {
+		example  string
+		reducers int
+	}{{"sort", 3}, {"wordcount", 2}} {
+		var outs [][]byte
+		for _, fanIn := range []int{1000, 3} { // one merge; passes of 3 over about 100 map outputs
+			e := newEngine(t, Config{BlockSize: 256, MergeFanIn: fanIn})
+			out := filepath.Join(t.TempDir(), "out")
+			job := Job{Module: testwasm.Path(t, c.example), Inputs: []string{path}, Output: out, Reducers: c.reducers}
+			if c.example == "sort" {
+				job.Partitioner = "range"
+			}
+			sum, err := e.Run(context.Background(), job, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Maps < 27 {
+				t.Fatalf("%d map tasks: want many more than the fan-in", sum.Maps)
+			}
+			var all []byte
+			for p := range c.reducers {
+				b, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
+				all = append(all, b...)
+			}
+			outs = append(outs, all)
+		}
+		if !bytes.Equal(outs[0], outs[1]) {
+			t.Fatalf("%s: the output with merge passes differs from one merge's", c.example)
+		}
+		if c.example == "sort" && !bytes.Equal(outs[1], want) {
+			t.Fatal("sort with merge passes is not the sorted input")
+		}
+	}
+}

@@ -282,3 +282,55 @@ func TestSortMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// Merging in passes of a small fan-in keeps equal keys in the order of
+// the segments given, as one merge of all of them does.
+func TestReduceFanInKeepsOrder(t *testing.T) {
+	dir := t.TempDir()
+	var segs []Segment
+	for i := range 23 {
+		path := filepath.Join(dir, fmt.Sprint("m", i))
+		w, err := Create(path, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.BeginPartition(0)
+		w.Add([]byte("a"), []byte(fmt.Sprint(i)))
+		if i%2 == 0 {
+			w.Add([]byte("b"), []byte(fmt.Sprint(i)))
+		}
+		ix, err := w.Close(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, n := ix.Segment(0)
+		segs = append(segs, Segment{Path: path, Offset: off, Length: n, Sums: ix.Checksums(0)})
+	}
+	merged, remove, err := ReduceFanIn(segs, 2, dir, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	if len(merged) > 2 {
+		t.Fatalf("%d segments left, want at most the fan-in", len(merged))
+	}
+	var streams []Stream
+	for _, s := range merged {
+		r, err := OpenSegment(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		streams = append(streams, r)
+	}
+	var want []string
+	for i := range 23 {
+		want = append(want, fmt.Sprintf("a=%d", i))
+	}
+	for i := 0; i < 23; i += 2 {
+		want = append(want, fmt.Sprintf("b=%d", i))
+	}
+	if got := drain(t, NewMerger(streams)); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}

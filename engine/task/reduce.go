@@ -133,8 +133,19 @@ func (o *kvSink) Emit(key, value []byte, _ int) error {
 
 func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress Progress) (*Result, error) {
 	var stats Stats
-	streams := make([]runs.Stream, 0, len(spec.Inputs))
 	for _, seg := range spec.Inputs {
+		stats.BytesIn += seg.Length
+	}
+	// Thousands of map outputs are merged in passes of at most the fan-in,
+	// so open files and read buffers stay bounded (Hadoop's
+	// io.sort.factor); the records and their order are the same.
+	inputs, removeMerged, err := runs.ReduceFanIn(spec.Inputs, spec.MergeFanIn, spec.WorkDir, fmt.Sprintf("%s.a%d", spec.TaskID, spec.Attempt))
+	if err != nil {
+		return nil, err
+	}
+	defer removeMerged()
+	streams := make([]runs.Stream, 0, len(inputs))
+	for _, seg := range inputs {
 		if seg.Length == 0 {
 			continue
 		}
@@ -144,7 +155,6 @@ func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 		}
 		defer r.Close()
 		streams = append(streams, r)
-		stats.BytesIn += seg.Length
 	}
 	f, err := os.Create(spec.OutputPath)
 	if err != nil {

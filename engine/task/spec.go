@@ -76,6 +76,9 @@ type Spec struct {
 	// Reduce tasks.
 	Partition int            `msgpack:"partition"`
 	Inputs    []runs.Segment `msgpack:"inputs"`
+	// MergeFanIn bounds the runs one merge reads at once (0: the default,
+	// runs.DefaultFanIn); more inputs are merged in passes.
+	MergeFanIn int `msgpack:"merge_fan_in"`
 
 	// OutputFormat is how a reduce task writes its output: "text" (the
 	// default) or "kv".
