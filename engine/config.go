@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/task"
 )
 
 // Config configures an Engine. It is plain data; zero fields take the
@@ -51,6 +52,9 @@ type Config struct {
 	WorkerCommand []string
 	// Logger receives the engine's and modules' log messages; nil discards.
 	Logger *slog.Logger
+	// ModuleLog, if set, receives every task attempt's module log lines
+	// (wmr.Log), attempt by attempt, when the attempt ends.
+	ModuleLog func(attempt string, line task.LogLine)
 }
 
 // workerDataLimit is a worker's RLIMIT_DATA: its module's memory, its

@@ -454,6 +454,15 @@ func (r *jobRun) Run(ctx context.Context, st coord.Start, progress func(task.Sta
 		spec.OutputPath = filepath.Join(r.tmpOut, fmt.Sprintf("part-r-%05d.a%d", id.Index, st.Attempt.N))
 	}
 	res, err := r.e.RunTask(ctx, &spec, progress)
+	if f := r.e.cfg.ModuleLog; f != nil {
+		logs := task.ModuleLogs(err)
+		if res != nil {
+			logs = res.Logs
+		}
+		for _, l := range logs {
+			f(st.Attempt.String(), l)
+		}
+	}
 	if err != nil {
 		os.Remove(spec.OutputPath)
 		if ctx.Err() == nil {

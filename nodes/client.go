@@ -516,6 +516,12 @@ func (c *Client) Job(ctx context.Context, id string) (*JobStatus, error) {
 	return &st, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &st)
 }
 
+// Logs returns a job's module log lines (taskID "" for every task's).
+func (c *Client) Logs(ctx context.Context, id, taskID string) (*JobLogs, error) {
+	var l JobLogs
+	return &l, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/logs?task="+url.QueryEscape(taskID), nil, &l)
+}
+
 // Cancel stops a running job and returns its status; nothing of it is
 // published.
 func (c *Client) Cancel(ctx context.Context, id string) (*JobStatus, error) {

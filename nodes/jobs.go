@@ -112,6 +112,53 @@ type job struct {
 	mu            sync.Mutex
 	status        JobStatus // what the driver does not know: ids, request, times, outcome
 	done          chan struct{}
+	// logs are the module's log lines of every attempt, as they ended
+	// (at most maxJobLogs; logsDropped counts the rest).
+	logs        []JobLog
+	logsDropped int
+}
+
+// JobLog is one module log line of a job's attempt.
+type JobLog struct {
+	Attempt string `json:"attempt"` // m-00003.a1
+	Node    string `json:"node"`
+	Level   string `json:"level"`
+	Msg     string `json:"msg"`
+}
+
+// JobLogs is a job's module log lines, as GET /v1/jobs/ID/logs answers.
+type JobLogs struct {
+	State   string   `json:"state"`
+	Logs    []JobLog `json:"logs"`
+	Dropped int      `json:"dropped,omitempty"`
+}
+
+// maxJobLogs bounds the module log lines a job keeps.
+const maxJobLogs = 10000
+
+func (j *job) addLogs(attempt, node string, lines []task.LogLine) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, l := range lines {
+		if len(j.logs) >= maxJobLogs {
+			j.logsDropped++
+			continue
+		}
+		j.logs = append(j.logs, JobLog{Attempt: attempt, Node: node, Level: l.LevelName(), Msg: l.Msg})
+	}
+}
+
+// jobLogs returns the job's lines of the attempts of task ("" for all).
+func (j *job) jobLogs(taskID string) JobLogs {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := JobLogs{State: j.status.State, Dropped: j.logsDropped, Logs: []JobLog{}}
+	for _, l := range j.logs {
+		if taskID == "" || strings.HasPrefix(l.Attempt, taskID+".") {
+			out.Logs = append(out.Logs, l)
+		}
+	}
+	return out
 }
 
 // running reports whether the job has not ended yet.
@@ -556,6 +603,11 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 	if err == nil {
 		err = x.n.do(r, resp)
 	}
+	logs := resp.Logs
+	if resp.Result != nil {
+		logs, resp.Result.Logs = resp.Result.Logs, nil
+	}
+	x.j.addLogs(st.Attempt.String(), node.Name, logs)
 	if err != nil {
 		return coord.Failed{Attempt: st.Attempt, Class: coord.Lost, Err: fmt.Errorf("node %s: %w", node.Name, err)}
 	}
@@ -750,6 +802,47 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, st)
+}
+
+// handleLogs answers a job's module log lines (?task=m-00003 for one
+// task's), from its coordinator.
+func (n *Node) handleLogs(w http.ResponseWriter, r *http.Request) {
+	t, id := tenantOf(r), r.PathValue("job")
+	if j, ok := n.localJob(t, id); ok {
+		writeJSON(w, j.jobLogs(r.URL.Query().Get("task")))
+		return
+	}
+	st, err := n.jobStatus(r.Context(), t, id)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	m, ok := n.aliveMember(st.Coordinator)
+	if !ok || m.Name == n.name {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w: the module logs of job %s were kept by its coordinator %s, which is not alive", errUnknownJob, id, st.Coordinator))
+		return
+	}
+	q := url.Values{"tenant": {t.Name}, "task": {r.URL.Query().Get("task")}}
+	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"/logs?"+q.Encode()), nil)
+	var logs JobLogs
+	if err := n.doSmall(req, &logs); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, logs)
+}
+
+func (n *Node) handlePeerLogs(w http.ResponseWriter, r *http.Request) {
+	t, ok := n.peerTenant(w, r)
+	if !ok {
+		return
+	}
+	j, ok := n.localJob(t, r.PathValue("job"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", errUnknownJob, r.PathValue("job")))
+		return
+	}
+	writeJSON(w, j.jobLogs(r.URL.Query().Get("task")))
 }
 
 // handleCancel stops a running job: its coordinator (this node, or the

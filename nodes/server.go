@@ -46,6 +46,7 @@ func (n *Node) handler() http.Handler {
 	handle("GET /v1/jobs", n.handleJobs)
 	handle("GET /v1/jobs/{job}", n.handleJob)
 	handle("DELETE /v1/jobs/{job}", n.handleCancel)
+	handle("GET /v1/jobs/{job}/logs", n.handleLogs)
 	// Cluster operations (admin tenants).
 	handle("POST /v1/admin/gossip-keys", n.handleKeyring)
 	handle("GET /v1/admin/storage", n.handleStorage)
@@ -66,6 +67,7 @@ func (n *Node) handler() http.Handler {
 	handle("PUT /v1/internal/jobrecords/{job}", n.handlePutJobRecord)
 	handle("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
 	handle("POST /v1/internal/jobs/{job}/cancel", n.handlePeerCancel)
+	handle("GET /v1/internal/jobs/{job}/logs", n.handlePeerLogs)
 	handle("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
 	handle("GET /v1/internal/identity", n.handleIdentity)
 	// Probes for operators and orchestrators: no token needed, and they

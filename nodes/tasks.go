@@ -90,6 +90,9 @@ type taskResponse struct {
 	Record *coord.Record `json:"record,omitempty"`
 	// LostMaps names map tasks whose output could not be fetched.
 	LostMaps []string `json:"lost_maps,omitempty"`
+	// Logs are a failed attempt's module log lines (a successful one's
+	// are in its Result).
+	Logs []task.LogLine `json:"logs,omitempty"`
 }
 
 // Failure classes on the wire: the names of coord.Class values.
@@ -110,7 +113,7 @@ func classOf(name string) coord.Class {
 // failedResponse describes a failed attempt for its coordinator.
 func failedResponse(err error) *taskResponse {
 	class, rec := engine.FailureOf(err)
-	resp := &taskResponse{Error: err.Error(), Class: classNames[class], Record: rec}
+	resp := &taskResponse{Error: err.Error(), Class: classNames[class], Record: rec, Logs: task.ModuleLogs(err)}
 	for _, m := range engine.CorruptMaps(err) {
 		resp.LostMaps = append(resp.LostMaps, m.String())
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -474,5 +475,38 @@ func TestCancelJob(t *testing.T) {
 	}
 	if r := wmr(t, "submit", "--node", "http://"+ns[1].http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "books", "--output", "slow", "--wait"); r.code != 0 {
 		t.Fatalf("the output name of a cancelled job is not free: %s", r.stderr)
+	}
+}
+
+// wmr logs prints the module's log lines of a cluster job with their
+// attempt and node, all of them or one task's; wmr run writes them with
+// --log-file.
+func TestModuleLogs(t *testing.T) {
+	ns := cluster(t, 2)
+	dir, _ := putCorpus(t, ns[0], "books", 2, 2, 30<<10)
+	finish := testwasm.Path(t, "testing/finish")
+	r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", finish, "--input", "books", "--output", "lines", "--wait")
+	if r.code != 0 {
+		t.Fatalf("submit: %s", r.stderr)
+	}
+	js, _ := ns[1].client().Jobs(context.Background())
+	if len(js) != 1 {
+		t.Fatalf("%d jobs", len(js))
+	}
+	st, _ := ns[1].client().Job(context.Background(), js[0].ID)
+	r = wmr(t, "logs", "--node", "http://"+ns[1].http, js[0].ID)
+	if r.code != 0 || strings.Count(r.stdout, " info: map task m-") != st.Maps || !strings.Contains(r.stdout, "m-00000.a1 n") {
+		t.Fatalf("wmr logs (%d maps): exit %d\n%s%s", st.Maps, r.code, r.stdout, r.stderr)
+	}
+	r = wmr(t, "logs", "--node", "http://"+ns[0].http, js[0].ID, "--task", "m-00001")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, "map task m-00001 saw") {
+		t.Fatalf("wmr logs --task m-00001: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logFile := filepath.Join(t.TempDir(), "module.log")
+	if r := wmr(t, "run", "-q", "--wasm", finish, "--input", dir, "--output", filepath.Join(t.TempDir(), "o"), "--log-file", logFile); r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	if b, _ := os.ReadFile(logFile); !strings.Contains(string(b), "m-00000.a1 info: map task m-00000 saw") {
+		t.Fatalf("--log-file holds %q", b)
 	}
 }

@@ -131,6 +131,9 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 		return nil, err
 	}
 	inst.SetLogAttrs("job", spec.JobID, "task", spec.TaskID, "attempt", spec.Attempt)
+	var logs []LogLine
+	inst.SetLogSink(func(level int, msg string) { logs = append(logs, LogLine{level, msg}) })
+	defer inst.SetLogSink(nil)
 	kind := spec.Kind
 	if kind == KindSample { // the module runs its map
 		kind = KindMap
@@ -169,8 +172,12 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 		err = fmt.Errorf("unknown task kind %q", spec.Kind)
 	}
 	if err != nil {
+		if len(logs) > 0 {
+			err = &logsError{err, logs}
+		}
 		return nil, err
 	}
 	res.Counters = inst.TakeCounters()
+	res.Logs = logs
 	return res, nil
 }

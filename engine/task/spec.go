@@ -115,7 +115,40 @@ type Result struct {
 	Counters map[string]int64 `msgpack:"counters"`
 	// Sample holds the keys a sample task's map emitted.
 	Sample [][]byte `msgpack:"sample"`
+	// Logs are the module's log lines (wmr.Log), in order.
+	Logs []LogLine `msgpack:"logs"`
 }
+
+// LogLine is one of a module's log messages: Level 0 debug, 1 info, 2
+// warn, 3 error.
+type LogLine struct {
+	Level int    `msgpack:"level" json:"level"`
+	Msg   string `msgpack:"msg" json:"msg"`
+}
+
+// LevelName names a LogLine's level.
+func (l LogLine) LevelName() string {
+	return [...]string{"debug", "info", "warn", "error"}[min(max(l.Level, 0), 3)]
+}
+
+// ModuleLogs returns the module's log lines an attempt's error carries
+// (also across a worker's wire), or nil.
+func ModuleLogs(err error) []LogLine {
+	var l interface{ ModuleLogs() []LogLine }
+	if errors.As(err, &l) {
+		return l.ModuleLogs()
+	}
+	return nil
+}
+
+// logsError is a failed attempt's error with the module's log lines.
+type logsError struct {
+	error
+	logs []LogLine
+}
+
+func (e *logsError) Unwrap() error          { return e.error }
+func (e *logsError) ModuleLogs() []LogLine { return e.logs }
 
 // Window is a byte range of a sample task's input file.
 type Window struct {

@@ -73,6 +73,7 @@ type Instance struct {
 	counters map[string]int64
 	logs     int
 	logAttrs []any
+	logSink  func(level int, msg string)
 }
 
 // Instantiate creates a fresh instance: runs the module's start function
@@ -165,6 +166,10 @@ func (i *Instance) Partition(ctx context.Context, key []byte, r int) (p int, ok 
 
 // SetLogAttrs sets slog attributes added to the module's log messages.
 func (i *Instance) SetLogAttrs(attrs ...any) { i.logAttrs = attrs }
+
+// SetLogSink makes the module's log messages go to sink as well (level
+// 0 debug .. 3 error), for the task's own record of them; nil stops it.
+func (i *Instance) SetLogSink(sink func(level int, msg string)) { i.logSink = sink }
 
 // TakeCounters returns the counters accumulated since the last call and
 // resets them.
@@ -492,6 +497,10 @@ func (i *Instance) hostLog(level int32, ptr, n uint32) {
 	msg := string(i.read(ptr, n, "a log message"))
 	if i.logs == maxLogsPerTask {
 		msg += " (further messages from this task are dropped)"
+	}
+	if i.logSink != nil { // the task keeps it; the host's log does not repeat it
+		i.logSink(int(min(max(level, 0), 3)), msg)
+		return
 	}
 	lvl := []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError}[min(max(level, 0), 3)]
 	i.module.host.log.Log(context.Background(), lvl, msg, append([]any{"module", i.module.name}, i.logAttrs...)...)

@@ -40,7 +40,12 @@ type TaskError struct {
 	RecordMsg string `msgpack:"record_msg"`
 	// Source is the task whose output was found corrupt (Kind "corrupt").
 	Source string `msgpack:"source"`
+	// Logs are the module's log lines before it failed.
+	Logs []task.LogLine `msgpack:"logs"`
 }
+
+// ModuleLogs returns the module's log lines (see task.ModuleLogs).
+func (e *TaskError) ModuleLogs() []task.LogLine { return e.Logs }
 
 // CorruptSource names the task whose output the attempt found damaged.
 func (e *TaskError) CorruptSource() string { return e.Source }
@@ -83,6 +88,7 @@ func newTaskError(err error) *TaskError {
 		}
 	}
 	te.Source = runs.CorruptSource(err)
+	te.Logs = task.ModuleLogs(err)
 	return te
 }
 

@@ -290,3 +290,52 @@ func newCancelCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job's status as JSON")
 	return cmd
 }
+
+func newLogsCmd(stdout io.Writer) *cobra.Command {
+	var node, taskID string
+	var follow, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "logs JOB [--task T] [--follow]",
+		Short: "Print a job's module log lines (wmr.Log), with their task attempt and node",
+		Long: `Print the log lines a job's module wrote (wmr.Log in Go, wmr::log in Rust, ...),
+each with the task attempt and node it came from, in the order the attempts
+ended. Lines arrive when an attempt ends; --follow prints new ones until the
+job ends. A job keeps at most 10,000 lines; wmr run writes them with
+--log-file (or shows them with -v).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := newClient(cmd, node)
+			printed := 0
+			for {
+				l, err := c.Logs(cmd.Context(), args[0], taskID)
+				if err != nil {
+					return err
+				}
+				for _, line := range l.Logs[min(printed, len(l.Logs)):] {
+					if asJSON {
+						json.NewEncoder(stdout).Encode(line)
+					} else {
+						fmt.Fprintf(stdout, "%s %s %s: %s\n", line.Attempt, line.Node, line.Level, line.Msg)
+					}
+				}
+				printed = len(l.Logs)
+				if !follow || l.State != "running" {
+					if l.Dropped > 0 && !asJSON {
+						fmt.Fprintf(stdout, "(%d more lines were dropped: a job keeps %d)\n", l.Dropped, 10000)
+					}
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().StringVar(&taskID, "task", "", "only this task's lines (m-00003, r-00001)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the job ends")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
+	return cmd
+}

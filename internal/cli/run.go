@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +49,7 @@ type runFlags struct {
 	quiet        bool
 	verbose      bool
 	asJSON       bool
+	logFile      string
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -89,6 +91,7 @@ that names the module, the task and, where it applies, the record.`,
 	fl.IntVar(&f.skipBad, "skip-bad-records", 0, "skip up to N input records a map fails on, listing them, instead of failing the job")
 	fl.StringVar(&f.partitioner, "partitioner", "hash", partitionerUsage)
 	fl.BoolVar(&f.asJSON, "json", false, "print the summary as one JSON object (for scripts)")
+	fl.StringVar(&f.logFile, "log-file", "", "write the module's log lines (wmr.Log), with their task attempt, to this file (-v shows them on stderr)")
 	fl.StringVar(&f.inputFormat, "input-format", "auto", inputFormatUsage)
 	fl.StringVar(&f.outputFormat, "output-format", "text", outputFormatUsage)
 	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
@@ -140,7 +143,30 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx := cmd.Context()
+	var moduleLog func(string, task.LogLine)
+	var logMu sync.Mutex
+	var logOut []io.Writer
+	if f.verbose {
+		logOut = append(logOut, stderr)
+	}
+	if f.logFile != "" {
+		lf, err := os.Create(f.logFile)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer lf.Close()
+		logOut = append(logOut, lf)
+	}
+	if len(logOut) > 0 {
+		out := io.MultiWriter(logOut...)
+		moduleLog = func(attempt string, l task.LogLine) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			fmt.Fprintf(out, "%s %s: %s\n", attempt, l.LevelName(), l.Msg)
+		}
+	}
 	eng, err := engine.New(ctx, engine.Config{
+		ModuleLog:   moduleLog,
 		Parallelism: f.parallelism, MemoryBudget: memory, TaskMemory: taskMemory, TaskTimeout: f.taskTimeout,
 		MaxAttempts: f.attempts, BlockSize: blockSize, MaxTaskOutput: maxOutput, WorkDir: f.workDir,
 		CacheDir: f.cacheDir, InProcess: f.inProcess, Logger: logger,

@@ -33,6 +33,7 @@ func init() {
 				return errors.New("finish refused on purpose")
 			}
 			if t.TaskKind == "map" {
+				wmr.Log(1, "map task %s saw %d lines", t.TaskID, lines) // for the module-log tests
 				emit.EmitInt([]byte("lines"), lines)
 			} else {
 				emit.EmitInt([]byte("~keys"), keys) // after every key: output stays sorted
