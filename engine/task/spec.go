@@ -147,7 +147,7 @@ type logsError struct {
 	logs []LogLine
 }
 
-func (e *logsError) Unwrap() error          { return e.error }
+func (e *logsError) Unwrap() error         { return e.error }
 func (e *logsError) ModuleLogs() []LogLine { return e.logs }
 
 // Window is a byte range of a sample task's input file.
