@@ -48,7 +48,7 @@ func (n *Node) authorize(h http.Handler) http.Handler {
 		if strings.HasPrefix(r.URL.Path, "/v1/internal/") {
 			if n.sec != nil && !fromNode(r) {
 				n.audit(r, "internal.refused", r.URL.Path, errForbidden)
-				n.metrics.authRefusals.WithLabelValues("node").Inc()
+				n.metrics.refused("node")
 				writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s is for cluster nodes only (a client certificate from the cluster CA is required)", errForbidden, r.URL.Path))
 				return
 			}
@@ -61,7 +61,7 @@ func (n *Node) authorize(h http.Handler) http.Handler {
 			var err error
 			if t, err = n.tenants.authenticate(strings.TrimSpace(token)); err != nil {
 				n.audit(r, "auth.refused", r.URL.Path, err)
-				n.metrics.authRefusals.WithLabelValues("token").Inc()
+				n.metrics.refused("token")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="wmr"`)
 				writeError(w, http.StatusUnauthorized, err)
 				return
@@ -69,7 +69,7 @@ func (n *Node) authorize(h http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/admin/") && !t.Admin {
 			n.audit(r.WithContext(context.WithValue(r.Context(), callerKey{}, t)), "admin.refused", r.URL.Path, errForbidden)
-			n.metrics.authRefusals.WithLabelValues("admin").Inc()
+			n.metrics.refused("admin")
 			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s needs an admin tenant; %s is not one", errForbidden, r.URL.Path, t.Name))
 			return
 		}

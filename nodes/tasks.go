@@ -422,7 +422,7 @@ func (n *Node) fetchSegment(ctx context.Context, in mapOutput, job, path string)
 	check := runs.NewSegmentChecker(runs.Segment{Path: in.File, Offset: in.Offset, Length: in.Length, Sums: in.Sums, Source: in.Task})
 	w := bufio.NewWriterSize(localWriter{f}, 256<<10)
 	copied, err := io.Copy(io.MultiWriter(w, check), body)
-	n.metrics.shuffleBytes.Add(float64(copied))
+	n.metrics.fetched(copied)
 	if err == nil {
 		err = w.Flush()
 	}
