@@ -153,7 +153,7 @@ func TestCorruptMapOutputReruns(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	sum, err := e.Run(context.Background(), Job{Module: testwasm.Path(t, "testing/slowwords"), Inputs: []string{dir}, Output: out,
-		Reducers: 3, Params: map[string]string{"reduce_spin": "20000"}}, progress)
+		Reducers: 3, Params: map[string]string{"reduce_spin": "400000"}}, progress)
 	if err != nil {
 		t.Fatalf("job failed (%d map outputs damaged): %v", damaged, err)
 	}
@@ -161,7 +161,7 @@ func TestCorruptMapOutputReruns(t *testing.T) {
 		t.Fatal("no map output was damaged; the test proves nothing")
 	}
 	if sum.Attempts <= 2+3 {
-		t.Fatalf("%d attempts: the damaged maps should have run again", sum.Attempts)
+		t.Fatalf("%d attempts: the damaged maps should have run again (%d outputs damaged)", sum.Attempts, damaged)
 	}
 	if sum.Counters["lines"] != 6000 {
 		t.Errorf("lines counter %d, want 6000 (committed maps only)", sum.Counters["lines"])
