@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,20 @@ func TestWorkerCrashNamesItsCause(t *testing.T) {
 		p.Close()
 		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "0x00007fe1") {
 			t.Errorf("got %v; want %v saying %q and no register dump", err, c.is, c.want)
+		}
+	}
+}
+
+// An error that wraps several kinds crosses the wire as the most telling,
+// every time (the parent classifies by it).
+func TestTaskErrorKindOrder(t *testing.T) {
+	if len(kindOrder) != len(kinds) {
+		t.Fatalf("kindOrder has %d kinds, kinds %d", len(kindOrder), len(kinds))
+	}
+	err := fmt.Errorf("%w: %w", wasmhost.ErrMalformedOutput, task.ErrUnwritable)
+	for range 20 {
+		if te := newTaskError(err); te.Kind != "unwritable" {
+			t.Fatalf("kind %q, want unwritable", te.Kind)
 		}
 	}
 }

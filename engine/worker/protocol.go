@@ -70,6 +70,9 @@ var kinds = map[string]error{
 	"unwritable":  task.ErrUnwritable,
 }
 
+// kindOrder is the order newTaskError tries kinds in.
+var kindOrder = []string{"unwritable", "badinput", "corrupt", "invalid", "abi", "memory", "output", "interrupted", "malformed", "trap", "failed"}
+
 func (e *TaskError) Error() string { return e.Msg }
 
 // Unwrap returns the wasmhost sentinel the error was made from, if any.
@@ -81,8 +84,11 @@ func newTaskError(err error) *TaskError {
 	if input, off, msg, ok := task.FailedRecord(err); ok {
 		te.HasRecord, te.Input, te.Offset, te.RecordMsg = true, input, off, msg
 	}
-	for name, sentinel := range kinds {
-		if errors.Is(err, sentinel) {
+	// The most telling kind first: an error can wrap several (a record
+	// the output cannot hold is also a malformed emit), and the parent
+	// classifies by this one.
+	for _, name := range kindOrder {
+		if errors.Is(err, kinds[name]) {
 			te.Kind = name
 			break
 		}
