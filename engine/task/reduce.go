@@ -89,13 +89,22 @@ func checkText(key, value []byte) error {
 	default:
 		return nil
 	}
-	return fmt.Errorf("%w: the module emitted key %q, which text output cannot write (%s, so its line would not read back as the record): use --output-format kv, which keeps any bytes",
-		ErrUnwritable, truncKey(key), what)
+	return unwritable("key %q, which text output cannot write (%s, so its line would not read back as the record): use --output-format kv, which keeps any bytes",
+		truncKey(key), what)
 }
 
 // ErrUnwritable is a record the job's output format cannot hold; the
 // module emitted it, so it is the module's fault (retrying cannot help).
 var ErrUnwritable = errors.New("record cannot be written")
+
+type unwritableError struct{ msg string }
+
+func (e *unwritableError) Error() string { return e.msg }
+func (e *unwritableError) Unwrap() error { return ErrUnwritable }
+
+func unwritable(format string, args ...any) error {
+	return &unwritableError{fmt.Sprintf(format, args...)}
+}
 
 // valuesSink writes each record's value alone (fixed:N).
 type valuesSink struct {
@@ -106,8 +115,7 @@ type valuesSink struct {
 
 func (o *valuesSink) Emit(key, value []byte, _ int) error {
 	if len(value) != o.size {
-		return fmt.Errorf("%w: the module emitted a value of %d bytes under key %q, but --output-format fixed:%d writes values of %d bytes",
-			ErrUnwritable, len(value), truncKey(key), o.size, o.size)
+		return unwritable("a value of %d bytes under key %q, but --output-format fixed:%d writes values of %d bytes", len(value), truncKey(key), o.size, o.size)
 	}
 	if _, err := o.w.Write(value); err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -433,7 +433,9 @@ func (i *Instance) hostEmit(ptr, n uint32) {
 				i.abort = err
 				panic(errAborted)
 			}
-			i.abortWith(ErrMalformedOutput, "emitted a record the host cannot take: %v", err)
+			i.abort = &ModuleError{Module: i.module.name, Call: i.call, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+				Msg: "emitted a record the host cannot take: " + err.Error(), Cause: err}
+			panic(errAborted)
 		}
 	}
 }
