@@ -98,13 +98,27 @@ func printTeraSort(wmr, dir string, rows, parallelism int) int {
 // key as two integers and the record's index) sorted one slice per core,
 // then merged, gathering records into out.
 func nativeTeraSort(files []string, out string, workers int) error {
-	var data []byte
+	var total int64
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		st, err := os.Stat(f)
 		if err != nil {
 			return err
 		}
-		data = append(data, b...)
+		total += st.Size()
+	}
+	data := make([]byte, 0, total) // read once, no regrowth
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return err
+		}
+		st, _ := fh.Stat()
+		n, err := io.ReadFull(fh, data[len(data):len(data)+int(st.Size())])
+		fh.Close()
+		if err != nil {
+			return err
+		}
+		data = data[:len(data)+n]
 	}
 	type item struct {
 		hi  uint64
