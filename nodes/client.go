@@ -279,15 +279,25 @@ func (c *Client) PutInPlace(ctx context.Context, name string, paths []string, bl
 	return &m, c.do(ctx, http.MethodPost, "/v1/datasets/"+url.PathEscape(name)+"/inplace", bytes.NewReader(b), &m)
 }
 
+// openCat returns the dataset's manifest and the stream of all its
+// shards' bytes, which the caller checks against it.
+func (c *Client) openCat(ctx context.Context, name string) (*DatasetInfo, *http.Response, error) {
+	m, err := c.Dataset(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, resp, nil
+}
+
 // Cat writes the whole dataset, shard after shard, to w. It checks the
 // stream against the manifest, shard by shard (length and CRC-32C): a
 // stream that breaks off or differs is an error naming the shard.
 func (c *Client) Cat(ctx context.Context, name string, w io.Writer) error {
-	m, err := c.Dataset(ctx, name)
-	if err != nil {
-		return err
-	}
-	resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
+	m, resp, err := c.openCat(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -329,11 +339,7 @@ type Record struct {
 // each shard in its format, and calls fn for each. Every shard read to its
 // end is checked against the manifest (length and CRC-32C).
 func (c *Client) Records(ctx context.Context, name string, fn func(Record) error) error {
-	m, err := c.Dataset(ctx, name)
-	if err != nil {
-		return err
-	}
-	resp, err := c.open(ctx, http.MethodGet, "/v1/datasets/"+url.PathEscape(name)+"/cat", nil)
+	m, resp, err := c.openCat(ctx, name)
 	if err != nil {
 		return err
 	}

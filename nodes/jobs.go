@@ -832,17 +832,24 @@ func (n *Node) handleLogs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, logs)
 }
 
-func (n *Node) handlePeerLogs(w http.ResponseWriter, r *http.Request) {
+// peerLocalJob finds the job a peer names, coordinated here, on the
+// tenant's behalf; it answers the request itself when there is none.
+func (n *Node) peerLocalJob(w http.ResponseWriter, r *http.Request) (*job, bool) {
 	t, ok := n.peerTenant(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	j, ok := n.localJob(t, r.PathValue("job"))
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", errUnknownJob, r.PathValue("job")))
-		return
 	}
-	writeJSON(w, j.jobLogs(r.URL.Query().Get("task")))
+	return j, ok
+}
+
+func (n *Node) handlePeerLogs(w http.ResponseWriter, r *http.Request) {
+	if j, ok := n.peerLocalJob(w, r); ok {
+		writeJSON(w, j.jobLogs(r.URL.Query().Get("task")))
+	}
 }
 
 // handleCancel stops a running job: its coordinator (this node, or the
@@ -898,13 +905,8 @@ func (n *Node) cancelLocal(j *job) error {
 }
 
 func (n *Node) handlePeerCancel(w http.ResponseWriter, r *http.Request) {
-	t, ok := n.peerTenant(w, r)
+	j, ok := n.peerLocalJob(w, r)
 	if !ok {
-		return
-	}
-	j, ok := n.localJob(t, r.PathValue("job"))
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("%w %q", errUnknownJob, r.PathValue("job")))
 		return
 	}
 	if err := n.cancelLocal(j); err != nil {
