@@ -171,6 +171,17 @@ func TestClusterFormats(t *testing.T) {
 	if want := "k\\t00001\\n\t\\x01\\x00\\n\\x00\nk\\t00003\\n\t\\x03\\x00\\n\\x00\n"; head.code != 0 || head.stdout != want {
 		t.Fatalf("cat --head 2 of kv: exit %d %q, want %q (%s)", head.code, head.stdout, want, head.stderr)
 	}
+	// Bad input on the cluster names the user's file and the offset in it,
+	// not a node's shard path.
+	shortDir := t.TempDir()
+	os.WriteFile(filepath.Join(shortDir, "short.bin"), make([]byte, 1050), 0o644)
+	if r := wmr(t, "put", "--node", node, "--dataset", "short", "--block-size", "200", "--input-format", "fixed:100", shortDir); r.code != 0 {
+		t.Fatalf("put short: %s", r.stderr)
+	}
+	r = wmr(t, "submit", "--node", node, "--wasm", id, "--input", "short", "--output", "short-out", "--wait")
+	if r.code != 1 || !strings.Contains(r.stderr, "input short.bin ends inside a record: the record at byte 1000 has 50 of its 100 bytes") || strings.Contains(r.stderr, "shards/") {
+		t.Fatalf("a truncated record on the cluster: exit %d: %s", r.code, r.stderr)
+	}
 	r = wmr(t, "submit", "--node", node, "--wasm", id, "--input", "gzbook", "--output", "x", "--input-format", "fixed:100")
 	if r.code == 0 || !strings.Contains(r.stderr, "holds text records") || !strings.Contains(r.stderr, "--input-format fixed:100") {
 		t.Fatalf("reading a text dataset as fixed records: exit %d: %s", r.code, r.stderr)

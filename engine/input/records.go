@@ -153,6 +153,7 @@ type fixedRecords struct {
 	closer    io.Closer
 	r         *bufio.Reader
 	name      string
+	base      int64 // of the file's byte 0 in the file name names
 	size      int
 	pos, end  int64
 	rec       []byte
@@ -162,7 +163,7 @@ type fixedRecords struct {
 
 func openFixed(split Split, f Format, stream io.ReadCloser) (Records, error) {
 	n := int64(f.RecordSize)
-	fr := &fixedRecords{name: split.File.Path, size: f.RecordSize, rec: make([]byte, f.RecordSize)}
+	fr := &fixedRecords{name: split.File.shown(), base: split.File.Base, size: f.RecordSize, rec: make([]byte, f.RecordSize)}
 	if stream != nil {
 		fr.closer, fr.r, fr.end, fr.streaming = stream, bufio.NewReaderSize(stream, 1<<20), math.MaxInt64, true
 		return fr, nil
@@ -190,7 +191,7 @@ func (fr *fixedRecords) Next() (int64, []byte, []byte, error) {
 	case err == io.EOF:
 		return 0, nil, nil, io.EOF
 	case err == io.ErrUnexpectedEOF:
-		return 0, nil, nil, badInput("input %s ends inside a record: the record at byte %d has %d of its %d bytes (the input's length is not a multiple of the record size; check --input-format fixed:%d)", fr.name, fr.pos, n, fr.size, fr.size)
+		return 0, nil, nil, badInput("input %s ends inside a record: the record at byte %d has %d of its %d bytes (the input's length is not a multiple of the record size; check --input-format fixed:%d)", fr.name, fr.base+fr.pos, n, fr.size, fr.size)
 	case err != nil && fr.streaming:
 		return 0, nil, nil, badInput("input %s: the compressed stream is damaged after %d uncompressed bytes: %v", fr.name, fr.pos, err)
 	case err != nil:
@@ -208,12 +209,12 @@ func (fr *fixedRecords) Close() error { return fr.closer.Close() }
 type kvRecords struct {
 	closer io.Closer
 	r      *kv.Reader
-	name   string
+	file   File
 }
 
 func openKV(split Split, _ Format, stream io.ReadCloser) (Records, error) {
 	if stream != nil {
-		return &kvRecords{closer: stream, r: kv.NewReader(stream, 0, -1), name: split.File.Path}, nil
+		return &kvRecords{closer: stream, r: kv.NewReader(stream, 0, -1), file: split.File}, nil
 	}
 	fh, err := os.Open(split.File.Path)
 	if err != nil {
@@ -225,9 +226,9 @@ func openKV(split Split, _ Format, stream io.ReadCloser) (Records, error) {
 	}
 	if err != nil {
 		fh.Close()
-		return nil, badKV(split.File.Path, err)
+		return nil, badKV(split.File, err)
 	}
-	return &kvRecords{closer: fh, r: kv.NewReader(fh, start, split.Offset+split.Length), name: split.File.Path}, nil
+	return &kvRecords{closer: fh, r: kv.NewReader(fh, start, split.Offset+split.Length), file: split.File}, nil
 }
 
 func (k *kvRecords) Next() (int64, []byte, []byte, error) {
@@ -236,16 +237,17 @@ func (k *kvRecords) Next() (int64, []byte, []byte, error) {
 		if err == io.EOF {
 			return 0, nil, nil, err
 		}
-		return 0, nil, nil, badKV(k.name, err)
+		return 0, nil, nil, badKV(k.file, err)
 	}
 	return k.r.Offset(), key, value, nil
 }
 
 func (k *kvRecords) Close() error { return k.closer.Close() }
 
-func badKV(name string, err error) error {
-	if errors.Is(err, kv.ErrCorrupt) {
-		return badInput("input %s: %v", name, err)
+func badKV(f File, err error) error {
+	var ce *kv.CorruptError
+	if errors.As(err, &ce) {
+		return badInput("input %s: kv block at byte %d: %s", f.shown(), f.at(ce.Offset), ce.Reason)
 	}
-	return fmt.Errorf("read input %s: %w", name, err)
+	return fmt.Errorf("read input %s: %w", f.shown(), err)
 }

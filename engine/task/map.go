@@ -156,7 +156,7 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	if err != nil {
 		return nil, err
 	}
-	split := input.Split{File: input.File{Path: spec.InputPath, Name: spec.InputName, Format: format}, Offset: spec.SplitOffset, Length: spec.SplitLength}
+	split := input.Split{File: spec.inputFile(format), Offset: spec.SplitOffset, Length: spec.SplitLength}
 	err = feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
 		m.inGuest = true
 		err := inst.Map(ctx, batch, m)

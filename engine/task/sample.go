@@ -54,7 +54,7 @@ func runSample(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 	if err != nil {
 		return nil, err
 	}
-	file := input.File{Path: spec.InputPath, Name: spec.InputName, Format: format}
+	file := spec.inputFile(format)
 	windows := spec.Windows
 	if !format.Splittable() && len(windows) > 1 {
 		// A compressed file is read from its start: one window, as far as

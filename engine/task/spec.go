@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/engine/sampling"
 )
@@ -87,6 +88,16 @@ type Spec struct {
 	// OutputPath is where the attempt writes: the map output run file, or
 	// the reduce output text file. The engine commits it.
 	OutputPath string `msgpack:"output_path"`
+}
+
+// inputFile is the task's input file as the input package reads it, named
+// in errors as the user knows it (InputDisplay) where that is set.
+func (s *Spec) inputFile(format input.Format) input.File {
+	f := input.File{Path: s.InputPath, Name: s.InputName, Format: format}
+	if s.InputDisplay != "" {
+		f.Display, f.Base = s.InputDisplay, s.InputBase
+	}
+	return f
 }
 
 // partition is where the host sends a map output record whose module
