@@ -68,6 +68,9 @@ type Config struct {
 	GCGrace      time.Duration
 	GCInterval   time.Duration
 	TombstoneTTL time.Duration
+	// JobHistory is how long a finished job's record (its final status,
+	// attempts, counters and module logs) is kept. Default 30 days.
+	JobHistory time.Duration
 
 	// DefaultBlockSize is the shard size for put when the client sets none.
 	DefaultBlockSize int64
@@ -120,6 +123,7 @@ func DefaultLANConfig() Config {
 		GCGrace:             time.Hour,
 		GCInterval:          10 * time.Minute,
 		TombstoneTTL:        7 * 24 * time.Hour,
+		JobHistory:          30 * 24 * time.Hour,
 		ScrubRate:           32 << 20,
 		DefaultBlockSize:    64 << 20,
 		MaxUpload:           64 << 30,
@@ -160,7 +164,7 @@ func (c Config) withDefaults() Config {
 		{&c.GossipInterval, &d.GossipInterval}, {&c.PushPullInterval, &d.PushPullInterval},
 		{&c.LeaveTimeout, &d.LeaveTimeout}, {&c.DeadNodeReclaimTime, &d.DeadNodeReclaimTime},
 		{&c.RepairGrace, &d.RepairGrace}, {&c.RepairInterval, &d.RepairInterval},
-		{&c.GCGrace, &d.GCGrace}, {&c.GCInterval, &d.GCInterval}, {&c.TombstoneTTL, &d.TombstoneTTL},
+		{&c.GCGrace, &d.GCGrace}, {&c.GCInterval, &d.GCInterval}, {&c.TombstoneTTL, &d.TombstoneTTL}, {&c.JobHistory, &d.JobHistory},
 		{&c.JoinTimeout, &d.JoinTimeout}, {&c.JoinTCPTimeout, &d.JoinTCPTimeout}, {&c.RejoinInterval, &d.RejoinInterval},
 	} {
 		if *f.v <= 0 {

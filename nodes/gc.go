@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +70,19 @@ func (g *gcState) add(s GCStats) {
 	g.last = &s
 }
 
+// expiredRecords are the records of jobs that ended longer than keep
+// before now (a running job's record is never one).
+func expiredRecords(records []*jobRecord, now time.Time, keep time.Duration) []string {
+	var out []string
+	for _, r := range records {
+		if r.Final != nil && !r.Final.Finished.IsZero() && now.Sub(r.Final.Finished) > keep {
+			out = append(out, r.ID)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // collect removes what is garbage at now and records what it freed.
 func (n *Node) collect(now time.Time) GCStats {
 	st := GCStats{At: now, Files: map[string]int{}, Bytes: map[string]int64{}}
@@ -93,6 +107,15 @@ func (n *Node) collect(now time.Time) GCStats {
 			if info, err := en.Info(); err == nil && old(info) {
 				remove("tmp", filepath.Join(dir, "tmp", en.Name()), info)
 			}
+		}
+	}
+
+	// Job history past its retention.
+	for _, id := range expiredRecords(n.records.all(), now, n.cfg.JobHistory) {
+		if err := n.records.remove(id); err != nil {
+			n.log.Warn("garbage collection: remove job record", "job", id, "err", err)
+		} else {
+			st.Files["job records"]++
 		}
 	}
 

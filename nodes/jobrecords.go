@@ -31,6 +31,10 @@ type jobRecord struct {
 	Epoch       int        `json:"epoch"`       // 0, then +1 per take-over
 	Holders     []string   `json:"holders"`     // the nodes that keep this record
 	Final       *JobStatus `json:"final,omitempty"`
+	// Logs are the job's module log lines, kept with its final status so
+	// that any holder answers wmr logs after the job (and after restarts).
+	Logs        []JobLog `json:"logs,omitempty"`
+	LogsDropped int      `json:"logs_dropped,omitempty"`
 }
 
 // newer says whether r should replace old: a later epoch, or the same
@@ -103,6 +107,17 @@ func (rs *jobRecords) get(id string) (*jobRecord, bool) {
 	}
 	c := *r
 	return &c, true
+}
+
+// remove forgets a record and deletes its file.
+func (rs *jobRecords) remove(id string) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.by, id)
+	if err := os.Remove(filepath.Join(rs.dir, id+".json")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
 }
 
 // orphans returns the unfinished records whose coordinator is name.

@@ -457,6 +457,8 @@ func (n *Node) coordinate(j *job) {
 	close(j.done)
 	final := j.snapshot()
 	j.rec.Final = &final
+	all := j.jobLogs("")
+	j.rec.Logs, j.rec.LogsDropped = all.Logs, all.Dropped
 	n.record(n.ctx, j.rec)
 	for _, m := range n.alive() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), 10*time.Second)
@@ -807,9 +809,19 @@ func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
 // handleLogs answers a job's module log lines (?task=m-00003 for one
 // task's), from its coordinator.
 func (n *Node) handleLogs(w http.ResponseWriter, r *http.Request) {
-	t, id := tenantOf(r), r.PathValue("job")
+	t, id, taskID := tenantOf(r), r.PathValue("job"), r.URL.Query().Get("task")
 	if j, ok := n.localJob(t, id); ok {
-		writeJSON(w, j.jobLogs(r.URL.Query().Get("task")))
+		writeJSON(w, j.jobLogs(taskID))
+		return
+	}
+	if rec, ok := n.records.get(id); ok && rec.Final != nil && visible(t, rec.Tenant) { // an ended job: any holder answers
+		out := JobLogs{State: rec.Final.State, Dropped: rec.LogsDropped, Logs: []JobLog{}}
+		for _, l := range rec.Logs {
+			if taskID == "" || strings.HasPrefix(l.Attempt, taskID+".") {
+				out.Logs = append(out.Logs, l)
+			}
+		}
+		writeJSON(w, out)
 		return
 	}
 	st, err := n.jobStatus(r.Context(), t, id)

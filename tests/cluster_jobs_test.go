@@ -502,6 +502,13 @@ func TestModuleLogs(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, "map task m-00001 saw") {
 		t.Fatalf("wmr logs --task m-00001: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The lines are kept with the job's record on every holder: another
+	// node answers for them after the coordinator is gone.
+	ns[0].kill()
+	waitAlive(t, ns[1], 1)
+	if r := wmr(t, "logs", "--node", "http://"+ns[1].http, js[0].ID); r.code != 0 || strings.Count(r.stdout, " info: map task m-") != st.Maps {
+		t.Fatalf("wmr logs after the coordinator died: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	logFile := filepath.Join(t.TempDir(), "module.log")
 	if r := wmr(t, "run", "-q", "--wasm", finish, "--input", dir, "--output", filepath.Join(t.TempDir(), "o"), "--log-file", logFile); r.code != 0 {
 		t.Fatalf("run: %s", r.stderr)

@@ -70,7 +70,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var secretsDir, tenantsFile, auditLog string
 	var insecure bool
 	var taskMemory, taskTime, logFormat string
-	var scrubInterval, joinTimeout, gcGrace time.Duration
+	var scrubInterval, joinTimeout, gcGrace, jobHistory time.Duration
 	var scrubRate string
 	cmd := &cobra.Command{
 		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
@@ -118,6 +118,12 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 				}
 				base.GCGrace = gcGrace
 				base.GCInterval = min(base.GCInterval, max(gcGrace/4, time.Second))
+			}
+			if cmd.Flags().Changed("job-history") {
+				if jobHistory <= 0 {
+					return usageError{fmt.Errorf("--job-history must be positive")}
+				}
+				base.JobHistory = jobHistory
 			}
 			if cmd.Flags().Changed("join-timeout") {
 				base.JoinTimeout = joinTimeout
@@ -176,6 +182,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&taskMemory, "task-memory", "", "default module memory cap per task (default 256MiB)")
 	fl.StringVar(&taskTime, "task-timeout", "", "default wall-clock limit per task attempt (default 10m)")
 	fl.StringVar(&logFormat, "log-format", "text", "log lines as text (logfmt) or json (one object per line)")
+	fl.DurationVar(&jobHistory, "job-history", 30*24*time.Hour, "how long finished jobs (status, attempts, counters, module logs) are kept")
 	fl.StringVar(&taskTime, "task-time", "", "")
 	fl.MarkDeprecated("task-time", "use --task-timeout, as wmr run does")
 	fl.DurationVar(&scrubInterval, "scrub-interval", 24*time.Hour, "how often to re-verify every replica this node holds against its checksums (0: never)")
