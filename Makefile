@@ -7,7 +7,7 @@ GO_EXAMPLES := wordcount sumsquares evenyears grep indexer sort teragen terasort
 HOSTILE := loop membomb trap malformed flood
 TESTING := manyvalues sandbox slowwords finish identity
 
-.PHONY: all build examples go-examples c-examples rust-examples as-examples wat-examples toolchains sdk-test letters test vet bench demo fuzz clean FORCE
+.PHONY: release all build examples go-examples c-examples rust-examples as-examples wat-examples toolchains sdk-test letters test vet bench demo fuzz clean FORCE
 
 all: build examples
 
@@ -122,6 +122,22 @@ demo: build go-examples
 	@./$(BIN) run -q --wasm $(EXAMPLES_OUT)/sumsquares-go.wasm --input $(DEMO)/numbers.txt --output $(DEMO)/squares
 	@cat $(DEMO)/squares/part-r-00000
 	@WMR=./$(BIN) DEMO=$(DEMO) scripts/demo-cluster.sh
+
+# A release in build/release: the wmr binary and each SDK as a package of
+# its ecosystem (the AssemblyScript SDK as an npm tarball, the Rust crate
+# and the Go SDK with the abi package it builds on as source trees, the C
+# SDK's header and sources). `wmr new` writes the same SDKs into a project.
+RELEASE := build/release
+release: build
+	@rm -rf $(RELEASE) && mkdir -p $(RELEASE)/go/sdk $(RELEASE)/c $(RELEASE)/rust
+	cp $(BIN) $(RELEASE)/wmr
+	cd sdk/assemblyscript && npm pack --silent --pack-destination ../../$(RELEASE) >/dev/null
+	cp -r abi $(RELEASE)/go/abi && cp -r sdk/go $(RELEASE)/go/sdk/go && find $(RELEASE)/go -name '*_test.go' -delete
+	printf 'module github.com/wmr-dev/wmr\n\ngo 1.26\n\nrequire github.com/vmihailenco/msgpack/v5 v5.4.1\n\nrequire github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect\n' > $(RELEASE)/go/go.mod
+	grep '^github.com/vmihailenco/' go.sum > $(RELEASE)/go/go.sum
+	cp sdk/c/wmr.h sdk/c/wmr.c sdk/c/wmr_letters.c sdk/c/README.md $(RELEASE)/c/
+	cp -r sdk/rust/Cargo.toml sdk/rust/README.md sdk/rust/src $(RELEASE)/rust/
+	@echo "release in $(RELEASE): wmr, $$(ls $(RELEASE) | grep tgz), go/ (use with: go mod edit -replace github.com/wmr-dev/wmr=PATH/go), rust/ (a path dependency), c/"
 
 # Throughput against a native Go word count on the same data and cores,
 # in-process close-on-done for comparison, and peak memory. BENCH_SIZE sets

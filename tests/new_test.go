@@ -57,3 +57,43 @@ func TestNewProject(t *testing.T) {
 		t.Fatalf("wmr new --lang cobol: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// make release puts the binary and every SDK as a package of its
+// ecosystem in build/release, and a Go job builds against the released
+// Go SDK with a replace line, offline.
+func TestRelease(t *testing.T) {
+	root, err := testwasm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "-s", "release")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make release: %v\n%s", err, out)
+	}
+	rel := filepath.Join(root, "build", "release")
+	for _, f := range []string{"wmr", "wmr-sdk-0.1.0.tgz", "go/go.mod", "go/sdk/go/wmr.go", "go/abi/codec.go", "rust/Cargo.toml", "rust/src/lib.rs", "c/wmr.h", "c/wmr.c"} {
+		if _, err := os.Stat(filepath.Join(rel, f)); err != nil {
+			t.Fatalf("the release lacks %s: %v", f, err)
+		}
+	}
+	dir := t.TempDir()
+	src, _ := os.ReadFile(filepath.Join(root, "examples-wasm", "wordcount", "go", "main.go"))
+	os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module job\n\ngo 1.26\n"), 0o644)
+	env := append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=mod")
+	for _, args := range [][]string{
+		{"go", "mod", "edit", "-replace", "github.com/wmr-dev/wmr=" + filepath.Join(rel, "go")},
+		{"go", "get", "github.com/wmr-dev/wmr/sdk/go"},
+		{"go", "build", "-buildmode=c-shared", "-o", "job.wasm", "."},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir, cmd.Env = dir, append(env, "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if r := wmr(t, "check", "--wasm", filepath.Join(dir, "job.wasm")); r.code != 0 {
+		t.Fatalf("wmr check of a job built against the release: %s", r.stdout+r.stderr)
+	}
+}
