@@ -221,33 +221,35 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "module %s  input %s  output %s  maps %d/%d  reduces %d/%d\n\n", st.Request.ModuleName,
 				st.Request.Input, st.Request.Output, st.MapsDone, st.Maps, st.ReducesDone, st.Reduces)
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TASK\tKIND\tNODE\tINPUT\tLOCAL\tTRY\tBACKUP\tSTART\tSECONDS\tRECORDS IN\tBYTES IN\tRECORDS OUT\tBYTES OUT\tOUTCOME")
+			// Columns that fit 100 columns; every field is in --json.
+			fmt.Fprintln(tw, "TASK\tNODE\tTRY\tSECS\tRECORDS IN>OUT\tBYTES IN>OUT\tOUTCOME\tINPUT")
 			var long []nodes.Attempt // outcomes too long for the table
 			for _, a := range st.Attempts {
 				secs := "-"
 				if !a.End.IsZero() {
 					secs = fmt.Sprintf("%.2f", a.End.Sub(a.Start).Seconds())
 				}
-				local := ""
-				if a.Kind == "map" {
-					local = fmt.Sprint(a.Local)
+				node := a.Node
+				if a.Kind == "map" && a.Local {
+					node += "*" // ran where its shard lives
 				}
-				backup := ""
+				try := fmt.Sprint(a.Attempt)
 				if a.Backup {
-					backup = "yes"
+					try += "b"
 				}
 				outcome := a.Outcome
 				if len(outcome) > outcomeWidth { // the whole message goes below the table
 					outcome = outcome[:outcomeWidth-3] + "..."
 					long = append(long, a)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Task, a.Kind, a.Node, a.Input, local, a.Attempt,
-					backup, a.Start.Format("15:04:05.000"), secs, formatCount(a.RecordsIn), formatBytes(a.BytesIn), formatCount(a.RecordsOut), formatBytes(a.BytesOut), outcome)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s>%s\t%s>%s\t%s\t%s\n", a.Task, node, try, secs, formatCount(a.RecordsIn), formatCount(a.RecordsOut),
+					formatBytes(a.BytesIn), formatBytes(a.BytesOut), outcome, shorten(inputShown(a.Input), 28))
 			}
 			tw.Flush()
 			for _, a := range long {
 				fmt.Fprintf(stdout, "%s attempt %d on %s: %s\n", a.Task, a.Attempt, a.Node, a.Outcome)
 			}
+			fmt.Fprintln(stdout, "(* a map that ran on a holder of its shard; TRY 2b: attempt 2, a backup of a straggler)")
 			if st.AttemptsDropped > 0 {
 				fmt.Fprintf(stdout, "(%d older attempts not shown; %d attempts in all)\n", st.AttemptsDropped, st.Started)
 			}
@@ -265,7 +267,25 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 
 // outcomeWidth bounds the OUTCOME column of status: longer outcomes (the
 // errors of failed attempts) are printed whole below the table.
-const outcomeWidth = 40
+const outcomeWidth = 24
+
+// inputShown is an attempt's input for the table: "shard S of D, from
+// F" (a cluster map) as "F S".
+func inputShown(in string) string {
+	var shard, ds, file string
+	if _, err := fmt.Sscanf(in, "shard %s of %s from %s", &shard, &ds, &file); err == nil {
+		return file + " " + shard
+	}
+	return in
+}
+
+// shorten cuts s to n characters, marking the cut.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return s
+}
 
 func newCancelCmd(stdout io.Writer) *cobra.Command {
 	var node string

@@ -31,3 +31,12 @@ func TestProgressFitsTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestInputShown(t *testing.T) {
+	if got := inputShown("shard f00002-s00001 of books, from go_spec.txt"); got != "go_spec.txt f00002-s00001" {
+		t.Fatalf("got %q", got)
+	}
+	if got := inputShown("partition 3"); got != "partition 3" {
+		t.Fatalf("got %q", got)
+	}
+}
