@@ -754,6 +754,18 @@ func (n *Node) listJobs(ctx context.Context, t *Tenant, local bool) []JobStatus 
 			}
 		}
 	}
+	// Jobs still running whose coordinator did not answer: known from
+	// their records here, not dropped from the list.
+	if !local {
+		for _, r := range n.records.all() {
+			if r.Final == nil && visible(t, r.Tenant) && !seen[r.ID] {
+				out = append(out, JobStatus{ID: r.ID, Tenant: r.Tenant, Coordinator: r.Coordinator, State: "running", Phase: "unknown",
+					Error: "its coordinator " + r.Coordinator + " did not answer; if it is gone, a successor takes the job over", Request: r.Request,
+					Created: r.Created, Counters: map[string]int64{}})
+				seen[r.ID] = true
+			}
+		}
+	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Created.Before(out[b].Created) })
 	return out
 }
