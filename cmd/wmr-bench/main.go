@@ -174,11 +174,11 @@ func run() int {
 			fastest = l
 		}
 	}
-	fmt.Printf("fastest guest: %s at %.2fx native on the same %d cores (target >= 0.6x)\n", fastest.lang, nativeP.Seconds()/fastest.wall.Seconds(), *parallelism)
+	fmt.Printf("fastest guest: %s at %.2fx native on the same %d cores (target >= 0.8x)\n", fastest.lang, nativeP.Seconds()/fastest.wall.Seconds(), *parallelism)
 
 	fmt.Println()
 	w := results[0]
-	fmt.Printf("ratio wmr (workers) / native on %d cores:   %.2fx   (target >= 0.3x)\n", *parallelism, nativeP.Seconds()/w.wall.Seconds())
+	fmt.Printf("ratio wmr-go (workers) / native on %d cores: %.2fx   (target >= 0.5x)\n", *parallelism, nativeP.Seconds()/w.wall.Seconds())
 	fmt.Printf("ratio wmr (workers) / native, 1 goroutine: %.2fx\n", native1.Seconds()/w.wall.Seconds())
 	if len(results) > 1 {
 		fmt.Printf("workers vs in-process close-on-done:       %.2fx faster\n", results[1].wall.Seconds()/w.wall.Seconds())
