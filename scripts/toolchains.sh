@@ -6,6 +6,7 @@
 #                   (rustup's toolchain has no wasm32 target offline)
 #   WAT:            wabt (wat2wasm)
 #   AssemblyScript: npm install in sdk/assemblyscript
+#   Tests:          zstd and bzip2 (compressed input)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ command -v wasm-ld-16 >/dev/null || missing+=(lld-16)
 [ -d /usr/lib/rustlib/wasm32-unknown-unknown ] || missing+=(libstd-rust-dev-wasm32)
 command -v wat2wasm >/dev/null || missing+=(wabt)
 command -v npm >/dev/null || missing+=(npm)
+command -v zstd >/dev/null || missing+=(zstd)   # the compressed-input tests make .zst and .bz2 files
+command -v bzip2 >/dev/null || missing+=(bzip2)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "toolchains: installing ${missing[*]}"
