@@ -125,11 +125,7 @@ func TestPartitionerChoice(t *testing.T) {
 	if _, err := e.Run(context.Background(), Job{Module: testwasm.Path(t, "sort"), Inputs: []string{path}, Output: out, Reducers: 3}, nil); err != nil {
 		t.Fatal(err)
 	}
-	var got []byte
-	for p := range 3 {
-		b, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
-		got = append(got, b...)
-	}
+	got := readParts(t, out, 3)
 	if bytes.Equal(got, want) || len(got) != len(want) {
 		t.Fatalf("hash partitioning: %d bytes, want %d, not globally sorted", len(got), len(want))
 	}
@@ -168,12 +164,7 @@ func TestMergeFanIn(t *testing.T) {
 			if sum.Maps < 27 {
 				t.Fatalf("%d map tasks: want many more than the fan-in", sum.Maps)
 			}
-			var all []byte
-			for p := range c.reducers {
-				b, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
-				all = append(all, b...)
-			}
-			outs = append(outs, all)
+			outs = append(outs, readParts(t, out, c.reducers))
 		}
 		if !bytes.Equal(outs[0], outs[1]) {
 			t.Fatalf("%s: the output with merge passes differs from one merge's", c.example)

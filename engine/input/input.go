@@ -38,16 +38,16 @@ type File struct {
 	Base    int64
 }
 
-// shown is how errors name the file; at is an offset in Path as an offset
+// Shown is how errors name the file; At is an offset in Path as an offset
 // in that file.
-func (f File) shown() string {
+func (f File) Shown() string {
 	if f.Display != "" {
 		return f.Display
 	}
 	return f.Path
 }
 
-func (f File) at(off int64) int64 { return f.Base + off }
+func (f File) At(off int64) int64 { return f.Base + off }
 
 // Expand resolves input arguments to regular files, sorted by path and
 // without duplicates. An argument is a file, a directory (every regular
@@ -252,7 +252,7 @@ func (lr *LineReader) readLine() ([]byte, error) {
 		for err == bufio.ErrBufferFull {
 			if len(lr.long) > lr.maxLine {
 				return nil, fmt.Errorf("input %s: the line at byte %d is longer than the %d MiB limit",
-					lr.split.File.shown(), lr.split.File.at(lr.pos-int64(len(lr.long))), lr.maxLine>>20)
+					lr.split.File.Shown(), lr.split.File.At(lr.pos-int64(len(lr.long))), lr.maxLine>>20)
 			}
 			b, err = lr.r.ReadSlice('\n')
 			lr.pos += int64(len(b))
@@ -262,13 +262,13 @@ func (lr *LineReader) readLine() ([]byte, error) {
 	}
 	if err != nil && err != io.EOF {
 		if lr.compression != "" {
-			return nil, badInput("input %s: the %s stream is damaged after %d uncompressed bytes: %v", lr.split.File.shown(), lr.compression, lr.pos, err)
+			return nil, badInput("input %s: the %s stream is damaged after %d uncompressed bytes: %v", lr.split.File.Shown(), lr.compression, lr.pos, err)
 		}
 		return nil, fmt.Errorf("read input %s: %w", lr.split.File.Path, err)
 	}
 	if len(b) > lr.maxLine {
 		return nil, fmt.Errorf("input %s: the line at byte %d is longer than the %d MiB limit",
-			lr.split.File.shown(), lr.split.File.at(lr.pos-int64(len(b))), lr.maxLine>>20)
+			lr.split.File.Shown(), lr.split.File.At(lr.pos-int64(len(b))), lr.maxLine>>20)
 	}
 	if n := len(b); n > 0 && b[n-1] == '\n' {
 		b = b[:n-1]

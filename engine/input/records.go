@@ -163,7 +163,7 @@ type fixedRecords struct {
 
 func openFixed(split Split, f Format, stream io.ReadCloser) (Records, error) {
 	n := int64(f.RecordSize)
-	fr := &fixedRecords{name: split.File.shown(), base: split.File.Base, size: f.RecordSize, rec: make([]byte, f.RecordSize)}
+	fr := &fixedRecords{name: split.File.Shown(), base: split.File.Base, size: f.RecordSize, rec: make([]byte, f.RecordSize)}
 	if stream != nil {
 		fr.closer, fr.r, fr.end, fr.streaming = stream, bufio.NewReaderSize(stream, 1<<20), math.MaxInt64, true
 		return fr, nil
@@ -247,7 +247,7 @@ func (k *kvRecords) Close() error { return k.closer.Close() }
 func badKV(f File, err error) error {
 	var ce *kv.CorruptError
 	if errors.As(err, &ce) {
-		return badInput("input %s: kv block at byte %d: %s", f.shown(), f.at(ce.Offset), ce.Reason)
+		return badInput("input %s: kv block at byte %d: %s", f.Shown(), f.At(ce.Offset), ce.Reason)
 	}
-	return fmt.Errorf("read input %s: %w", f.shown(), err)
+	return fmt.Errorf("read input %s: %w", f.Shown(), err)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/runs"
-	"github.com/wmr-dev/wmr/engine/sampling"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 )
 
@@ -22,6 +21,7 @@ type mapTask struct {
 	ctx  context.Context
 	inst *wasmhost.Instance
 	spec *Spec
+	part partitioner
 	buf  runs.Buffer
 	// agg replaces buf when the module has a combiner.
 	agg    *runs.Aggregator
@@ -45,11 +45,11 @@ func (m *mapTask) Emit(key, value []byte, partition int) error {
 	// The hash is for the aggregator's table and hash partitioning; a
 	// sort job with the range partitioner needs neither.
 	var h uint64
-	if m.agg != nil || (partition < 0 && m.spec.Partitioner != sampling.Range) {
+	if m.agg != nil || (partition < 0 && !m.part.byRange) {
 		h = abi.Hash(key)
 	}
 	if partition < 0 {
-		partition = m.spec.partition(key, h)
+		partition = m.part.of(key, h)
 	} else if partition >= m.spec.Partitions {
 		return fmt.Errorf("partition %d out of range: the job has %d reducers", partition, m.spec.Partitions)
 	}
@@ -142,7 +142,7 @@ func (s aggSink) Emit(key, value []byte, _ int) error {
 }
 
 func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress Progress) (*Result, error) {
-	m := &mapTask{ctx: ctx, inst: inst, spec: spec, budget: spec.SortBufferBytes}
+	m := &mapTask{ctx: ctx, inst: inst, spec: spec, budget: spec.SortBufferBytes, part: spec.partitioner()}
 	if m.budget <= 0 {
 		m.budget = DefaultSortBufferBytes
 	}
@@ -195,16 +195,18 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	return &Result{Stats: m.stats, Index: index}, nil
 }
 
-// recordBytes is what a record takes in its input, for progress: a line
-// and its newline, a fixed record, a kv record's key and value.
-func recordBytes(f input.Format, key, value []byte) int64 {
+// recordCost says what a record of format f takes in its input, for
+// progress (decided once per split, not per record): its value, plus its
+// key's length if withKey, plus extra bytes (a line's newline, a kv
+// record's length prefixes).
+func recordCost(f input.Format) (withKey bool, extra int64) {
 	switch f.Kind {
 	case input.Fixed:
-		return int64(len(value))
+		return false, 0
 	case input.KV:
-		return int64(len(key) + len(value) + 2)
+		return true, 2
 	}
-	return int64(len(value)) + 1
+	return false, 1
 }
 
 // errStopFeed, returned by a feedSplit call, ends the split early
@@ -225,6 +227,7 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		return err
 	}
 	defer recs.Close()
+	withKey, extra := recordCost(split.File.Format)
 	var batch abi.BatchWriter
 	batch.Reset()
 	var offsets []int64 // offset of each record in the batch, for errors
@@ -235,10 +238,9 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		if err := call(batch.Bytes()); err != nil {
 			var me *wasmhost.ModuleError
 			if errors.As(err, &me) && me.Record >= 0 && me.Record < len(offsets) {
-				if spec.InputDisplay != "" { // the user's file, not a node's shard path
-					return &RecordError{Input: spec.InputDisplay, Offset: spec.InputBase + offsets[me.Record], Err: err}
-				}
-				return &RecordError{Input: split.File.Path, Offset: offsets[me.Record], Err: err}
+				// Named as the user knows the file (on a cluster, not the
+				// node's shard path); skip offsets stay the shard's own.
+				return &RecordError{Input: split.File.Shown(), Offset: split.File.At(offsets[me.Record]), Err: err}
 			}
 			return err
 		}
@@ -263,7 +265,10 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 		batch.Add(key, value)
 		offsets = append(offsets, off)
 		stats.RecordsIn++
-		stats.BytesIn += recordBytes(split.File.Format, key, value)
+		stats.BytesIn += int64(len(value)) + extra
+		if withKey {
+			stats.BytesIn += int64(len(key))
+		}
 		if batch.Size() >= batchBytes {
 			if err := send(); err != nil {
 				if err == errStopFeed {
@@ -353,7 +358,7 @@ func (m *mapTask) writeRun(path string, streams []runs.Stream, combine bool) (ru
 	for p, s := range streams {
 		w.BeginPartition(p)
 		if combine {
-			sink := &combineSink{w: w, part: p, spec: m.spec}
+			sink := &combineSink{w: w, part: p, partOf: m.part}
 			_, _, err = m.group.run(s, func(chunk []byte, src wasmhost.ValueSource) error {
 				return m.keyed(m.inst.Combine(m.ctx, chunk, src, sink))
 			})
@@ -442,14 +447,14 @@ func (m *mapTask) removeSpills() {
 // combineSink writes a combiner's output to the run being written. A
 // combiner must keep keys (and so order and partition).
 type combineSink struct {
-	w    *runs.Writer
-	part int
-	spec *Spec
+	w      *runs.Writer
+	part   int
+	partOf partitioner
 }
 
 func (c *combineSink) Emit(key, value []byte, partition int) error {
 	if partition < 0 {
-		partition = c.spec.partition(key, abi.Hash(key))
+		partition = c.partOf.of(key, abi.Hash(key))
 	}
 	if partition != c.part {
 		return fmt.Errorf("the combiner emitted key %q, which belongs to another partition: a combiner must emit the keys it is given", truncKey(key))

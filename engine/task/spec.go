@@ -100,14 +100,26 @@ func (s *Spec) inputFile(format input.Format) input.File {
 	return f
 }
 
-// partition is where the host sends a map output record whose module
-// did not choose: by the job's range split points, or by hash (h is
-// abi.Hash(key)).
-func (s *Spec) partition(key []byte, h uint64) int {
-	if s.Partitioner == sampling.Range {
-		return sampling.Partition(s.Bounds, key)
+// partitioner is where the host sends a map output record whose module
+// did not choose, decided once per task: by the job's range split points,
+// or by hash.
+type partitioner struct {
+	byRange bool
+	bounds  [][]byte
+	n       uint64
+}
+
+func (s *Spec) partitioner() partitioner {
+	return partitioner{byRange: s.Partitioner == sampling.Range, bounds: s.Bounds, n: uint64(s.Partitions)}
+}
+
+// of is key's partition; h is abi.Hash(key), which range partitioning
+// does not need.
+func (p partitioner) of(key []byte, h uint64) int {
+	if p.byRange {
+		return sampling.Partition(p.bounds, key)
 	}
-	return int(h % uint64(s.Partitions))
+	return int(h % p.n)
 }
 
 // Stats count a task's work.
