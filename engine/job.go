@@ -134,6 +134,15 @@ func (e *Engine) Close() {
 	e.host.Close(context.Background())
 }
 
+// WorkerStats reports the engine's worker processes: how many run, how
+// many were started and why they ended. An in-process engine has none.
+func (e *Engine) WorkerStats() worker.Stats {
+	if p, ok := e.exec.(*worker.Pool); ok {
+		return p.Stats()
+	}
+	return worker.Stats{Ended: map[string]int64{}}
+}
+
 // Config returns the engine's configuration with defaults applied.
 func (e *Engine) Config() Config { return e.cfg }
 

@@ -157,6 +157,13 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 	return ms, c.do(ctx, http.MethodGet, "/v1/members", nil, &ms)
 }
 
+// Nodes returns every member with its task slots, running attempts (the
+// caller's), disk use and worker processes.
+func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	var ns []NodeInfo
+	return ns, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &ns)
+}
+
 // Storage reports the node's disk use and what garbage collection freed
 // (admin tenants only).
 func (c *Client) Storage(ctx context.Context) (*StorageReport, error) {

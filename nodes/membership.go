@@ -78,6 +78,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	d.n.dead.back(n.Name)
+	d.n.departed.back(n.Name)
 	d.n.log.Info("member joined", "member", n.Name, "addr", n.Address())
 	if n.Name != d.n.name {
 		d.n.peers.saw(n.Name, n.Address(), time.Now())
@@ -99,6 +100,7 @@ func (d *delegate) NotifyJoin(n *memberlist.Node) {
 
 func (d *delegate) NotifyLeave(n *memberlist.Node) {
 	d.n.dead.gone(n.Name, time.Now())
+	d.n.departed.add(memberOf(n), time.Now())
 	d.n.trust.drop(n.Name)
 	d.n.log.Info("member left or failed", "member", n.Name)
 	d.n.departures.left(n.Name)
@@ -172,12 +174,21 @@ func (n *Node) startMembership(ctx context.Context) error {
 // Members lists the cluster as this node sees it, sorted by name.
 func (n *Node) Members() []Member {
 	var out []Member
+	listed := map[string]bool{}
 	for _, m := range n.ml.Members() {
 		mem := memberOf(m)
 		if mem.State == "alive" && n.sec != nil && mem.Name != n.name && !n.trust.trusted(mem.Name, mem.HTTP) {
 			mem.State = "untrusted" // gossips with our key, has not proved it is a node of this cluster
 		}
 		out = append(out, mem)
+		listed[mem.Name] = true
+	}
+	// memberlist lists live members only: those that failed or left are
+	// shown as such, from what this node saw of them.
+	for _, mem := range n.departed.list(time.Now()) {
+		if !listed[mem.Name] {
+			out = append(out, mem)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -200,6 +211,55 @@ func (n *Node) alive() []Member {
 			continue
 		}
 		out = append(out, m)
+	}
+	return out
+}
+
+// departedMembers remembers members that failed or left, as they were
+// last seen, for departedMemory: an operator sees a dead node as dead
+// rather than not at all. Safe for concurrent use.
+type departedMembers struct {
+	mu sync.Mutex
+	m  map[string]departedMember
+}
+
+type departedMember struct {
+	Member
+	at time.Time
+}
+
+// departedMemory is how long a departed member stays listed.
+const departedMemory = 24 * time.Hour
+
+func (d *departedMembers) add(m Member, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[string]departedMember{}
+	}
+	if m.State == "alive" || m.State == "suspect" { // memberlist calls a failed node dead by the time it says so
+		m.State = "dead"
+	}
+	d.m[m.Name] = departedMember{Member: m, at: at}
+}
+
+func (d *departedMembers) back(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, name)
+}
+
+// list returns the members departed within departedMemory of now.
+func (d *departedMembers) list(now time.Time) []Member {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Member
+	for name, m := range d.m {
+		if now.Sub(m.at) > departedMemory {
+			delete(d.m, name)
+			continue
+		}
+		out = append(out, m.Member)
 	}
 	return out
 }

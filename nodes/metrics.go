@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wmr-dev/wmr/engine/task"
+	"github.com/wmr-dev/wmr/engine/worker"
 )
 
 // metrics is what a node exports at /metrics for Prometheus: names by its
@@ -27,6 +28,7 @@ type metrics struct {
 	records       *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
 	shuffleBytes  prometheus.Counter
+	moduleLookups *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -47,11 +49,19 @@ func newMetrics(n *Node) *metrics {
 		Help: "Bytes the successful task attempts of this node read (in) and wrote (out), by kind."}, []string{"kind", "direction"})
 	m.shuffleBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "wmr_shuffle_fetched_bytes_total",
 		Help: "Map output bytes this node's reduce attempts fetched from other nodes."})
+	m.moduleLookups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wmr_module_cache_requests_total",
+		Help: "Modules a task asked this node for, by result: hit (staged and compiled here before), miss (fetched from the coordinator and compiled)."}, []string{"result"})
 	members := prometheus.NewDesc("wmr_members", "Cluster members this node sees, by state.", []string{"state"}, nil)
 	below := prometheus.NewDesc("wmr_shard_replicas_below_target", "Shards of the catalog with fewer live holders than their dataset's replicas.", nil, nil)
-	m.reg.MustRegister(m.httpRequests, m.authRefusals, m.tasksStarted, m.tasksFinished, m.taskSeconds, m.records, m.bytes, m.shuffleBytes,
+	workers := prometheus.NewDesc("wmr_workers", "Worker processes running now, busy or idle.", nil, nil)
+	workerStarts := prometheus.NewDesc("wmr_worker_starts_total", "Worker processes this node started (a worker is reused until it fails or is killed).", nil, nil)
+	workerExits := prometheus.NewDesc("wmr_worker_exits_total", "Worker processes that ended with their attempt, by reason (time_limit, cancelled, crashed, out_of_memory, killed).", []string{"reason"}, nil)
+	slots := prometheus.NewDesc("wmr_task_slots", "Task slots of this node.", nil, nil)
+	busy := prometheus.NewDesc("wmr_task_slots_busy", "Task slots running an attempt.", nil, nil)
+	queued := prometheus.NewDesc("wmr_task_attempts_queued", "Attempts waiting for a task slot.", nil, nil)
+	m.reg.MustRegister(m.httpRequests, m.authRefusals, m.tasksStarted, m.tasksFinished, m.taskSeconds, m.records, m.bytes, m.shuffleBytes, m.moduleLookups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectorFunc{descs: []*prometheus.Desc{members, below}, collect: func(ch chan<- prometheus.Metric) {
+		collectorFunc{descs: []*prometheus.Desc{members, below, workers, workerStarts, workerExits, slots, busy, queued}, collect: func(ch chan<- prometheus.Metric) {
 			counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
 			for _, mem := range n.Members() {
 				counts[mem.State]++
@@ -60,6 +70,16 @@ func newMetrics(n *Node) *metrics {
 				ch <- prometheus.MustNewConstMetric(members, prometheus.GaugeValue, float64(c), state)
 			}
 			ch <- prometheus.MustNewConstMetric(below, prometheus.GaugeValue, float64(n.shardsBelowTarget()))
+			ws := n.engine.WorkerStats()
+			ch <- prometheus.MustNewConstMetric(workers, prometheus.GaugeValue, float64(ws.Live))
+			ch <- prometheus.MustNewConstMetric(workerStarts, prometheus.CounterValue, float64(ws.Started))
+			for _, reason := range []string{worker.EndTimeLimit, worker.EndCancelled, worker.EndCrashed, worker.EndOutOfMemory, worker.EndKilled} {
+				ch <- prometheus.MustNewConstMetric(workerExits, prometheus.CounterValue, float64(ws.Ended[reason]), reason)
+			}
+			s, b, q := n.share.slotCounts()
+			ch <- prometheus.MustNewConstMetric(slots, prometheus.GaugeValue, float64(s))
+			ch <- prometheus.MustNewConstMetric(busy, prometheus.GaugeValue, float64(b))
+			ch <- prometheus.MustNewConstMetric(queued, prometheus.GaugeValue, float64(q))
 		}})
 	return m
 }
@@ -118,6 +138,13 @@ func (m *metrics) taskStarted(kind string) {
 func (m *metrics) refused(reason string) {
 	if m != nil {
 		m.authRefusals.WithLabelValues(reason).Inc()
+	}
+}
+
+// moduleCache counts a task's module lookup: "hit" or "miss".
+func (m *metrics) moduleCache(result string) {
+	if m != nil {
+		m.moduleLookups.WithLabelValues(result).Inc()
 	}
 }
 

@@ -49,10 +49,13 @@ type Node struct {
 	records    *jobRecords     // what the cluster remembers of jobs
 	dead       deadTracker
 	departures departures
-	integrity  integrity   // replicas found damaged and restored
-	peers      *knownPeers // every peer seen, for rejoining
-	trust      trust       // members that proved their identity
-	gc         gcState     // what garbage collection freed
+	departed   departedMembers // failed or left, for listing
+	integrity  integrity       // replicas found damaged and restored
+	peers      *knownPeers     // every peer seen, for rejoining
+	trust      trust           // members that proved their identity
+	gc         gcState         // what garbage collection freed
+	running    runningTasks    // attempts running here
+	disk       diskUsage       // disk use by kind, measured now and then
 	// ctx is the node's life: jobs it coordinates and background loops run
 	// on it; Close cancels it.
 	ctx  context.Context

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wmr-dev/wmr/abi/kv"
 	"github.com/wmr-dev/wmr/engine/input"
+	"github.com/wmr-dev/wmr/nodes/ui"
 )
 
 // apiError is the body of every error response.
@@ -31,6 +32,7 @@ func (n *Node) handler() http.Handler {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, n.metrics.instrument(pattern, h)) }
 	handle("GET /metrics", n.handleMetrics)
 	handle("GET /v1/members", n.handleMembers)
+	handle("GET /v1/nodes", n.handleNodes)
 	handle("GET /v1/datasets", n.handleDatasets)
 	handle("GET /v1/datasets/{ds}", n.handleDataset)
 	handle("DELETE /v1/datasets/{ds}", n.handleDelete)
@@ -70,6 +72,7 @@ func (n *Node) handler() http.Handler {
 	handle("GET /v1/internal/jobs/{job}/logs", n.handlePeerLogs)
 	handle("POST /v1/internal/gossip-keys", n.handlePeerKeyring)
 	handle("GET /v1/internal/identity", n.handleIdentity)
+	handle("GET /v1/internal/node", n.handlePeerNode)
 	// Probes for operators and orchestrators: no token needed, and they
 	// answer before the node has joined.
 	outer := http.NewServeMux()
@@ -86,6 +89,11 @@ func (n *Node) handler() http.Handler {
 			writeJSON(w, map[string]string{"status": "ready", "node": n.name})
 		}
 	})
+	// The dashboard's files hold no data (the page reads the API with the
+	// user's token), so they are served to anyone, also before joining.
+	outer.Handle("GET /ui/", n.metrics.instrument("GET /ui/", ui.Handler("/ui/")))
+	outer.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	outer.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	outer.Handle("/", n.recoverer(n.whenReady(n.authorize(mux))))
 	return outer
 }

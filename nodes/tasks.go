@@ -130,8 +130,10 @@ func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) 
 	n.moduleMu.Lock()
 	defer n.moduleMu.Unlock()
 	if ref, ok := n.engine.CachedModule(req.ModuleHash); ok {
+		n.metrics.moduleCache("hit")
 		return ref.Path, nil
 	}
+	n.metrics.moduleCache("miss")
 	u := n.addrURL(req.Coordinator, "/v1/internal/modules/"+url.PathEscape(req.ModuleHash))
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // a hung coordinator must not hold the task
 	defer cancel()
@@ -187,6 +189,7 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	kind, start := knownKind(req.Kind), time.Now()
+	defer n.running.add(RunningTask{Job: req.JobID, Task: req.TaskID, Kind: req.Kind, Attempt: req.Attempt, Tenant: t.Name, Start: start})()
 	n.metrics.taskStarted(kind)
 	resp := n.runTask(r.Context(), t, &req)
 	n.metrics.taskFinished(kind, start, resp)

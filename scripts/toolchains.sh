@@ -6,7 +6,8 @@
 #                   (rustup's toolchain has no wasm32 target offline)
 #   WAT:            wabt (wat2wasm)
 #   AssemblyScript: npm install in sdk/assemblyscript
-#   Tests:          zstd and bzip2 (compressed input)
+#   Tests:          zstd and bzip2 (compressed input), chromium (the
+#                   dashboard tests drive it headless with chromedp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ command -v wat2wasm >/dev/null || missing+=(wabt)
 command -v npm >/dev/null || missing+=(npm)
 command -v zstd >/dev/null || missing+=(zstd)   # the compressed-input tests make .zst and .bz2 files
 command -v bzip2 >/dev/null || missing+=(bzip2)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "toolchains: installing ${missing[*]}"

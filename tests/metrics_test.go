@@ -81,14 +81,21 @@ func TestMetrics(t *testing.T) {
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("promlint: %v %v", problems, err)
 	}
-	var maps, reduces float64
+	var maps, reduces, hits, misses float64
 	for _, n := range ns {
 		_, f := scrape(t, n)
 		maps += value(f, "wmr_tasks_finished_total", map[string]string{"kind": "map", "outcome": "succeeded"})
 		reduces += value(f, "wmr_tasks_finished_total", map[string]string{"kind": "reduce", "outcome": "succeeded"})
+		hits += max(0, value(f, "wmr_module_cache_requests_total", map[string]string{"result": "hit"}))
+		misses += max(0, value(f, "wmr_module_cache_requests_total", map[string]string{"result": "miss"}))
 	}
 	if maps < 1 || reduces < 2 {
 		t.Fatalf("tasks finished across the nodes: %v maps, %v reduces", maps, reduces)
+	}
+	// The coordinator staged the module at submit; the other node fetched
+	// and compiled it once; every task found it ready.
+	if misses != 1 || hits < maps+reduces {
+		t.Errorf("module cache: %v misses, %v hits; want 1 miss (the node that is not the coordinator) and a hit per task (%v)", misses, hits, maps+reduces)
 	}
 	for _, c := range []struct {
 		name   string
@@ -97,6 +104,7 @@ func TestMetrics(t *testing.T) {
 		{"wmr_task_records_total", map[string]string{"direction": "in"}},
 		{"wmr_task_duration_seconds", nil},
 		{"wmr_http_requests_total", map[string]string{"route": "POST /v1/internal/tasks", "code": "200"}},
+		{"wmr_worker_starts_total", nil},
 	} {
 		if a, b := value(after, c.name, c.labels), value(before, c.name, c.labels); a <= max(b, 0) {
 			t.Errorf("%s %v did not move: %v before, %v after", c.name, c.labels, b, a)
@@ -107,6 +115,17 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := value(after, "wmr_shard_replicas_below_target", nil); v != 0 {
 		t.Errorf("wmr_shard_replicas_below_target = %v, want 0", v)
+	}
+	// The workers that ran the tasks stay, idle, for the next; none ended
+	// badly; the slots are free again.
+	if v := value(after, "wmr_workers", nil); v < 1 {
+		t.Errorf("wmr_workers = %v, want the idle workers kept", v)
+	}
+	if v := value(after, "wmr_worker_exits_total", nil); v != 0 {
+		t.Errorf("wmr_worker_exits_total = %v, want 0 after a clean job", v)
+	}
+	if s, b := value(after, "wmr_task_slots", nil), value(after, "wmr_task_slots_busy", nil); s < 1 || b != 0 {
+		t.Errorf("wmr_task_slots = %v, busy %v; want slots, all free", s, b)
 	}
 	if !strings.Contains(string(text), "go_goroutines") {
 		t.Error("no Go runtime metrics")

@@ -65,6 +65,45 @@ type Pool struct {
 	mu   sync.Mutex
 	idle []*proc
 	all  map[*proc]bool
+	// started and ended count worker processes over the pool's life
+	// (ended by why; see Stats); guarded by mu.
+	started int64
+	ended   map[string]int64
+}
+
+// Why a worker process ended, as Stats counts them.
+const (
+	EndTimeLimit   = "time_limit"    // killed: the attempt ran past its limit
+	EndCancelled   = "cancelled"     // killed: the attempt was cancelled
+	EndCrashed     = "crashed"       // died on its own (a runtime panic, a bad frame)
+	EndOutOfMemory = "out_of_memory" // died for want of memory
+	EndKilled      = "killed"        // killed from outside (the OOM killer, an operator)
+)
+
+// Stats is what a pool's worker processes have done since it started.
+type Stats struct {
+	Live    int              `json:"live"` // running now, busy or idle
+	Idle    int              `json:"idle"`
+	Started int64            `json:"started"`
+	Ended   map[string]int64 `json:"ended"` // by End* reason; idle workers closed with the pool are not counted
+}
+
+// Stats returns a copy of the pool's counts.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Stats{Live: len(p.all), Idle: len(p.idle), Started: p.started, Ended: map[string]int64{}}
+	for k, v := range p.ended {
+		s.Ended[k] = v
+	}
+	return s
+}
+
+// countEnd counts a worker process that ended for reason.
+func (p *Pool) countEnd(reason string) {
+	p.mu.Lock()
+	p.ended[reason]++
+	p.mu.Unlock()
 }
 
 // NewPool creates a pool. Processes start on demand.
@@ -79,7 +118,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		}
 		cfg.Command = []string{exe, "worker"}
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger, all: map[*proc]bool{}}
+	p := &Pool{cfg: cfg, log: cfg.Logger, all: map[*proc]bool{}, ended: map[string]int64{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -125,6 +164,7 @@ func (p *Pool) start() (*proc, error) {
 	}()
 	p.mu.Lock()
 	p.all[pr] = true
+	p.started++
 	p.mu.Unlock()
 	return pr, nil
 }
@@ -204,14 +244,17 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 		select {
 		case <-ctx.Done():
 			p.kill(pr)
+			p.countEnd(EndCancelled)
 			return nil, context.Cause(ctx)
 		case <-timeout:
 			p.kill(pr)
+			p.countEnd(EndTimeLimit)
 			return nil, fmt.Errorf("%w: still running after %v", ErrTimeLimit, limit)
 		case f := <-frames:
 			if f.err != nil {
 				p.kill(pr) // waits for its exit status
 				if sig, ok := killedBy(pr.err); ok {
+					p.countEnd(EndKilled)
 					return nil, fmt.Errorf("%w (signal %s)%s", ErrWorkerKilled, sig, pr.tail.explain())
 				}
 				status := ""
@@ -230,6 +273,7 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 				var res task.Result
 				if err := msgpack.Unmarshal(f.body, &res); err != nil {
 					p.kill(pr)
+					p.countEnd(EndCrashed)
 					return nil, fmt.Errorf("decode worker result: %w", err)
 				}
 				p.put(pr)
@@ -238,12 +282,14 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 				var te TaskError
 				if err := msgpack.Unmarshal(f.body, &te); err != nil {
 					p.kill(pr)
+					p.countEnd(EndCrashed)
 					return nil, fmt.Errorf("decode worker error: %w", err)
 				}
 				p.put(pr)
 				return nil, &te
 			default:
 				p.kill(pr)
+				p.countEnd(EndCrashed)
 				return nil, fmt.Errorf("%w: unexpected frame %q", ErrWorkerCrashed, f.typ)
 			}
 		}
@@ -303,11 +349,14 @@ func (p *Pool) Close() {
 func (p *Pool) crashed(pr *proc, detail string) error {
 	if cause := pr.tail.fatal(); cause != "" {
 		if outOfMemory(cause) {
+			p.countEnd(EndOutOfMemory)
 			return fmt.Errorf("%w: the task needed more than the worker's limit of %d MiB (the module's memory cap, the sort buffer and the runtime's share); the runtime said %q",
 				ErrWorkerOutOfMemory, p.cfg.DataLimit>>20, cause)
 		}
+		p.countEnd(EndCrashed)
 		return fmt.Errorf("%w%s: %s", ErrWorkerCrashed, detail, cause)
 	}
+	p.countEnd(EndCrashed)
 	return fmt.Errorf("%w%s%s", ErrWorkerCrashed, detail, pr.tail.explain())
 }
 

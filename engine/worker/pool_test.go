@@ -85,6 +85,11 @@ func TestWorkerKilledFromOutsideIsAFailedAttempt(t *testing.T) {
 	if res.Stats.RecordsIn != 1 || res.Stats.RecordsOut != 2 {
 		t.Fatalf("stats %+v", res.Stats)
 	}
+	// The pool counts both processes and why the first one ended; the
+	// second is idle, kept for the next task.
+	if st := p.Stats(); st.Started != 2 || st.Live != 1 || st.Idle != 1 || st.Ended[EndKilled] != 1 || len(st.Ended) != 1 {
+		t.Fatalf("pool stats %+v, want 2 started, 1 live and idle, 1 killed", st)
+	}
 }
 
 func TestTimeLimitKillsWorker(t *testing.T) {
@@ -104,6 +109,9 @@ func TestTimeLimitKillsWorker(t *testing.T) {
 	p.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d workers left after the kill", n)
+	}
+	if st := p.Stats(); st.Started != 1 || st.Live != 0 || st.Ended[EndTimeLimit] != 1 {
+		t.Fatalf("pool stats %+v, want 1 started and ended at its time limit", st)
 	}
 }
 
@@ -127,6 +135,13 @@ func TestWorkerCrashNamesItsCause(t *testing.T) {
 		}
 		_, err = p.Run(context.Background(), &task.Spec{JobID: "j", TaskID: "m-00000", Kind: task.KindMap}, time.Minute, nil)
 		p.Close()
+		reason := EndCrashed
+		if c.is == ErrWorkerOutOfMemory {
+			reason = EndOutOfMemory
+		}
+		if st := p.Stats(); st.Ended[reason] != 1 || len(st.Ended) != 1 {
+			t.Errorf("pool stats %+v, want one worker ended as %s", st, reason)
+		}
 		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "0x00007fe1") {
 			t.Errorf("got %v; want %v saying %q and no register dump", err, c.is, c.want)
 		}

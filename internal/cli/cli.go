@@ -96,7 +96,7 @@ Write map and reduce in any language with a wmr SDK, compile to .wasm, and run:
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	root.AddCommand(newRunCmd(stdout, stderr), newWorkerCmd(), newVersionCmd(stdout),
-		newNodeCmd(stderr), newMembersCmd(stdout), newStorageCmd(stdout), newDatasetsCmd(stdout), newPutCmd(stdout, stderr),
+		newNodeCmd(stderr), newMembersCmd(stdout), newNodesCmd(stdout), newStorageCmd(stdout), newDatasetsCmd(stdout), newPutCmd(stdout, stderr),
 		newCatCmd(stdout), newGetCmd(stdout), newSubmitCmd(stdout, stderr), newJobsCmd(stdout), newStatusCmd(stdout),
 		newCheckCmd(stdout), newRmCmd(stdout), newCancelCmd(stdout), newNewCmd(stdout), newLogsCmd(stdout), newWhoamiCmd(stdout), newLoginCmd(stdout), newCACmd(stdout),
 		newTenantsCmd(stdout), newGossipKeysCmd(stdout))

@@ -251,6 +251,56 @@ func newMembersCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
+func newNodesCmd(stdout io.Writer) *cobra.Command {
+	var node string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List the cluster's nodes with their task slots, running tasks, disk use and workers",
+		Long: `List every member with what it is doing: task slots busy and attempts
+queued, the attempts it runs (yours; an admin sees every tenant's), disk
+used by shards and by jobs' intermediate data, and its worker processes
+(live, started, and restarts: workers that ended with their attempt).
+The dashboard's Nodes page (/ui/#/nodes) shows the same.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ns, err := newClient(cmd, node).Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(ns)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tSLOTS\tQUEUED\tRUNNING\tSHARDS\tJOBS\tWORKERS\tRESTARTS")
+			for _, n := range ns {
+				if n.State != "alive" || n.Error != "" {
+					state := n.State
+					if n.Error != "" {
+						state += " (not answering)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\n", n.Name, state)
+					continue
+				}
+				var restarts int64
+				for _, c := range n.Workers.Ended {
+					restarts += c
+				}
+				running := fmt.Sprint(len(n.Running))
+				if n.RunningHidden > 0 {
+					running += fmt.Sprintf(" (+%d other tenants')", n.RunningHidden)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d/%d busy\t%d\t%s\t%s\t%s\t%d\t%d\n", n.Name, n.State, n.Busy, n.Slots, n.Queued, running,
+					formatBytes(n.Disk["shards"]), formatBytes(n.Disk["jobs"]), n.Workers.Live, restarts)
+			}
+			return tw.Flush()
+		},
+	}
+	nodeFlag(cmd, &node)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
 func newDatasetsCmd(stdout io.Writer) *cobra.Command {
 	var node string
 	var asJSON bool

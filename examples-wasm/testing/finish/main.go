@@ -2,7 +2,8 @@
 // wmr_finish): Map only counts its lines and emits ("lines", n) when the
 // map task ends; Reduce sums, and its Finish emits ("keys", number of keys
 // the reduce task saw). --param fail=map or fail=reduce makes that task's
-// Finish return an error.
+// Finish return an error. Each map task also logs its line count and adds
+// it to the counter map_lines.
 package main
 
 import (
@@ -34,6 +35,7 @@ func init() {
 			}
 			if t.TaskKind == "map" {
 				wmr.Log(1, "map task %s saw %d lines", t.TaskID, lines) // for the module-log tests
+				wmr.Counter("map_lines", lines)                         // for the dashboard test
 				emit.EmitInt([]byte("lines"), lines)
 			} else {
 				emit.EmitInt([]byte("~keys"), keys) // after every key: output stays sorted
