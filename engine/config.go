@@ -10,6 +10,7 @@ import (
 
 	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/task"
+	"github.com/wmr-dev/wmr/engine/worker"
 )
 
 // Config configures an Engine. It is plain data; zero fields take the
@@ -50,6 +51,9 @@ type Config struct {
 	// WorkerCommand starts a worker process; default: this executable with
 	// the argument "worker" (see engine/worker).
 	WorkerCommand []string
+	// Placer, if set, puts worker processes into the resource group their
+	// task names (task.Spec.Group): a cluster node's per-tenant cgroups.
+	Placer worker.Placer
 	// Logger receives the engine's and modules' log messages; nil discards.
 	Logger *slog.Logger
 	// ModuleLog, if set, receives every task attempt's module log lines

@@ -118,7 +118,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.InProcess {
 		e.exec = newInProcess(cfg.Logger)
 	} else {
-		pool, err := worker.NewPool(worker.PoolConfig{Command: cfg.WorkerCommand, Logger: cfg.Logger, DataLimit: cfg.workerDataLimit()})
+		pool, err := worker.NewPool(worker.PoolConfig{Command: cfg.WorkerCommand, Logger: cfg.Logger, DataLimit: cfg.workerDataLimit(),
+			Placer: cfg.Placer, MaxIdle: 2 * cfg.Parallelism})
 		if err != nil {
 			host.Close(ctx)
 			return nil, err

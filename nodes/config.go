@@ -95,6 +95,11 @@ type Config struct {
 	// TenantsFile lists tenants, their hashed tokens and quotas (see
 	// tenants.go); without it every caller is the admin tenant "default".
 	TenantsFile string
+	// Cgroups says whether tenants' worker processes run in per-tenant
+	// cgroups (CPU by weight, memory capped; see nodes/cgroups): "auto"
+	// (the default: with a tenants file, where the machine allows it),
+	// "required" (refuse to start without them) or "off".
+	Cgroups string
 	// AuditLog is where the audit trail (who read, wrote, submitted or
 	// deleted what) goes as JSON lines; default DataDir/audit.log.
 	AuditLog string

@@ -58,10 +58,12 @@ func newMetrics(n *Node) *metrics {
 	workerExits := prometheus.NewDesc("wmr_worker_exits_total", "Worker processes that ended with their attempt, by reason (time_limit, cancelled, crashed, out_of_memory, killed).", []string{"reason"}, nil)
 	slots := prometheus.NewDesc("wmr_task_slots", "Task slots of this node.", nil, nil)
 	busy := prometheus.NewDesc("wmr_task_slots_busy", "Task slots running an attempt.", nil, nil)
+	tenantCPU := prometheus.NewDesc("wmr_tenant_cpu_seconds_total", "CPU time the tenant's worker processes used on this node, from its cgroup (only with cgroups).", []string{"tenant"}, nil)
+	tenantOOM := prometheus.NewDesc("wmr_tenant_oom_kills_total", "Worker processes of the tenant killed by its memory quota on this node (only with cgroups).", []string{"tenant"}, nil)
 	queued := prometheus.NewDesc("wmr_task_attempts_queued", "Attempts waiting for a task slot.", nil, nil)
 	m.reg.MustRegister(m.httpRequests, m.authRefusals, m.tasksStarted, m.tasksFinished, m.taskSeconds, m.records, m.bytes, m.shuffleBytes, m.moduleLookups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectorFunc{descs: []*prometheus.Desc{members, below, workers, workerStarts, workerExits, slots, busy, queued}, collect: func(ch chan<- prometheus.Metric) {
+		collectorFunc{descs: []*prometheus.Desc{members, below, workers, workerStarts, workerExits, slots, busy, queued, tenantCPU, tenantOOM}, collect: func(ch chan<- prometheus.Metric) {
 			counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
 			for _, mem := range n.Members() {
 				counts[mem.State]++
@@ -80,6 +82,14 @@ func newMetrics(n *Node) *metrics {
 			ch <- prometheus.MustNewConstMetric(slots, prometheus.GaugeValue, float64(s))
 			ch <- prometheus.MustNewConstMetric(busy, prometheus.GaugeValue, float64(b))
 			ch <- prometheus.MustNewConstMetric(queued, prometheus.GaugeValue, float64(q))
+			if n.groups != nil {
+				for _, t := range n.groups.m.Tenants() {
+					if cpu, ok := n.groups.m.CPUTime(t); ok {
+						ch <- prometheus.MustNewConstMetric(tenantCPU, prometheus.CounterValue, cpu.Seconds(), t)
+					}
+					ch <- prometheus.MustNewConstMetric(tenantOOM, prometheus.CounterValue, float64(max(0, n.groups.m.OOMKills(t))), t)
+				}
+			}
 		}})
 	return m
 }

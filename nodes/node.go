@@ -40,6 +40,7 @@ type Node struct {
 	auditLog   *slog.Logger
 	auditOut   io.Closer
 	modules    moduleOwners
+	groups     *tenantGroups // per-tenant cgroups of workers; nil: none
 	share      *fairShare
 	engine     *engine.Engine
 	metrics    *metrics
@@ -124,8 +125,18 @@ func New(cfg Config) (*Node, error) {
 		ecfg.WorkDir = filepath.Join(cfg.DataDir, "tmp")
 	}
 	ecfg.Logger = log.With("node", name)
+	groups, err := openIsolation(cfg, name, tn, log)
+	if err != nil {
+		return nil, err
+	}
+	if groups != nil {
+		ecfg.Placer = groups
+	}
 	eng, err := engine.New(context.Background(), ecfg)
 	if err != nil {
+		if groups != nil {
+			groups.m.Close()
+		}
 		return nil, err
 	}
 	if cfg.SlotsPerNode <= 0 {
@@ -141,7 +152,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records, ctx: life, stop: stop,
 		client: peerClient(sec), sec: sec, peers: loadKnownPeers(cfg.DataDir), jobs: map[string]*job{}, tenants: tn,
 		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
-		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode)}
+		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode), groups: groups}
 	n.metrics = newMetrics(n)
 	return n, nil
 }
@@ -227,6 +238,11 @@ func (n *Node) Close(ctx context.Context) error {
 		errs = append(errs, n.srv.Shutdown(sctx))
 	}
 	n.engine.Close()
+	if n.groups != nil {
+		if err := n.groups.m.Close(); err != nil {
+			n.log.Warn("remove the tenants' cgroups", "err", err)
+		}
+	}
 	errs = append(errs, n.auditOut.Close())
 	return errors.Join(errs...)
 }

@@ -215,6 +215,9 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 		ModulePath: modPath, ModuleName: req.ModuleName, ModuleHash: req.ModuleHash,
 		Params: req.Params, Partitions: req.Partitions, WorkDir: filepath.Join(dir, "work")}
 	n.engine.TaskDefaults(&spec)
+	if n.groups != nil {
+		spec.Group = t.Name // its worker runs in the tenant's cgroup
+	}
 	if q := int64(t.Quotas.TaskOutput); q > 0 && q < spec.MaxOutputBytes {
 		spec.MaxOutputBytes = q
 	}

@@ -58,6 +58,13 @@ type Quotas struct {
 	ModuleSize Size `json:"module_size,omitempty"`
 	// Jobs caps the tenant's jobs running at once, cluster-wide.
 	Jobs int `json:"jobs,omitempty"`
+	// CPUWeight shares each node's CPU between tenants with runnable work
+	// in proportion (1 to 10000; 0: 100, the same for every tenant), and
+	// Memory caps the sum of the tenant's worker processes' memory on
+	// each node. Both need cgroups (see nodes/cgroups); without them
+	// tenants share a node by task slots only.
+	CPUWeight int  `json:"cpu_weight,omitempty"`
+	Memory    Size `json:"memory,omitempty"`
 }
 
 // Size is a byte count written as a number or with a unit ("16MiB").
@@ -152,8 +159,14 @@ func ParseTenants(b []byte) (*TenantsFile, error) {
 			tokens[h] = t.Name
 		}
 		q := t.Quotas
-		if q.ConcurrentTasks < 0 || q.TaskMemory < 0 || q.TaskTime < 0 || q.TaskOutput < 0 || q.StoredBytes < 0 || q.ModuleSize < 0 || q.Jobs < 0 {
+		if q.ConcurrentTasks < 0 || q.TaskMemory < 0 || q.TaskTime < 0 || q.TaskOutput < 0 || q.StoredBytes < 0 || q.ModuleSize < 0 || q.Jobs < 0 || q.Memory < 0 {
 			return nil, fmt.Errorf("tenants file: tenant %s: quotas must not be negative", t.Name)
+		}
+		if q.CPUWeight < 0 || q.CPUWeight > 10000 {
+			return nil, fmt.Errorf("tenants file: tenant %s: cpu_weight %d must be 1 to 10000 (100 is the default share)", t.Name, q.CPUWeight)
+		}
+		if q.Memory > 0 && q.Memory < 32<<20 {
+			return nil, fmt.Errorf("tenants file: tenant %s: memory %d is below 32MiB, less than one worker process needs", t.Name, q.Memory)
 		}
 	}
 	return &f, nil

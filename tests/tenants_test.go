@@ -25,7 +25,8 @@ type secure struct {
 	nodes  []*testNode
 	tokens map[string]string // tenant -> token
 	caDir  string
-	file   string // the tenants file
+	file   string   // the tenants file
+	extra  []string // more wmr node flags
 }
 
 // secureCluster starts size nodes with secrets from a fresh CA and a
@@ -33,8 +34,14 @@ type secure struct {
 // first must be an admin, used to check readiness).
 func secureCluster(t *testing.T, size int, specs ...string) *secure {
 	t.Helper()
+	return secureClusterWith(t, size, nil, specs...)
+}
+
+// secureClusterWith is secureCluster with more wmr node flags.
+func secureClusterWith(t *testing.T, size int, extra []string, specs ...string) *secure {
+	t.Helper()
 	dir := t.TempDir()
-	s := &secure{tokens: map[string]string{}, caDir: filepath.Join(dir, "ca"), file: filepath.Join(dir, "tenants.json")}
+	s := &secure{tokens: map[string]string{}, caDir: filepath.Join(dir, "ca"), file: filepath.Join(dir, "tenants.json"), extra: extra}
 	if r := wmr(t, "ca", "init", s.caDir); r.code != 0 {
 		t.Fatalf("ca init: %s", r.stderr)
 	}
@@ -82,7 +89,7 @@ func (s *secure) start(t *testing.T, name, token, secrets string) *testNode {
 	if secrets == "" {
 		secrets = s.issue(t, name)
 	}
-	o := nodeOpts{name: name, secrets: secrets, ca: filepath.Join(s.caDir, "ca.crt"), tenants: s.file, token: token}
+	o := nodeOpts{name: name, secrets: secrets, ca: filepath.Join(s.caDir, "ca.crt"), tenants: s.file, token: token, extra: s.extra}
 	if len(s.nodes) > 0 {
 		o.join = []string{s.nodes[0].gossip}
 	}

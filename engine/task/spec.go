@@ -88,6 +88,11 @@ type Spec struct {
 	// OutputPath is where the attempt writes: the map output run file, or
 	// the reduce output text file. The engine commits it.
 	OutputPath string `msgpack:"output_path"`
+
+	// Group is the resource group (a tenant's cgroup) the attempt's worker
+	// process runs in, for the pool that starts it; the worker never sees
+	// it.
+	Group string `msgpack:"-"`
 }
 
 // inputFile is the task's input file as the input package reads it, named

@@ -55,6 +55,27 @@ type PoolConfig struct {
 	DataLimit int64
 	// Logger receives the workers' log lines; nil discards them.
 	Logger *slog.Logger
+	// Placer, if set, puts each worker process into its task's resource
+	// group (task.Spec.Group) before it runs anything; a worker is reused
+	// only for tasks of the same group.
+	Placer Placer
+	// MaxIdle bounds the idle workers kept for reuse (0: no bound); past
+	// it the longest idle one exits.
+	MaxIdle int
+}
+
+// Placer puts worker processes into resource groups: per-tenant cgroups
+// whose CPU weight and memory limit the kernel enforces.
+type Placer interface {
+	// Place moves process pid into group.
+	Place(group string, pid int) error
+	// OOMKills counts the processes group's memory limit has killed, so a
+	// worker that dies of SIGKILL can be told apart from one killed from
+	// outside.
+	OOMKills(group string) int64
+	// LimitText names group's memory limit for a message ("tenant bob's
+	// memory limit of 100 MiB on this node").
+	LimitText(group string) string
 }
 
 // Pool runs tasks in worker processes, reusing idle ones. It is safe for
@@ -126,6 +147,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 }
 
 type proc struct {
+	group  string // the resource group it was placed in
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	w      *bufio.Writer
@@ -135,7 +157,7 @@ type proc struct {
 	err    error // exit status, valid after exited closes
 }
 
-func (p *Pool) start() (*proc, error) {
+func (p *Pool) start(group string) (*proc, error) {
 	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
 	cmd.Env = append(os.Environ(), EnvWorker+"=1")
 	if p.cfg.DataLimit > 0 {
@@ -152,7 +174,7 @@ func (p *Pool) start() (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &proc{cmd: cmd, in: in, w: bufio.NewWriter(in), r: bufio.NewReaderSize(out, 64<<10),
+	pr := &proc{group: group, cmd: cmd, in: in, w: bufio.NewWriter(in), r: bufio.NewReaderSize(out, 64<<10),
 		tail: &tailBuffer{max: 4 << 10, log: p.log}, exited: make(chan struct{})}
 	cmd.Stderr = pr.tail
 	if err := cmd.Start(); err != nil {
@@ -166,14 +188,26 @@ func (p *Pool) start() (*proc, error) {
 	p.all[pr] = true
 	p.started++
 	p.mu.Unlock()
+	// Into the tenant's group before it is sent a task: the worker only
+	// reads its input frame until then, so nothing of the module runs
+	// outside the group's limits.
+	if p.cfg.Placer != nil && group != "" {
+		if err := p.cfg.Placer.Place(group, cmd.Process.Pid); err != nil {
+			p.kill(pr)
+			return nil, fmt.Errorf("place worker process in resource group %s: %w", group, err)
+		}
+	}
 	return pr, nil
 }
 
-func (p *Pool) get() (*proc, error) {
+func (p *Pool) get(group string) (*proc, error) {
 	p.mu.Lock()
-	for len(p.idle) > 0 {
-		pr := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		pr := p.idle[i]
+		if pr.group != group {
+			continue
+		}
+		p.idle = append(p.idle[:i], p.idle[i+1:]...)
 		select {
 		case <-pr.exited:
 			delete(p.all, pr)
@@ -184,13 +218,22 @@ func (p *Pool) get() (*proc, error) {
 		return pr, nil
 	}
 	p.mu.Unlock()
-	return p.start()
+	return p.start(group)
 }
 
 func (p *Pool) put(pr *proc) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.idle = append(p.idle, pr)
+	var retire *proc
+	if p.cfg.MaxIdle > 0 && len(p.idle) > p.cfg.MaxIdle {
+		retire = p.idle[0] // the longest idle
+		p.idle = p.idle[1:]
+		delete(p.all, retire)
+	}
+	p.mu.Unlock()
+	if retire != nil {
+		retire.in.Close() // end of input: it exits
+	}
 }
 
 func (p *Pool) kill(pr *proc) {
@@ -210,9 +253,13 @@ type frame struct {
 // Run runs spec in a worker. limit > 0 kills the worker if the attempt
 // takes longer. progress, if not nil, is called from Run's goroutine.
 func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, progress task.Progress) (*task.Result, error) {
-	pr, err := p.get()
+	pr, err := p.get(spec.Group)
 	if err != nil {
 		return nil, err
+	}
+	var oomBefore int64
+	if p.cfg.Placer != nil && pr.group != "" {
+		oomBefore = p.cfg.Placer.OOMKills(pr.group)
 	}
 	if err := writeFrame(pr.w, frameRun, spec); err != nil {
 		p.kill(pr) // waits for its exit and the rest of its stderr
@@ -254,6 +301,13 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 			if f.err != nil {
 				p.kill(pr) // waits for its exit status
 				if sig, ok := killedBy(pr.err); ok {
+					if sig == syscall.SIGKILL && p.cfg.Placer != nil && pr.group != "" && p.cfg.Placer.OOMKills(pr.group) > oomBefore {
+						// The group's memory limit, not the machine: the
+						// tenant's own doing, charged like running out of
+						// the worker's own limit.
+						p.countEnd(EndOutOfMemory)
+						return nil, fmt.Errorf("%w: the kernel killed it at %s (the memory of all its workers here together)", ErrWorkerOutOfMemory, p.cfg.Placer.LimitText(pr.group))
+					}
 					p.countEnd(EndKilled)
 					return nil, fmt.Errorf("%w (signal %s)%s", ErrWorkerKilled, sig, pr.tail.explain())
 				}

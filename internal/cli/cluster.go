@@ -71,7 +71,8 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	var insecure bool
 	var taskMemory, taskTime, logFormat string
 	var scrubInterval, joinTimeout, gcGrace, jobHistory time.Duration
-	var scrubRate string
+	var scrubRate, cgroupsMode string
+	var slots int
 	cmd := &cobra.Command{
 		Use:   "node --data DIR --http HOST:PORT --gossip HOST:PORT [--join HOST:PORT]",
 		Short: "Run a cluster node until interrupted (SIGTERM or Ctrl-C leaves the cluster gracefully)",
@@ -98,6 +99,13 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 				return usageError{fmt.Errorf("--log-format must be text or json, not %q", logFormat)}
 			}
 			base.SecretsDir, base.TenantsFile, base.AuditLog, base.Insecure = secretsDir, tenantsFile, auditLog, insecure
+			base.Cgroups = cgroupsMode
+			if cmd.Flags().Changed("slots") {
+				if slots < 1 {
+					return usageError{fmt.Errorf("--slots must be at least 1")}
+				}
+				base.SlotsPerNode, base.Engine.Parallelism = slots, slots
+			}
 			if taskMemory != "" {
 				n, err := parseSize(taskMemory)
 				if err != nil {
@@ -177,6 +185,8 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging, memberlist's included")
 	fl.StringVar(&secretsDir, "secrets", "", "node secrets directory from 'wmr ca issue': TLS everywhere, encrypted gossip, node certificates (without it: insecure dev mode, loopback only)")
 	fl.StringVar(&tenantsFile, "tenants", "", "tenants file: tenants, hashed tokens, quotas (see 'wmr tenants add'); needs --secrets")
+	fl.StringVar(&cgroupsMode, "cgroups", "auto", "per-tenant cgroups for worker processes (CPU by cpu_weight, memory by the memory quota): auto (with --tenants, where the machine allows), required, off")
+	fl.IntVar(&slots, "slots", 0, "tasks this node runs at once (default: the number of CPUs)")
 	fl.StringVar(&auditLog, "audit-log", "", "audit log file, JSON lines (default: DATA/audit.log)")
 	fl.BoolVar(&insecure, "insecure", false, "allow running without --secrets on non-loopback addresses (NOT for production)")
 	fl.StringVar(&taskMemory, "task-memory", "", "default module memory cap per task (default 256MiB)")

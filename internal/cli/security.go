@@ -264,8 +264,8 @@ func newTenantsCmd(stdout io.Writer) *cobra.Command {
 	}
 	var file, name string
 	var admin bool
-	var q struct{ tasks, jobs int }
-	var mem, taskTime, taskOutput, stored, module string
+	var q struct{ tasks, jobs, cpuWeight int }
+	var mem, taskTime, taskOutput, stored, module, memory string
 	add := &cobra.Command{
 		Use:   "add --file tenants.json --name TENANT [quotas]",
 		Short: "Add a tenant (or a new token for an existing one) and print the token once",
@@ -313,10 +313,13 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 			if fl.Changed("jobs") {
 				t.Quotas.Jobs = q.jobs
 			}
+			if fl.Changed("cpu-weight") {
+				t.Quotas.CPUWeight = q.cpuWeight
+			}
 			for _, s := range []struct {
 				flag, val string
 				dst       *nodes.Size
-			}{{"task-memory", mem, &t.Quotas.TaskMemory}, {"task-output", taskOutput, &t.Quotas.TaskOutput}, {"stored-bytes", stored, &t.Quotas.StoredBytes}, {"module-size", module, &t.Quotas.ModuleSize}} {
+			}{{"task-memory", mem, &t.Quotas.TaskMemory}, {"task-output", taskOutput, &t.Quotas.TaskOutput}, {"stored-bytes", stored, &t.Quotas.StoredBytes}, {"module-size", module, &t.Quotas.ModuleSize}, {"memory", memory, &t.Quotas.Memory}} {
 				if fl.Changed(s.flag) {
 					n, err := parseSize(s.val)
 					if err != nil {
@@ -333,6 +336,9 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 				t.Quotas.TaskTime = nodes.Duration(d)
 			}
 			b, _ := json.MarshalIndent(tf, "", "  ")
+			if _, err := nodes.ParseTenants(b); err != nil { // what a node would refuse is not written
+				return usageError{err}
+			}
 			tmp := file + ".tmp"
 			if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 				return err
@@ -355,6 +361,8 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 	fl.StringVar(&taskOutput, "task-output", "", "quota: what one task's module may emit, e.g. 1GiB")
 	fl.StringVar(&stored, "stored-bytes", "", "quota: bytes of datasets, every replica counted, e.g. 10GiB")
 	fl.StringVar(&module, "module-size", "", "quota: size of one uploaded module, e.g. 16MiB")
+	fl.IntVar(&q.cpuWeight, "cpu-weight", 0, "the tenant's share of each node's CPU against other tenants with work, 1 to 10000 (default 100: equal shares; needs cgroups)")
+	fl.StringVar(&memory, "memory", "", "quota: memory of all the tenant's worker processes on one node together, e.g. 2GiB (needs cgroups)")
 	add.MarkFlagRequired("name")
 	tc.AddCommand(add)
 	return tc

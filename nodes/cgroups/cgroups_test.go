@@ -1,0 +1,132 @@
+package cgroups
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// On this machine (root, cgroup v1 writable): a tenant's group gets its
+// weight and memory limit, a process placed in it is there in every
+// hierarchy, its CPU time is accounted, and Close removes it all.
+func TestRealHierarchy(t *testing.T) {
+	m, err := Open(Options{Name: "unit"})
+	if err != nil {
+		t.Skipf("no writable cgroup here: %v", err)
+	}
+	t.Log(m)
+	if err := m.Set("alice", Limits{CPUWeight: 300, Memory: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	spin := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := spin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Place("alice", spin.Process.Pid); err != nil {
+		spin.Process.Kill()
+		t.Fatal(err)
+	}
+	own, _ := os.ReadFile("/proc/" + strconv.Itoa(spin.Process.Pid) + "/cgroup")
+	spin.Wait()
+	if !strings.Contains(string(own), "/t-alice") {
+		t.Errorf("the placed process's cgroups:\n%s", own)
+	}
+	if m.Version() == 1 {
+		for file, want := range map[string]string{
+			filepath.Join(m.base["cpu"], "t-alice", "cpu.shares"):               "3072",
+			filepath.Join(m.base["memory"], "t-alice", "memory.limit_in_bytes"): strconv.Itoa(64 << 20),
+		} {
+			if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != want {
+				t.Errorf("%s = %q, want %s", file, b, want)
+			}
+		}
+	}
+	if cpu, ok := m.CPUTime("alice"); ok && cpu <= 0 {
+		t.Errorf("alice's group accounted %v of CPU after a spin", cpu)
+	}
+	if n := m.OOMKills("alice"); n != 0 {
+		t.Errorf("oom kills %d", n)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.base {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s left after Close: %v", d, err)
+		}
+	}
+}
+
+// cgroup v2, on a fake tree: the node's group is made under its own
+// cgroup with cpu and memory delegated, and a tenant's limits are
+// written in v2's files; a v2 hierarchy without the controllers is
+// refused with the reason, and v1 is used instead.
+func TestV2FakeTree(t *testing.T) {
+	root := t.TempDir()
+	v2 := filepath.Join(root, "unified")
+	self := filepath.Join(v2, "svc")
+	os.MkdirAll(self, 0o755)
+	os.WriteFile(filepath.Join(self, "cgroup.controllers"), []byte("cpuset cpu io memory pids\n"), 0o644)
+	mountinfo := filepath.Join(root, "mountinfo")
+	os.WriteFile(mountinfo, []byte("30 1 0:26 / "+v2+" rw,nosuid - cgroup2 cgroup2 rw\n"), 0o644)
+	selfFile := filepath.Join(root, "self")
+	os.WriteFile(selfFile, []byte("0::/svc\n"), 0o644)
+
+	m, err := Open(Options{Name: "n1", MountInfo: mountinfo, SelfCgroup: selfFile, PID: 4242})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Version() != 2 || m.base[""] != filepath.Join(self, "wmr-n1-4242") {
+		t.Fatalf("opened %s", m)
+	}
+	if err := m.Set("bob", Limits{CPUWeight: 50, Memory: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(m.base[""], "t-bob", "memory.events"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644)
+	os.WriteFile(filepath.Join(m.base[""], "t-bob", "cpu.stat"), []byte("usage_usec 1500000\nuser_usec 1000000\n"), 0o644)
+	for file, want := range map[string]string{
+		filepath.Join(self, "cgroup.subtree_control"):         "+cpu +memory",
+		filepath.Join(m.base[""], "cgroup.subtree_control"):   "+cpu +memory",
+		filepath.Join(m.base[""], "t-bob", "cpu.weight"):      "50",
+		filepath.Join(m.base[""], "t-bob", "memory.max"):      strconv.Itoa(1 << 30),
+		filepath.Join(m.base[""], "t-bob", "memory.swap.max"): "0",
+	} {
+		if b, _ := os.ReadFile(file); string(b) != want {
+			t.Errorf("%s = %q, want %q", file, b, want)
+		}
+	}
+	if err := m.Place("bob", 777); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(m.base[""], "t-bob", "cgroup.procs")); string(b) != "777" {
+		t.Errorf("cgroup.procs = %q", b)
+	}
+	if n := m.OOMKills("bob"); n != 1 {
+		t.Errorf("oom kills %d, want 1", n)
+	}
+	if cpu, ok := m.CPUTime("bob"); !ok || cpu != 1500*time.Millisecond {
+		t.Errorf("cpu %v %v", cpu, ok)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without the controllers delegated (as on our machines), v2 says so.
+	os.WriteFile(filepath.Join(self, "cgroup.controllers"), []byte("pids\n"), 0o644)
+	_, err = Open(Options{Name: "n1", MountInfo: mountinfo, SelfCgroup: selfFile, PID: 4242})
+	if err == nil || !strings.Contains(err.Error(), "does not offer the cpu controller") || !strings.Contains(err.Error(), "v1: no cgroup v1 hierarchy") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestShares(t *testing.T) {
+	for w, want := range map[int]int{100: 1024, 200: 2048, 50: 512, 1: 10, 10000: 102400} {
+		if got := Shares(w); got != want {
+			t.Errorf("Shares(%d) = %d, want %d", w, got, want)
+		}
+	}
+}
