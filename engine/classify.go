@@ -15,7 +15,7 @@ import (
 // moduleFaults are the errors a module causes; retrying on another
 // worker or node cannot help a deterministic module, so they are charged.
 var moduleFaults = []error{wasmhost.ErrTrap, wasmhost.ErrModuleFailed, wasmhost.ErrMalformedOutput, wasmhost.ErrMemoryLimit,
-	wasmhost.ErrOutputLimit, wasmhost.ErrInterrupted, worker.ErrTimeLimit, worker.ErrWorkerCrashed, worker.ErrWorkerOutOfMemory}
+	wasmhost.ErrOutputLimit, wasmhost.ErrInterrupted, worker.ErrTimeLimit, worker.ErrWorkerCrashed, worker.ErrWorkerOutOfMemory, worker.ErrSeccomp}
 
 // Classify says whose fault a failed attempt's error (from RunTask) is:
 // an invalid module fails the job, a worker killed from outside is not the

@@ -55,7 +55,7 @@ func newMetrics(n *Node) *metrics {
 	below := prometheus.NewDesc("wmr_shard_replicas_below_target", "Shards of the catalog with fewer live holders than their dataset's replicas.", nil, nil)
 	workers := prometheus.NewDesc("wmr_workers", "Worker processes running now, busy or idle.", nil, nil)
 	workerStarts := prometheus.NewDesc("wmr_worker_starts_total", "Worker processes this node started (a worker is reused until it fails or is killed).", nil, nil)
-	workerExits := prometheus.NewDesc("wmr_worker_exits_total", "Worker processes that ended with their attempt, by reason (time_limit, cancelled, crashed, out_of_memory, killed).", []string{"reason"}, nil)
+	workerExits := prometheus.NewDesc("wmr_worker_exits_total", "Worker processes that ended with their attempt, by reason (time_limit, cancelled, crashed, out_of_memory, killed, seccomp).", []string{"reason"}, nil)
 	slots := prometheus.NewDesc("wmr_task_slots", "Task slots of this node.", nil, nil)
 	busy := prometheus.NewDesc("wmr_task_slots_busy", "Task slots running an attempt.", nil, nil)
 	tenantCPU := prometheus.NewDesc("wmr_tenant_cpu_seconds_total", "CPU time the tenant's worker processes used on this node, from its cgroup (only with cgroups).", []string{"tenant"}, nil)
@@ -75,7 +75,7 @@ func newMetrics(n *Node) *metrics {
 			ws := n.engine.WorkerStats()
 			ch <- prometheus.MustNewConstMetric(workers, prometheus.GaugeValue, float64(ws.Live))
 			ch <- prometheus.MustNewConstMetric(workerStarts, prometheus.CounterValue, float64(ws.Started))
-			for _, reason := range []string{worker.EndTimeLimit, worker.EndCancelled, worker.EndCrashed, worker.EndOutOfMemory, worker.EndKilled} {
+			for _, reason := range []string{worker.EndTimeLimit, worker.EndCancelled, worker.EndCrashed, worker.EndOutOfMemory, worker.EndKilled, worker.EndSeccomp} {
 				ch <- prometheus.MustNewConstMetric(workerExits, prometheus.CounterValue, float64(ws.Ended[reason]), reason)
 			}
 			s, b, q := n.share.slotCounts()

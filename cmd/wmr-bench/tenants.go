@@ -48,7 +48,9 @@ func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 		return nil, fmt.Errorf("ca init: %v: %s", err, out)
 	}
 	tenants := filepath.Join(dir, "tenants.json")
-	for _, t := range [][]string{{"alice"}, {"bob", "--task-time", "5s", "--task-memory", "64MiB", "--task-output", "64MiB"}} {
+	// bob also gets a small CPU weight and a memory quota, which the
+	// nodes enforce with cgroups where the machine has them.
+	for _, t := range [][]string{{"alice"}, {"bob", "--task-time", "5s", "--task-memory", "64MiB", "--task-output", "64MiB", "--cpu-weight", "10", "--memory", "512MiB"}} {
 		out, err := exec.Command(wmr, append([]string{"tenants", "add", "--file", tenants, "--name", t[0]}, t[1:]...)...).Output()
 		if err != nil {
 			return nil, fmt.Errorf("tenants add: %v", err)
@@ -71,75 +73,91 @@ func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 }
 
 // benchTenants times alice's word count on inputs alone, then again while
-// bob keeps submitting hostile modules (two at a time), on a secure
-// 3-node cluster. It checks both outputs agree and every hostile job
-// failed.
-func benchTenants(wmr, wasm, dir string, inputs []string) (alone, loaded time.Duration, hostileJobs int, err error) {
+// bob keeps submitting hostile modules (two at a time), runs times each,
+// on a secure 3-node cluster. It checks every output agrees and every
+// hostile job failed.
+func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, loaded []time.Duration, hostileJobs int, err error) {
 	r, err := startSecureCluster(wmr, filepath.Join(dir, "tenants"), 3)
 	if r != nil {
 		defer stopCluster(r.ns)
 	}
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, nil, 0, err
 	}
 	if _, err := r.cli("alice", 0, append([]string{"put", "--dataset", "corpus", "--replicas", "2", "--block-size", "16MiB"}, inputs...)...); err != nil {
-		return 0, 0, 0, err
+		return nil, nil, 0, err
 	}
 	small := filepath.Join(dir, "tenants", "small.txt")
 	os.WriteFile(small, bytes.Repeat([]byte("one two three four\n"), 2000), 0o644)
 	if _, err := r.cli("bob", 1, "put", "--dataset", "in", "--replicas", "3", small); err != nil {
-		return 0, 0, 0, err
+		return nil, nil, 0, err
 	}
 	// Warm-up: every node compiles alice's module once.
 	if _, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", "warm", "--reducers", "4", "--wait", "-q"); err != nil {
-		return 0, 0, 0, err
+		return nil, nil, 0, err
 	}
-	timeAlice := func(out string) (time.Duration, error) {
+	want, err := r.cli("alice", 0, "cat", "warm")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	outputs := 0
+	timeAlice := func() (time.Duration, error) {
+		outputs++
+		out := fmt.Sprintf("out-%d", outputs)
 		start := time.Now()
-		_, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "-q")
-		return time.Since(start), err
-	}
-	if alone, err = timeAlice("alone"); err != nil {
-		return 0, 0, 0, err
+		if _, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "-q"); err != nil {
+			return 0, err
+		}
+		took := time.Since(start)
+		got, err := r.cli("alice", outputs%3, "cat", out)
+		if err != nil || !bytes.Equal(got, want) {
+			return 0, fmt.Errorf("alice's output %s differs from the first (%v)", out, err)
+		}
+		return took, nil
 	}
 	hostile := []string{"loop", "membomb", "flood", "trap", "malformed"}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var jobs, wrong atomic.Int64
-	for stream := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := stream; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+	load := func() (stop func()) {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for stream := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := stream; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					h := hostile[i%len(hostile)]
+					out, err := r.cli("bob", i%3, "submit", "--wasm", filepath.Join(filepath.Dir(wasm), "hostile-"+h+"-go.wasm"),
+						"--input", "in", "--output", fmt.Sprintf("o-%d-%d-%d", outputs, stream, i), "--wait", "-q")
+					jobs.Add(1)
+					if err == nil || !strings.Contains(string(out), "failed") {
+						wrong.Add(1)
+					}
 				}
-				h := hostile[i%len(hostile)]
-				out, err := r.cli("bob", i%3, "submit", "--wasm", filepath.Join(filepath.Dir(wasm), "hostile-"+h+"-go.wasm"),
-					"--input", "in", "--output", fmt.Sprintf("o-%d-%d", stream, i), "--wait", "-q")
-				jobs.Add(1)
-				if err == nil || !strings.Contains(string(out), "failed") {
-					wrong.Add(1)
-				}
-			}
-		}()
+			}()
+		}
+		return func() { close(done); wg.Wait() }
 	}
-	time.Sleep(2 * time.Second) // bob's load is under way
-	loaded, err = timeAlice("loaded")
-	close(stop)
-	wg.Wait()
-	if err != nil {
-		return 0, 0, 0, err
+	for range runs {
+		a, err := timeAlice()
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		stop := load()
+		time.Sleep(2 * time.Second) // bob's load is under way
+		l, err := timeAlice()
+		stop()
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		alone, loaded = append(alone, a), append(loaded, l)
 	}
 	if wrong.Load() > 0 {
-		return 0, 0, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
-	}
-	a, err1 := r.cli("alice", 0, "cat", "alone")
-	b, err2 := r.cli("alice", 2, "cat", "loaded")
-	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
-		return 0, 0, 0, fmt.Errorf("alice's outputs alone and under bob's load differ (%v %v)", err1, err2)
+		return nil, nil, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
 	}
 	return alone, loaded, int(jobs.Load()), nil
 }

@@ -99,6 +99,7 @@ const (
 	EndCrashed     = "crashed"       // died on its own (a runtime panic, a bad frame)
 	EndOutOfMemory = "out_of_memory" // died for want of memory
 	EndKilled      = "killed"        // killed from outside (the OOM killer, an operator)
+	EndSeccomp     = "seccomp"       // killed by its seccomp filter: a forbidden system call
 )
 
 // Stats is what a pool's worker processes have done since it started.
@@ -300,6 +301,11 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 		case f := <-frames:
 			if f.err != nil {
 				p.kill(pr) // waits for its exit status
+				if signaled(pr.err) == syscall.SIGSYS {
+					p.countEnd(EndSeccomp)
+					return nil, fmt.Errorf("%w, so its seccomp filter killed it (a worker may make only the system calls it was measured to need; a module cannot make any, so this is a bug in the host or an escape from the sandbox)%s",
+						ErrSeccomp, pr.tail.explain())
+				}
 				if sig, ok := killedBy(pr.err); ok {
 					if sig == syscall.SIGKILL && p.cfg.Placer != nil && pr.group != "" && p.cfg.Placer.OOMKills(pr.group) > oomBefore {
 						// The group's memory limit, not the machine: the
@@ -348,6 +354,18 @@ func (p *Pool) Run(ctx context.Context, spec *task.Spec, limit time.Duration, pr
 			}
 		}
 	}
+}
+
+// signaled is the signal that ended a worker, or 0.
+func signaled(exit error) syscall.Signal {
+	var ee *exec.ExitError
+	if !errors.As(exit, &ee) {
+		return 0
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return ws.Signal()
+	}
+	return 0
 }
 
 // killedBy reports the signal that ended a worker, for the signals that

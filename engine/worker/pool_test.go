@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elastic/go-seccomp-bpf/arch"
+
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 	"github.com/wmr-dev/wmr/internal/testwasm"
@@ -159,5 +161,60 @@ func TestTaskErrorKindOrder(t *testing.T) {
 		if te := newTaskError(err); te.Kind != "unwritable" {
 			t.Fatalf("kind %q, want unwritable", te.Kind)
 		}
+	}
+}
+
+// A worker that makes a system call outside its seccomp allowlist (the
+// test hook tries to open a socket) is killed by the kernel at once, and
+// the attempt says so; with the filter off the same call goes through and
+// the task succeeds.
+func TestSeccompKillsAForbiddenSystemCall(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(input, []byte("a b a\n"), 0o644)
+	t.Setenv(EnvTestForbiddenSyscall, "1")
+	p, err := NewPool(PoolConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Run(context.Background(), mapSpec(t, "wordcount", input), time.Minute, nil)
+	st := p.Stats()
+	p.Close()
+	if !errors.Is(err, ErrSeccomp) || !strings.Contains(err.Error(), "its seccomp filter killed it") || st.Ended[EndSeccomp] != 1 {
+		t.Fatalf("got %v (pool stats %+v); want a seccomp kill", err, st)
+	}
+
+	t.Setenv(EnvSeccomp, "off")
+	p, err = NewPool(PoolConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Run(context.Background(), mapSpec(t, "wordcount", input), time.Minute, nil); err != nil {
+		t.Fatalf("with %s=off: %v", EnvSeccomp, err)
+	}
+}
+
+// The allowlist holds no call that would let code out of the sandbox.
+func TestSeccompAllowlistHasNoEscapes(t *testing.T) {
+	info, err := arch.GetInfo("")
+	if err != nil {
+		t.Skip(err)
+	}
+	allowed := map[string]bool{}
+	for _, n := range AllowedSyscalls(info) {
+		allowed[n] = true
+	}
+	for _, n := range []string{"socket", "connect", "bind", "listen", "accept", "accept4", "sendto", "recvfrom", "socketpair",
+		"execve", "execveat", "fork", "vfork", "ptrace", "process_vm_readv", "process_vm_writev", "kill",
+		"mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "bpf", "perf_event_open", "userfaultfd",
+		"init_module", "finit_module", "delete_module", "kexec_load", "keyctl", "add_key", "request_key",
+		"setuid", "setgid", "setreuid", "setresuid", "capset", "io_uring_setup", "open_by_handle_at", "name_to_handle_at",
+		"ioctl", "prctl", "personality", "reboot", "swapon", "chown", "fchown", "symlink", "link", "mknod"} {
+		if allowed[n] {
+			t.Errorf("the worker's seccomp allowlist has %s", n)
+		}
+	}
+	if !allowed["futex"] || !allowed["mmap"] || !allowed["openat"] {
+		t.Errorf("the allowlist lacks what every Go program needs: %v", AllowedSyscalls(info))
 	}
 }

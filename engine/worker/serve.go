@@ -38,6 +38,10 @@ func Main() int {
 		logger.Error("cannot apply the worker's OS limits; refusing to run modules", "err", err)
 		return 1
 	}
+	if err := installSeccomp(os.Getenv(EnvSeccomp)); err != nil {
+		logger.Error("cannot install the worker's seccomp filter; refusing to run modules", "err", err)
+		return 1
+	}
 	if path := os.Getenv(EnvCPUProfile); path != "" {
 		f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
 		if err == nil && pprof.StartCPUProfile(f) == nil {
@@ -98,6 +102,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger
 		if err := msgpack.Unmarshal(body, &spec); err != nil {
 			return fmt.Errorf("decode task: %w", err)
 		}
+		forbiddenSyscallForTest()
 		last := time.Now()
 		progress := func(s task.Stats) {
 			if now := time.Now(); now.Sub(last) >= progressEvery {
