@@ -86,10 +86,11 @@ func waitJob(t *testing.T, s *secure, tenant string, n *testNode, id string, tot
 // by their task slots: alice (300) and bob (100) each keep two CPU-bound
 // workers running on a node with four slots and two cores, and the CPU
 // time their cgroups account over the same window follows the weights:
-// the ratio must lie between 2 and 8. The kernel's group scheduler gives
-// the heavier group more than its nominal 75% of two CPUs when each group
-// has as many runnable threads as there are CPUs (measured here: 3.5 to
-// 5.8 for 3:1); with the slots alone the ratio is about 1.
+// alice gets at least twice bob's, and bob at least 5% of it all. The
+// kernel's group scheduler gives the heavier group more than its nominal
+// 75% of two CPUs when each group has as many runnable threads as there
+// are CPUs (measured here: 3.5 to 9.3 for 3:1); with the slots alone the
+// ratio is about 1.
 func TestTenantCPUWeights(t *testing.T) {
 	needCgroups(t)
 	s := secureClusterWith(t, 1, []string{"--slots", "4", "--cgroups", "required"}, "ops --admin", "alice --cpu-weight 300", "bob --cpu-weight 100")
@@ -135,8 +136,8 @@ func TestTenantCPUWeights(t *testing.T) {
 	}
 	alice, bob := after["alice"]-before["alice"], after["bob"]-before["bob"]
 	t.Logf("CPU over 6 s: alice %.2f s, bob %.2f s, ratio %.2f (weights 3:1)", alice, bob, alice/bob)
-	if bob <= 0 || alice/bob < 2 || alice/bob > 8 || alice+bob < 6 {
-		t.Errorf("CPU over 6 s: alice %.2f s, bob %.2f s (ratio %.2f); want 2 to 8 for weights 3:1, and the 2 cores used", alice, bob, alice/bob)
+	if alice/bob < 2 || bob < 0.05*(alice+bob) || alice+bob < 6 {
+		t.Errorf("CPU over 6 s: alice %.2f s, bob %.2f s (ratio %.2f); want at least 2:1 for weights 3:1, bob not starved (5%% or more), and the 2 cores used", alice, bob, alice/bob)
 	}
 
 	// Both jobs still end with the right answer.
