@@ -70,9 +70,15 @@ func waitRunningAttempt(t *testing.T, ns []*testNode, id, kind string, on func(*
 
 func waitJobEnd(t *testing.T, n *testNode, id string, total time.Duration) *nodes.JobStatus {
 	t.Helper()
+	return waitJobEndVia(t, n.client(), id, total)
+}
+
+// waitJobEndVia is waitJobEnd through a given client (a tenant's token).
+func waitJobEndVia(t *testing.T, c *nodes.Client, id string, total time.Duration) *nodes.JobStatus {
+	t.Helper()
 	var final *nodes.JobStatus
 	waitFor(t, total, "job "+id+" to finish", func() error {
-		s, err := n.client().Job(context.Background(), id)
+		s, err := c.Job(context.Background(), id)
 		if err == nil && s.State == "running" {
 			err = fmt.Errorf("running: %s, maps %d/%d reduces %d/%d", s.Phase, s.MapsDone, s.Maps, s.ReducesDone, s.Reduces)
 		}

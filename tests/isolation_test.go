@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/wmr-dev/wmr/internal/jobtest"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 	"github.com/wmr-dev/wmr/nodes"
@@ -36,11 +33,7 @@ func tenantMetric(t *testing.T, s *secure, n *testNode, name string) map[string]
 	if err != nil || code != 200 {
 		t.Fatalf("/metrics: %d %v %s", code, err, body)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := parseMetrics(t, []byte(body))
 	out := map[string]float64{}
 	if f := fams[name]; f != nil {
 		for _, m := range f.Metric {
@@ -63,23 +56,6 @@ func submitJSON(t *testing.T, s *secure, tenant string, n *testNode, args ...str
 		t.Fatalf("%s submit: exit %d %v %s", tenant, r.code, err, r.stderr)
 	}
 	return st.ID
-}
-
-// waitJob waits for tenant's job to end and returns its final status.
-func waitJob(t *testing.T, s *secure, tenant string, n *testNode, id string, total time.Duration) *nodes.JobStatus {
-	t.Helper()
-	var st *nodes.JobStatus
-	waitFor(t, total, tenant+"'s job "+id+" to end", func() error {
-		var err error
-		if st, err = n.clientAs(s.tokens[tenant]).Job(context.Background(), id); err != nil {
-			return err
-		}
-		if st.State == "running" {
-			return fmt.Errorf("%s: %d/%d maps, %d/%d reduces", st.Phase, st.MapsDone, st.Maps, st.ReducesDone, st.Reduces)
-		}
-		return nil
-	})
-	return st
 }
 
 // The kernel shares a node's CPU between tenants by their cpu_weight, not
@@ -143,7 +119,7 @@ func TestTenantCPUWeights(t *testing.T) {
 	// Both jobs still end with the right answer.
 	want := localRun(t, slow, corpus, 1, "spin=0")
 	for _, tenant := range []string{"alice", "bob"} {
-		if st := waitJob(t, s, tenant, n, ids[tenant], 3*time.Minute); st.State != "succeeded" {
+		if st := waitJobEndVia(t, n.clientAs(s.tokens[tenant]), ids[tenant], 3*time.Minute); st.State != "succeeded" {
 			t.Fatalf("%s's job: %s %s", tenant, st.State, st.Error)
 		}
 		if r := s.as(t, tenant, n, "cat", "counts"); r.code != 0 || r.stdout != want {
@@ -175,7 +151,7 @@ func TestTenantMemoryLimit(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "failed on all 2 attempts") || !strings.Contains(r.stderr, "tenant bob's memory limit of 128 MiB on this node") {
 		t.Fatalf("bob's memory bomb: exit %d\n%s", r.code, r.stderr)
 	}
-	if st := waitJob(t, s, "alice", n, aliceJob, 2*time.Minute); st.State != "succeeded" {
+	if st := waitJobEndVia(t, n.clientAs(s.tokens["alice"]), aliceJob, 2*time.Minute); st.State != "succeeded" {
 		t.Fatalf("alice's job: %s %s", st.State, st.Error)
 	}
 	if out := s.as(t, "alice", n, "cat", "counts"); out.code != 0 || out.stdout != localRun(t, wc, corpus, 2) {

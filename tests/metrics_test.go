@@ -27,12 +27,18 @@ func scrape(t *testing.T, n *testNode) ([]byte, map[string]*dto.MetricFamily) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
 	}
+	return b, parseMetrics(t, b)
+}
+
+// parseMetrics parses a /metrics body with Prometheus's own parser.
+func parseMetrics(t *testing.T, b []byte) map[string]*dto.MetricFamily {
+	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(b))
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
-	return b, fams
+	return fams
 }
 
 // value sums the samples of a family whose labels include all of want.

@@ -373,15 +373,7 @@ func signaled(exit error) syscall.Signal {
 // operator). A worker that crashed on its own (a Go panic, SIGSEGV, SIGABRT)
 // is not "killed".
 func killedBy(exit error) (syscall.Signal, bool) {
-	var ee *exec.ExitError
-	if !errors.As(exit, &ee) {
-		return 0, false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() {
-		return 0, false
-	}
-	switch sig := ws.Signal(); sig {
+	switch sig := signaled(exit); sig {
 	case syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP:
 		return sig, true
 	}
