@@ -35,7 +35,10 @@ var (
 	errExists     = errors.New("already exists")
 	errJobEnded   = errors.New("job already ended")
 	// errCancelled ends a job its user cancelled.
-	errCancelled     = errors.New("cancelled by its user")
+	errCancelled = errors.New("cancelled by its user")
+	// errSuperseded stops a coordinator's run of a job that a successor
+	// took over while it was cut off (a partition): the job is theirs.
+	errSuperseded    = errors.New("taken over by a successor")
 	errTooLarge      = errors.New("too large")
 	errUnknownTenant = errors.New("unknown tenant")
 )

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -444,6 +445,22 @@ func (n *Node) coordinate(j *job) {
 		close(j.done)
 		return
 	}
+	if errors.Is(err, errSuperseded) {
+		// A successor took the job over while this node was cut off: its
+		// record, files and output are the successor's, so this run
+		// writes no final status and removes nothing.
+		j.mu.Lock()
+		j.status.State, j.status.Error = "running", "its coordinator "+n.name+" lost it to a successor: "+err.Error()
+		j.mu.Unlock()
+		close(j.done)
+		n.jobsMu.Lock()
+		if n.jobs[j.status.ID] == j {
+			delete(n.jobs, j.status.ID)
+		}
+		n.jobsMu.Unlock()
+		n.log.Warn("stopped coordinating a job a successor took over", "job", j.status.ID, "err", err)
+		return
+	}
 	j.mu.Lock()
 	j.status.Finished = time.Now()
 	if errors.Is(err, errCancelled) {
@@ -462,7 +479,7 @@ func (n *Node) coordinate(j *job) {
 	n.record(n.ctx, j.rec)
 	for _, m := range n.alive() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), 10*time.Second)
-		r, _ := http.NewRequestWithContext(ctx, http.MethodDelete, n.peerURL(m, "/v1/internal/jobs/"+j.status.ID), nil)
+		r, _ := http.NewRequestWithContext(ctx, http.MethodDelete, n.peerURL(m, "/v1/internal/jobs/"+j.status.ID+"?epoch="+strconv.Itoa(j.rec.Epoch)), nil)
 		if r != nil {
 			n.do(r, nil)
 		}
@@ -479,8 +496,17 @@ func (n *Node) coordinate(j *job) {
 // and takes over the jobs of a coordinator that left where this node is
 // the successor.
 func (n *Node) membershipChanged(ev coord.Event) {
-	if down, ok := ev.(coord.NodeDown); ok && !n.shuttingDown() {
-		go n.takeOverFrom(down.Node)
+	// Before the node is ready (memberlist reports members while it
+	// starts), Start adopts orphans itself.
+	if n.ready.Load() && !n.shuttingDown() {
+		go n.adoptOrphans()
+		if up, ok := ev.(coord.NodeUp); ok && up.Node != n.name {
+			go func() {
+				if m, ok := n.aliveMember(up.Node); ok {
+					n.shareRecords(n.ctx, m)
+				}
+			}()
+		}
 	}
 	n.jobsMu.Lock()
 	defer n.jobsMu.Unlock()
@@ -711,6 +737,9 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 		return err
 	}
 	if err := x.n.checkStorage(out); err != nil {
+		return err
+	}
+	if err := x.n.fence(ctx, x.j.rec); err != nil {
 		return err
 	}
 	return x.n.commit(context.WithoutCancel(ctx), out)
@@ -1029,6 +1058,12 @@ func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus,
 	if next == "" {
 		return nil, fmt.Errorf("%w: job %s: its coordinator, node %s, is not alive and none of the nodes that could take it over is; the job is lost and published no output", errNoLiveReplica, id, r.Coordinator)
 	}
-	return &JobStatus{ID: id, Tenant: r.Tenant, Coordinator: next, State: "running", Phase: "taking over", Request: r.Request, Created: r.Created,
-		Counters: map[string]int64{}}, nil
+	st := &JobStatus{ID: id, Tenant: r.Tenant, Coordinator: next, State: "running", Phase: "taking over", Request: r.Request, Created: r.Created,
+		Counters: map[string]int64{}}
+	if k, q := n.liveHolders(r), quorum(r.Holders); k < q {
+		st.Phase = "waiting for a quorum"
+		st.Error = fmt.Sprintf("its coordinator %s is not alive, and only %d of the job's %d nodes are; a successor takes the job over once %d are "+
+			"(a majority, so that the two sides of a partition never both run it), or %s when it restarts", r.Coordinator, k, len(r.Holders), q, r.Coordinator)
+	}
+	return st, nil
 }

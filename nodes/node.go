@@ -46,6 +46,7 @@ type Node struct {
 	metrics    *metrics
 	moduleMu   sync.Mutex // serialises fetching modules from coordinators
 	jobsMu     sync.Mutex
+	adoptMu    sync.Mutex      // one adoptOrphans at a time
 	jobs       map[string]*job // jobs this node coordinates
 	records    *jobRecords     // what the cluster remembers of jobs
 	dead       deadTracker
@@ -215,6 +216,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.ScrubInterval > 0 {
 		go n.scrubLoop(n.ctx)
 	}
+	// Jobs this node coordinated before a restart, and jobs whose
+	// coordinator died while this node was away.
+	go n.adoptOrphans()
 	n.log.Info("node started", "http", n.httpAddr, "gossip", n.cfg.GossipAddr, "members", len(n.ml.Members()))
 	return nil
 }

@@ -67,6 +67,7 @@ func (n *Node) handler() http.Handler {
 	handle("GET /v1/internal/jobs/{job}/maps/{file}", n.handleMapOutput)
 	handle("GET /v1/internal/jobs/{job}/outputs", n.handleMapOutputs)
 	handle("PUT /v1/internal/jobrecords/{job}", n.handlePutJobRecord)
+	handle("PUT /v1/internal/jobrecords", n.handlePutJobRecords)
 	handle("DELETE /v1/internal/jobs/{job}", n.handleDropJob)
 	handle("POST /v1/internal/jobs/{job}/cancel", n.handlePeerCancel)
 	handle("GET /v1/internal/jobs/{job}/logs", n.handlePeerLogs)

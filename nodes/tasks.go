@@ -556,6 +556,14 @@ func (n *Node) handleDropJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	// A coordinator cut off by a partition ends its run of a job and drops
+	// the job's files; a successor that took the job over at a later
+	// epoch still needs the ones here.
+	epoch, _ := strconv.Atoi(r.URL.Query().Get("epoch"))
+	if rec, ok := n.records.get(job); ok && rec.Final == nil && rec.Epoch > epoch {
+		writeError(w, http.StatusConflict, fmt.Errorf("%w: job %s is coordinated by %s at epoch %d, not %d; its files stay", errExists, job, rec.Coordinator, rec.Epoch, epoch))
+		return
+	}
 	os.RemoveAll(n.jobDir(job))
 	writeJSON(w, map[string]string{"dropped": job})
 }

@@ -7,10 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wmr-dev/wmr/internal/jobtest"
+	"github.com/wmr-dev/wmr/internal/testwasm"
+	"github.com/wmr-dev/wmr/nodes"
 )
 
 // netLab is a private network of Linux network namespaces on one bridge:
@@ -30,6 +33,8 @@ func sh(t *testing.T, args ...string) {
 	}
 }
 
+var labs atomic.Int32
+
 func newNetLab(t *testing.T, nodes int) *netLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -38,8 +43,11 @@ func newNetLab(t *testing.T, nodes int) *netLab {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("network namespaces need iproute2 (ip)")
 	}
-	id := fmt.Sprint(os.Getpid() % 100000)
-	l := &netLab{t: t, id: id, subnet: fmt.Sprintf("10.201.%d", os.Getpid()%250)}
+	// Each lab of this process gets its own names and subnet: a lab's
+	// links may outlive its test for a moment.
+	k := int(labs.Add(1))
+	id := fmt.Sprintf("%d%d", os.Getpid()%10000, k)
+	l := &netLab{t: t, id: id, subnet: fmt.Sprintf("10.201.%d", (os.Getpid()+k)%250)}
 	br := "wbr" + id
 	t.Cleanup(func() {
 		for i := 1; i <= nodes; i++ {
@@ -164,3 +172,64 @@ func TestClusterHealsAfterPartitions(t *testing.T) {
 }
 
 func contextBG() context.Context { return context.Background() }
+
+// A coordinator cut off by a partition loses its job to a successor on
+// the majority's side, which publishes the output once; the cut-off node,
+// though it holds every shard and runs the whole job alone, publishes
+// nothing; and after the partition heals every node reports the
+// successor's success.
+func TestClusterPartitionedCoordinatorIsSuperseded(t *testing.T) {
+	l := newNetLab(t, 3)
+	n1 := l.start(t, 1)
+	waitFor(t, 20*time.Second, "n1 to answer", func() error { _, err := n1.client().Members(contextBG()); return err })
+	ns := []*testNode{n1, l.start(t, 2, n1.gossip), l.start(t, 3, n1.gossip)}
+	whole(t, ns, 20*time.Second)
+	_, paths := putCorpus(t, n1, "books", 3, 3, 40<<10)
+	st, err := n1.client().Submit(contextBG(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
+		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "300000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRunningAttempt(t, ns, st.ID, "map", func(*testNode) bool { return true })
+	l.cut(1)
+	final := waitJobEnd(t, ns[1], st.ID, 240*time.Second)
+	if final.State != "succeeded" || final.Coordinator != "n2" {
+		t.Fatalf("on the majority's side: %s coordinated by %s: %s (%s)", final.State, final.Coordinator, final.Error, views(ns[1:]))
+	}
+	want, _ := jobtest.WordCount(paths)
+	if got, err := catString(t, ns[2].client(), "counts"); err != nil || jobtest.Diff(parse(got), want) != "" {
+		t.Fatalf("output on the majority's side: %v\n%s", err, jobtest.Diff(parse(got), want))
+	}
+	if lines := countLines(paths); final.Counters["lines"] != int64(lines) {
+		t.Fatalf("counters %v, want lines=%d", final.Counters, lines)
+	}
+	// The cut-off coordinator ran the job to its end alone, and its fence
+	// refused to publish (give it the time to get there).
+	waitFor(t, 120*time.Second, "n1 to give its run of the job up", func() error {
+		if log := n1.log.String(); !strings.Contains(log, "only 1 of the job's 3 nodes answered before its output was published") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	l.heal(1)
+	whole(t, ns, 60*time.Second)
+	for _, line := range strings.Split(n1.log.String(), "\n") {
+		if strings.Contains(line, "dataset committed") && strings.Contains(line, "counts") {
+			t.Fatalf("the cut-off coordinator published the output: %s", line)
+		}
+	}
+	waitFor(t, 60*time.Second, "n1 to learn the successor's result", func() error {
+		s, err := n1.client().Job(contextBG(), st.ID)
+		if err != nil || s.State != "succeeded" || s.Coordinator != "n2" {
+			return fmt.Errorf("%v %+v", err, s)
+		}
+		js, err := n1.client().Jobs(contextBG())
+		if err != nil || len(js) != 1 || js[0].State != "succeeded" {
+			return fmt.Errorf("jobs via n1: %v %+v", err, js)
+		}
+		return nil
+	})
+	if got, err := catString(t, n1.client(), "counts"); err != nil || jobtest.Diff(parse(got), want) != "" {
+		t.Fatalf("output via n1 after healing: %v", err)
+	}
+}

@@ -39,6 +39,7 @@ func run() int {
 	skipCluster := flag.Bool("skip-cluster", false, "skip the cluster and shuffle figures")
 	languages := flag.String("languages", "go,rust,c,as", "guest languages whose wordcount to time (build/examples/wordcount-<lang>.wasm)")
 	tenantsOnly := flag.Bool("tenants-only", false, "run only the tenant-isolation figure (A alone vs under B's hostile load)")
+	failoverOnly := flag.Bool("failover-only", false, "run only the coordinator failover figure (its SIGKILL mid-map to the job's success)")
 	stragglerOnly := flag.Bool("straggler-only", false, "run only the straggler figure (one node slowed 10x, with and without backups)")
 	sortLines := flag.Int("sort-lines", 3_000_000, "lines of 100 bytes for the text sort figure")
 	sortOnly := flag.Bool("sort-only", false, "run only the text sort figure")
@@ -72,6 +73,9 @@ func run() int {
 	stragglerInput := paths[:max(1, len(paths)/4)]
 	if *stragglerOnly {
 		return printStraggler(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1))
+	}
+	if *failoverOnly {
+		return printFailover(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1))
 	}
 
 	// Warm the page cache so every contender reads from memory.
@@ -222,6 +226,9 @@ func run() int {
 			return code
 		}
 		if code := printStraggler(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1)); code != 0 {
+			return code
+		}
+		if code := printFailover(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1)); code != 0 {
 			return code
 		}
 	}
