@@ -1061,7 +1061,7 @@ func (n *Node) jobStatus(ctx context.Context, t *Tenant, id string) (*JobStatus,
 	st := &JobStatus{ID: id, Tenant: r.Tenant, Coordinator: next, State: "running", Phase: "taking over", Request: r.Request, Created: r.Created,
 		Counters: map[string]int64{}}
 	if k, q := n.liveHolders(r), quorum(r.Holders); k < q {
-		st.Phase = "waiting for a quorum"
+		st.Phase, st.Coordinator = "waiting for a quorum", r.Coordinator
 		st.Error = fmt.Sprintf("its coordinator %s is not alive, and only %d of the job's %d nodes are; a successor takes the job over once %d are "+
 			"(a majority, so that the two sides of a partition never both run it), or %s when it restarts", r.Coordinator, k, len(r.Holders), q, r.Coordinator)
 	}

@@ -169,7 +169,17 @@ func TestClusterSameOutputIsRefused(t *testing.T) {
 		r := wmr(t, "submit", "--node", "http://"+n.http, "--wasm", testwasm.Path(t, "grep"), "--input", "books", "--output", "counts",
 			"--param", "pattern=the")
 		if r.code != 1 || !strings.Contains(r.stderr, "job "+st.ID+", still running, writes dataset counts; choose another --output") {
-			t.Fatalf("second job with the same output via %s: exit %d: %s", n.name, r.code, r.stderr)
+			// Say what the first job was doing then: a flake under load
+			// once let a second job through, with no clue why.
+			first, err := ns[0].client().Job(context.Background(), st.ID)
+			var seen []string
+			if first != nil {
+				for _, a := range first.Attempts {
+					seen = append(seen, fmt.Sprintf("%s.a%d@%s %s", a.Task, a.Attempt, a.Node, a.Outcome))
+				}
+			}
+			t.Fatalf("second job with the same output via %s: exit %d: %s %s\nthe first job then: %v %+v\nattempts: %s\nn1's log:\n%s\nn2's log:\n%s",
+				n.name, r.code, r.stdout, r.stderr, err, first, strings.Join(seen, "; "), ns[0].log.String(), ns[1].log.String())
 		}
 	}
 	thaw()

@@ -517,3 +517,45 @@ func TestModuleLogs(t *testing.T) {
 		t.Fatalf("--log-file holds %q", b)
 	}
 }
+
+// On two nodes neither is a majority without the other: when the
+// coordinator dies, the survivor does not take the job over (it could be
+// the other side of a partition) and says why; when the coordinator comes
+// back, it takes its own job up again and finishes it, exactly.
+func TestClusterRestartedCoordinatorResumesItsJob(t *testing.T) {
+	ns := cluster(t, 2)
+	_, paths := putCorpus(t, ns[0], "books", 2, 3, 40<<10)
+	coordinator, survivor := ns[1], ns[0]
+	st, err := coordinator.client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
+		Input: "books", Output: "counts", Reducers: 2, Params: map[string]string{"spin": "300000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRunningAttempt(t, ns, st.ID, "map", func(*testNode) bool { return true })
+	coordinator.cmd.Process.Signal(syscall.SIGKILL)
+	<-coordinator.exited
+	waitFor(t, 60*time.Second, "the survivor to report the job waiting", func() error {
+		s, err := survivor.client().Job(context.Background(), st.ID)
+		if err != nil || s.State != "running" || s.Phase != "waiting for a quorum" || s.Coordinator != coordinator.name ||
+			!strings.Contains(s.Error, "only 1 of the job's 2 nodes are; a successor takes the job over once 2 are") {
+			return fmt.Errorf("%v %+v", err, s)
+		}
+		return nil
+	})
+	if strings.Contains(survivor.log.String(), "took the job over") {
+		t.Fatalf("the survivor took the job over without a quorum:\n%s", survivor.log.String())
+	}
+	startNodeAt(t, coordinator.name, coordinator.data, coordinator.http, coordinator.gossip, survivor.gossip)
+	final := waitJobEnd(t, survivor, st.ID, 180*time.Second)
+	if final.State != "succeeded" || final.Coordinator != coordinator.name {
+		t.Fatalf("after the coordinator's restart: %s by %s: %s", final.State, final.Coordinator, final.Error)
+	}
+	got, _ := catString(t, survivor.client(), "counts")
+	want, _ := jobtest.WordCount(paths)
+	if d := jobtest.Diff(parse(got), want); d != "" {
+		t.Fatalf("output differs:\n%s", d)
+	}
+	if lines := countLines(paths); final.Counters["lines"] != int64(lines) || final.Counters["keys"] != int64(len(want)) {
+		t.Fatalf("counters %v, want lines=%d keys=%d", final.Counters, lines, len(want))
+	}
+}
