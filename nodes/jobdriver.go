@@ -58,10 +58,11 @@ func (n *Node) coordinate(j *job) {
 	j.mu.Unlock()
 	close(j.done)
 	final := j.snapshot()
-	j.rec.Final = &final
 	all := j.jobLogs("")
-	j.rec.Logs, j.rec.LogsDropped = all.Logs, all.Dropped
-	n.record(n.ctx, j.rec)
+	n.record(n.ctx, j.updateRecord(func(r *jobRecord) {
+		r.Final = &final
+		r.Logs, r.LogsDropped = all.Logs, all.Dropped
+	}))
 	for _, m := range n.alive() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(n.ctx), 10*time.Second)
 		r, _ := http.NewRequestWithContext(ctx, http.MethodDelete, n.peerURL(m, "/v1/internal/jobs/"+j.status.ID+"?epoch="+strconv.Itoa(j.rec.Epoch)), nil)
@@ -225,6 +226,9 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 		return coord.Failed{Attempt: st.Attempt, Class: coord.Lost, Err: fmt.Errorf("node %s: %w", node.Name, err)}
 	}
 	if resp.Error == "" && resp.Result != nil {
+		if id.Kind == coord.Reduce {
+			x.n.noteReduce(ctx, x.j, reduceDone{Partition: id.Index, Attempt: st.Attempt.N, Node: node.Name, Holders: resp.Holders, Result: resp.Result})
+		}
 		return coord.Succeeded{Attempt: st.Attempt, Result: resp.Result, Output: resp.File, Holders: resp.Holders}
 	}
 	ev := coord.Failed{Attempt: st.Attempt, Class: classOf(resp.Class), Err: errors.New(resp.Error), Record: resp.Record}
@@ -324,7 +328,7 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 	if err := x.n.checkStorage(out); err != nil {
 		return err
 	}
-	if err := x.n.fence(ctx, x.j.rec); err != nil {
+	if err := x.n.fence(ctx, x.j.updateRecord(func(*jobRecord) {})); err != nil {
 		return err
 	}
 	return x.n.commit(context.WithoutCancel(ctx), out)

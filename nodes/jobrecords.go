@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wmr-dev/wmr/engine/coord"
+	"github.com/wmr-dev/wmr/engine/task"
 )
 
 // jobRecord is what the cluster remembers of a job so that it outlives its
@@ -31,20 +32,61 @@ type jobRecord struct {
 	Coordinator string     `json:"coordinator"` // the node coordinating it now
 	Epoch       int        `json:"epoch"`       // 0, then +1 per take-over
 	Holders     []string   `json:"holders"`     // the nodes that keep this record
-	Final       *JobStatus `json:"final,omitempty"`
+	// Seq orders the writes of one epoch before its end: each reduce that
+	// succeeds is added to Reduces, so a successor reuses its output.
+	Seq     int          `json:"seq,omitempty"`
+	Reduces []reduceDone `json:"reduces,omitempty"`
+	Final   *JobStatus   `json:"final,omitempty"`
 	// Logs are the job's module log lines, kept with its final status so
 	// that any holder answers wmr logs after the job (and after restarts).
 	Logs        []JobLog `json:"logs,omitempty"`
 	LogsDropped int      `json:"logs_dropped,omitempty"`
 }
 
-// newer says whether r should replace old: a later epoch, or the same
-// epoch's end.
+// reduceDone is a reduce attempt that succeeded: its output shard is on
+// Holders, not yet published.
+type reduceDone struct {
+	Partition int          `json:"partition"`
+	Attempt   int          `json:"attempt"`
+	Node      string       `json:"node"`
+	Holders   []string     `json:"holders"`
+	Result    *task.Result `json:"result"`
+}
+
+// newer says whether r should replace old: a later epoch, the same
+// epoch's end, or a later write of the same epoch before its end.
 func (r *jobRecord) newer(old *jobRecord) bool {
 	if old == nil || r.Epoch > old.Epoch {
 		return true
 	}
-	return r.Epoch == old.Epoch && r.Final != nil && old.Final == nil
+	if r.Epoch != old.Epoch || old.Final != nil {
+		return false
+	}
+	return r.Final != nil || r.Seq > old.Seq
+}
+
+// clone copies r deeply enough to marshal while r changes.
+func (r *jobRecord) clone() *jobRecord {
+	c := *r
+	c.Holders, c.Reduces, c.Logs = slices.Clone(r.Holders), slices.Clone(r.Reduces), slices.Clone(r.Logs)
+	return &c
+}
+
+// recovered are the reduce outputs of r that a successor can reuse: those
+// whose every holder is alive.
+func (n *Node) recoveredReduces(r *jobRecord) []coord.Recovered {
+	var out []coord.Recovered
+	for _, d := range r.Reduces {
+		alive := len(d.Holders) > 0 && d.Result != nil
+		for _, h := range d.Holders {
+			alive = alive && n.isAlive(h)
+		}
+		if alive {
+			out = append(out, coord.Recovered{Task: coord.TaskID{Kind: coord.Reduce, Index: d.Partition}, Attempt: d.Attempt, Node: d.Node,
+				Holders: slices.Clone(d.Holders), Result: d.Result})
+		}
+	}
+	return out
 }
 
 // jobRecords keeps the records on disk (DATA/jobrecords/ID.json) and in
@@ -455,11 +497,14 @@ func (n *Node) takeOver(r *jobRecord) error {
 	x := &clusterJob{n: n, j: j, in: in, req: r.Request}
 	plan := x.plan()
 	plan.Recovered = n.recoverMapOutputs(n.ctx, r.ID, len(in.Shards))
+	reduces := n.recoveredReduces(r)
+	plan.Recovered = append(plan.Recovered, reduces...)
 	j.driver = coord.NewDriver(coord.New(plan), x, nil)
 	n.jobsMu.Lock()
 	n.jobs[r.ID] = j
 	n.jobsMu.Unlock()
-	n.log.Warn("took the job over", "job", r.ID, "from", gone, "epoch", r.Epoch, "map_outputs_reused", len(plan.Recovered), "maps", len(in.Shards))
+	n.log.Warn("took the job over", "job", r.ID, "from", gone, "epoch", r.Epoch, "map_outputs_reused", len(plan.Recovered)-len(reduces), "maps", len(in.Shards),
+		"reduce_outputs_reused", len(reduces), "reduces", r.Request.Reducers)
 	go n.coordinate(j)
 	return nil
 }

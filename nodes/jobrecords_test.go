@@ -81,6 +81,8 @@ func TestJobRecordsKeepTheNewestEpoch(t *testing.T) {
 		{jobRecord{ID: "j", Coordinator: "n2", Epoch: 1}, true},
 		{jobRecord{ID: "j", Coordinator: "n1", Final: &JobStatus{State: "failed"}}, false},
 		{jobRecord{ID: "j", Coordinator: "n3", Epoch: 1}, false},
+		{jobRecord{ID: "j", Coordinator: "n2", Epoch: 1, Seq: 2, Reduces: []reduceDone{{Partition: 0, Holders: []string{"n3"}}}}, true},
+		{jobRecord{ID: "j", Coordinator: "n2", Epoch: 1, Seq: 1}, false}, // a reduce's note arriving late
 		{jobRecord{ID: "j", Coordinator: "n2", Epoch: 1, Final: &JobStatus{State: "succeeded"}}, true},
 		{jobRecord{ID: "j", Coordinator: "n2", Epoch: 1, Final: &JobStatus{State: "failed"}}, false},
 	}
@@ -94,7 +96,7 @@ func TestJobRecordsKeepTheNewestEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, ok := again.get("j")
-	if !ok || r.Coordinator != "n2" || r.Epoch != 1 || r.Final == nil || r.Final.State != "succeeded" {
+	if !ok || r.Coordinator != "n2" || r.Epoch != 1 || r.Final == nil || r.Final.State != "succeeded" || len(r.Reduces) != 0 {
 		t.Fatalf("after a restart: %+v", r)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,6 +104,7 @@ type job struct {
 	inKey, outKey string // TENANT/NAME
 	driver        *coord.Driver
 	rec           *jobRecord // kept on every holder; see jobrecords.go
+	recMu         sync.Mutex // rec changes while attempts run (Reduces, Seq)
 	mu            sync.Mutex
 	status        JobStatus // what the driver does not know: ids, request, times, outcome
 	done          chan struct{}
@@ -153,6 +155,26 @@ func (j *job) jobLogs(taskID string) JobLogs {
 		}
 	}
 	return out
+}
+
+// updateRecord changes the job's record under its lock and returns a copy
+// to push.
+func (j *job) updateRecord(change func(r *jobRecord)) *jobRecord {
+	j.recMu.Lock()
+	defer j.recMu.Unlock()
+	change(j.rec)
+	return j.rec.clone()
+}
+
+// noteReduce adds a reduce that succeeded to the job's record, on every
+// holder: a successor reuses its output instead of running it again.
+func (n *Node) noteReduce(ctx context.Context, j *job, d reduceDone) {
+	rec := j.updateRecord(func(r *jobRecord) {
+		r.Reduces = slices.DeleteFunc(r.Reduces, func(o reduceDone) bool { return o.Partition == d.Partition })
+		r.Reduces = append(r.Reduces, d)
+		r.Seq++
+	})
+	n.record(ctx, rec)
 }
 
 // running reports whether the job has not ended yet.

@@ -85,11 +85,11 @@ func New(plan Plan) *Job {
 	}
 	for _, r := range plan.Recovered {
 		t := j.task(r.Task)
-		if t == nil || r.Task.Kind != Map || t.done != nil || r.Result == nil {
+		if t == nil || t.done != nil || r.Result == nil || r.Task.Kind == Reduce && len(r.Holders) == 0 {
 			continue
 		}
-		a := &attempt{id: AttemptID{r.Task, r.Attempt}, node: r.Node, result: r.Result, output: r.Output, stats: r.Result.Stats,
-			outcome: "succeeded (recovered from node " + r.Node + ")"}
+		a := &attempt{id: AttemptID{r.Task, r.Attempt}, node: r.Node, result: r.Result, output: r.Output, holders: slices.Clone(r.Holders),
+			stats: r.Result.Stats, outcome: "succeeded (recovered from node " + r.Node + ")"}
 		t.done, t.next = a, max(t.next, r.Attempt+1)
 		t.history = append(t.history, a)
 		j.attempts[a.id] = a

@@ -496,3 +496,44 @@ func TestRecoveredMapOutputsAreReused(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// A successor reuses the reduce outputs an earlier coordinator saw
+// succeed: only the other reduces run, the commit names the recovered
+// output's holders, and its counters count once. A recovered output whose
+// holder dies before the commit is redone.
+func TestRecoveredReduceOutputsAreReused(t *testing.T) {
+	recovered := func() Plan {
+		p := plan(2, 2)
+		p.Recovered = []Recovered{
+			{Task: TaskID{Map, 0}, Attempt: 1, Node: "n2", Output: "m-00000.a1.out", Result: ok(m(0, 1), 10).Result},
+			{Task: TaskID{Map, 1}, Attempt: 1, Node: "n2", Output: "m-00001.a1.out", Result: ok(m(1, 1), 20).Result},
+			{Task: TaskID{Reduce, 0}, Attempt: 3, Node: "n3", Holders: []string{"n3"},
+				Result: &task.Result{Stats: task.Stats{RecordsOut: 4}, Counters: map[string]int64{"keys": 4}}},
+			{Task: TaskID{Reduce, 1}, Attempt: 1, Node: "n3", Result: &task.Result{}}, // a reduce without holders is not an output
+		}
+		return p
+	}
+	s := newSim(t, recovered(), "n2", "n3")
+	s.step(Tick{})
+	s.expect("start r-00001.a1 on n2")
+	s.step(Succeeded{Attempt: r(1, 1), Result: &task.Result{Stats: task.Stats{RecordsOut: 6}, Counters: map[string]int64{"keys": 6}}, Holders: []string{"n2"}})
+	s.expect("commit 2 outputs")
+	if c := s.acts[0].(Commit); c.Outputs[0].Holders[0] != "n3" || c.Outputs[0].Stats.RecordsOut != 4 || c.Outputs[1].Holders[0] != "n2" {
+		t.Fatalf("commit %+v", c)
+	}
+	if st := s.job.Status(); st.Counters["lines"] != 30 || st.Counters["keys"] != 10 || st.ReducesDone != 2 {
+		t.Fatalf("status %+v", st)
+	}
+
+	lost := newSim(t, recovered(), "n2", "n3")
+	lost.step(Tick{})
+	lost.expect("start r-00001.a1 on n2")
+	lost.step(NodeDown{Node: "n3"})
+	lost.expect("start r-00000.a4 on n2")
+	lost.step(Succeeded{Attempt: r(1, 1), Result: &task.Result{Counters: map[string]int64{"keys": 6}}, Holders: []string{"n2"}})
+	lost.step(Succeeded{Attempt: r(0, 4), Result: &task.Result{Counters: map[string]int64{"keys": 4}}, Holders: []string{"n2"}})
+	lost.expect("commit 2 outputs")
+	if st := lost.job.Status(); st.Counters["keys"] != 10 {
+		t.Fatalf("counters %v: the lost recovered reduce must count once", st.Counters)
+	}
+}

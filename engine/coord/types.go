@@ -194,19 +194,21 @@ type Plan struct {
 	Policy  Policy
 	// Nodes are the nodes known at the start; more come with NodeUp.
 	Nodes []NodeUp
-	// Recovered are map outputs an earlier coordinator of the job had
-	// committed that are still there: they count as done (a successor
-	// taking a job over reuses them instead of running the maps again).
+	// Recovered are task outputs an earlier coordinator of the job had
+	// seen succeed that are still there: they count as done (a successor
+	// taking a job over reuses them instead of running the tasks again).
 	Recovered []Recovered
 }
 
-// Recovered is a map output found on a node: attempt Attempt of Task
-// committed it, Output locates it, Result is what the attempt reported.
+// Recovered is a task output an earlier coordinator saw succeed: attempt
+// Attempt of Task wrote it on Node, Output locates it (a map's), Holders
+// are its replicas (a reduce's), Result is what the attempt reported.
 type Recovered struct {
 	Task    TaskID
 	Attempt int
 	Node    string
 	Output  string
+	Holders []string
 	Result  *task.Result
 }
 
