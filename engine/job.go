@@ -354,13 +354,19 @@ func (e *Engine) stageModule(ctx context.Context, path string) (*stagedModule, e
 }
 
 func (e *Engine) stageBytes(ctx context.Context, name string, wasm []byte) (*stagedModule, error) {
+	hash := wasmhost.HashBytes(wasm)
+	dir := filepath.Join(e.cfg.CacheDir, "modules")
+	// Only validated modules are staged: the same bytes again (a job
+	// submitted anew) need no second compile, which takes seconds of this
+	// process's CPU for a large Go module.
+	if _, err := os.Stat(filepath.Join(dir, hash+".wasm")); err == nil {
+		return &stagedModule{path: filepath.Join(dir, hash+".wasm"), name: name, hash: hash}, nil
+	}
 	m, err := e.host.Compile(ctx, name, wasm)
 	if err != nil {
 		return nil, err
 	}
 	m.Close(ctx)
-	hash := wasmhost.HashBytes(wasm)
-	dir := filepath.Join(e.cfg.CacheDir, "modules")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create module cache: %w", err)
 	}

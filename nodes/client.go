@@ -529,6 +529,13 @@ func (c *Client) Job(ctx context.Context, id string) (*JobStatus, error) {
 	return &st, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &st)
 }
 
+// JobWait is Job, but the node answers when the job ends or after wait
+// (at most 10 s), whichever comes first: for a client waiting for the end.
+func (c *Client) JobWait(ctx context.Context, id string, wait time.Duration) (*JobStatus, error) {
+	var st JobStatus
+	return &st, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"?wait="+url.QueryEscape(wait.String()), nil, &st)
+}
+
 // Logs returns a job's module log lines (taskID "" for every task's).
 func (c *Client) Logs(ctx context.Context, id, taskID string) (*JobLogs, error) {
 	var l JobLogs

@@ -13,9 +13,18 @@ import (
 // (the longest-waiting task first among equals), so a tenant flooding
 // the cluster with tasks gets its share and no more; a tenant's
 // ConcurrentTasks quota caps it even when slots are free.
+//
+// A running task cannot be taken back, so a tenant whose tasks hold every
+// slot (modules that spin until their time limit) would make the others
+// wait for as long. With burst slots (only where cgroups share the CPU by
+// weight and cap each tenant's memory, so an extra task takes CPU from
+// the hog, not from the machine), a waiting tenant below its share of the
+// slots (slots over the tenants with tasks running or waiting) runs
+// beyond the slot count, up to burst extra tasks on the node.
 type fairShare struct {
 	mu      sync.Mutex
 	slots   int
+	burst   int
 	busy    int
 	running map[string]int
 	queue   []*waiter // in arrival order
@@ -28,9 +37,14 @@ type waiter struct {
 	granted bool
 }
 
-func newFairShare(slots int) *fairShare {
-	return &fairShare{slots: max(slots, 1), running: map[string]int{}}
+func newFairShare(slots, burst int) *fairShare {
+	return &fairShare{slots: max(slots, 1), burst: max(burst, 0), running: map[string]int{}}
 }
+
+// burstSlots is how many tasks beyond its slots a node with cgroups runs
+// for tenants below their share: half the slots (at least one), so the
+// node's memory is at most 1.5 times the slots' sort buffers.
+func burstSlots(slots int) int { return max(1, slots/2) }
 
 // acquire waits for a slot for one of tenant's tasks; limit caps the
 // tenant's running tasks (0: none). release must be called when the task
@@ -70,12 +84,16 @@ func (f *fairShare) acquire(ctx context.Context, tenant string, limit int) (rele
 	}
 }
 
-// dispatch grants free slots; f.mu is held.
+// dispatch grants free slots, then burst slots; f.mu is held.
 func (f *fairShare) dispatch() {
-	for f.busy < f.slots {
+	for f.busy < f.slots+f.burst {
+		share := 0 // a waiter's running tasks must be below it for a burst slot
+		if f.busy >= f.slots {
+			share = max(1, f.slots/f.demanding())
+		}
 		best := -1
 		for i, w := range f.queue {
-			if w.limit > 0 && f.running[w.tenant] >= w.limit {
+			if w.limit > 0 && f.running[w.tenant] >= w.limit || share > 0 && f.running[w.tenant] >= share {
 				continue
 			}
 			if best < 0 || f.running[w.tenant] < f.running[f.queue[best].tenant] {
@@ -92,6 +110,21 @@ func (f *fairShare) dispatch() {
 		w.granted = true
 		close(w.ready)
 	}
+}
+
+// demanding counts the tenants with tasks running or waiting; f.mu is
+// held.
+func (f *fairShare) demanding() int {
+	seen := map[string]bool{}
+	for t, n := range f.running {
+		if n > 0 {
+			seen[t] = true
+		}
+	}
+	for _, w := range f.queue {
+		seen[w.tenant] = true
+	}
+	return max(1, len(seen))
 }
 
 // moduleOwners records which tenant uploaded which module (by hash) to

@@ -25,7 +25,7 @@ func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool
 }
 
 func TestFairShareGivesFreedSlotsToTheTenantWithFewest(t *testing.T) {
-	f := newFairShare(2)
+	f := newFairShare(2, 0)
 	ctx := context.Background()
 	a1, _ := f.acquire(ctx, "a", 0)
 	a2, _ := f.acquire(ctx, "a", 0)
@@ -54,7 +54,7 @@ func TestFairShareGivesFreedSlotsToTheTenantWithFewest(t *testing.T) {
 }
 
 func TestFairShareLimitsATenant(t *testing.T) {
-	f := newFairShare(4)
+	f := newFairShare(4, 0)
 	r1, ok := granted(t, f, "c", 1)
 	if !ok {
 		t.Fatal("first task refused")
@@ -72,5 +72,43 @@ func TestFairShareLimitsATenant(t *testing.T) {
 	// A cancelled wait leaves no trace: slots still add up.
 	if f.busy != 2 || len(f.queue) != 0 {
 		t.Fatalf("busy %d, queue %d after cancelled waits; want 2 and 0", f.busy, len(f.queue))
+	}
+}
+
+// With burst slots, a tenant whose every slot another tenant holds still
+// runs one task; no tenant bursts past its share, and without burst slots
+// nobody runs past the slot count.
+func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
+	f := newFairShare(2, 1)
+	ctx := context.Background()
+	b1, _ := f.acquire(ctx, "b", 0)
+	f.acquire(ctx, "b", 0)
+	if _, ok := granted(t, f, "b", 0); ok {
+		t.Fatal("b ran a third task though it holds every slot")
+	}
+	a1, ok := granted(t, f, "a", 0)
+	if !ok {
+		t.Fatal("a waits behind b's tasks although it has none running and a burst slot is free")
+	}
+	if _, ok := granted(t, f, "a", 0); ok {
+		t.Fatal("a burst past its share of one slot")
+	}
+	if _, ok := granted(t, f, "c", 0); ok {
+		t.Fatal("c ran past the burst slots")
+	}
+	if s, busy, _ := f.slotCounts(); s != 2 || busy != 3 {
+		t.Fatalf("slots %d, busy %d; want 2 and 3", s, busy)
+	}
+	b1()
+	a1()
+	if _, ok := granted(t, f, "c", 0); !ok {
+		t.Fatal("a freed slot was not given")
+	}
+
+	strict := newFairShare(2, 0)
+	strict.acquire(ctx, "b", 0)
+	strict.acquire(ctx, "b", 0)
+	if _, ok := granted(t, strict, "a", 0); ok {
+		t.Fatal("a ran past the slots without burst slots")
 	}
 }

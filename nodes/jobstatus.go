@@ -106,8 +106,51 @@ func (n *Node) localJob(t *Tenant, id string) (*job, bool) {
 	return j, true
 }
 
+// maxJobWait bounds GET /v1/jobs/ID?wait=D: below the peers' call timeout.
+const maxJobWait = 10 * time.Second
+
+// jobWait reads ?wait=D, how long a status call may wait for a running
+// job to end (0: answer at once).
+func jobWait(r *http.Request) time.Duration {
+	d, err := time.ParseDuration(r.URL.Query().Get("wait"))
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return min(d, maxJobWait)
+}
+
+// awaitLocal waits up to d for a job this node coordinates to end.
+func awaitLocal(ctx context.Context, j *job, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-j.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 func (n *Node) handleJob(w http.ResponseWriter, r *http.Request) {
-	st, err := n.jobStatus(r.Context(), tenantOf(r), r.PathValue("job"))
+	t, id := tenantOf(r), r.PathValue("job")
+	// ?wait=D: a client waiting for the end gets it when it happens, not
+	// at its next poll.
+	if d := jobWait(r); d > 0 {
+		if j, ok := n.localJob(t, id); ok {
+			awaitLocal(r.Context(), j, d)
+		} else if st, err := n.jobStatus(r.Context(), t, id); err == nil && st.State == "running" && st.Coordinator != n.name {
+			if m, ok := n.aliveMember(st.Coordinator); ok {
+				req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet,
+					n.peerURL(m, "/v1/internal/jobs/"+url.PathEscape(id)+"?tenant="+url.QueryEscape(t.Name)+"&wait="+d.String()), nil)
+				var theirs JobStatus
+				if n.doSmall(req, &theirs) == nil { // else: answer below as without waiting
+					n.audit(r, "job.status", id, nil)
+					writeJSON(w, &theirs)
+					return
+				}
+			}
+		}
+	}
+	st, err := n.jobStatus(r.Context(), t, id)
 	n.audit(r, "job.status", r.PathValue("job"), err)
 	if err != nil {
 		writeError(w, statusOf(err), err)
@@ -243,6 +286,11 @@ func (n *Node) handlePeerJob(w http.ResponseWriter, r *http.Request) {
 	t, ok := n.peerTenant(w, r)
 	if !ok {
 		return
+	}
+	if j, ok := n.localJob(t, r.PathValue("job")); ok {
+		if d := jobWait(r); d > 0 {
+			awaitLocal(r.Context(), j, d)
+		}
 	}
 	st, ok := n.ownStatus(t, r.PathValue("job"))
 	if !ok {

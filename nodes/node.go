@@ -24,40 +24,40 @@ import (
 // Node is one member of a wmr cluster. Create it with New, then Start;
 // Close leaves the cluster gracefully. It is safe for concurrent use.
 type Node struct {
-	cfg        Config
-	name       string
-	log        *slog.Logger
-	store      *store
-	ml         *memberlist.Memberlist
-	httpAddr   string
-	srv        *http.Server
-	ln         net.Listener
-	client     *http.Client // for calls to peers (mTLS with secrets)
-	sec        *secrets     // nil in dev mode
-	keyring    *memberlist.Keyring
-	keysMu     sync.Mutex // serialises keyring changes and their file
-	tenants    *tenants   // nil: every caller is the admin tenant "default"
-	auditLog   *slog.Logger
-	auditOut   io.Closer
-	modules    moduleOwners
-	groups     *tenantGroups // per-tenant cgroups of workers; nil: none
-	share      *fairShare
-	engine     *engine.Engine
-	metrics    *metrics
-	moduleMu   sync.Mutex // serialises fetching modules from coordinators
-	jobsMu     sync.Mutex
-	adoptMu    sync.Mutex      // one adoptOrphans at a time
-	jobs       map[string]*job // jobs this node coordinates
-	records    *jobRecords     // what the cluster remembers of jobs
-	dead       deadTracker
-	departures departures
-	departed   departedMembers // failed or left, for listing
-	integrity  integrity       // replicas found damaged and restored
-	peers      *knownPeers     // every peer seen, for rejoining
-	trust      trust           // members that proved their identity
-	gc         gcState         // what garbage collection freed
-	running    runningTasks    // attempts running here
-	disk       diskUsage       // disk use by kind, measured now and then
+	cfg         Config
+	name        string
+	log         *slog.Logger
+	store       *store
+	ml          *memberlist.Memberlist
+	httpAddr    string
+	srv         *http.Server
+	ln          net.Listener
+	client      *http.Client // for calls to peers (mTLS with secrets)
+	sec         *secrets     // nil in dev mode
+	keyring     *memberlist.Keyring
+	keysMu      sync.Mutex // serialises keyring changes and their file
+	tenants     *tenants   // nil: every caller is the admin tenant "default"
+	auditLog    *slog.Logger
+	auditOut    io.Closer
+	modules     moduleOwners
+	groups      *tenantGroups // per-tenant cgroups of workers; nil: none
+	share       *fairShare
+	engine      *engine.Engine
+	metrics     *metrics
+	moduleLocks keyLocks // one fetch of a module from its coordinator at a time
+	jobsMu      sync.Mutex
+	adoptMu     sync.Mutex      // one adoptOrphans at a time
+	jobs        map[string]*job // jobs this node coordinates
+	records     *jobRecords     // what the cluster remembers of jobs
+	dead        deadTracker
+	departures  departures
+	departed    departedMembers // failed or left, for listing
+	integrity   integrity       // replicas found damaged and restored
+	peers       *knownPeers     // every peer seen, for rejoining
+	trust       trust           // members that proved their identity
+	gc          gcState         // what garbage collection freed
+	running     runningTasks    // attempts running here
+	disk        diskUsage       // disk use by kind, measured now and then
 	// ctx is the node's life: jobs it coordinates and background loops run
 	// on it; Close cancels it.
 	ctx  context.Context
@@ -153,7 +153,10 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, name: name, log: log.With("node", name), store: st, engine: eng, records: records, ctx: life, stop: stop,
 		client: peerClient(sec), sec: sec, peers: loadKnownPeers(cfg.DataDir), jobs: map[string]*job{}, tenants: tn,
 		auditLog: slog.New(slog.NewJSONHandler(af, nil)), auditOut: af,
-		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode), groups: groups}
+		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode, 0), groups: groups}
+	if groups != nil {
+		n.share.burst = burstSlots(cfg.SlotsPerNode)
+	}
 	n.metrics = newMetrics(n)
 	return n, nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wmr-dev/wmr/engine"
@@ -107,8 +108,14 @@ func (n *Node) jobDir(job string) string { return filepath.Join(n.cfg.DataDir, "
 // moduleFor makes the job's module available here: from the cache, or
 // fetched once from the coordinator.
 func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) {
-	n.moduleMu.Lock()
-	defer n.moduleMu.Unlock()
+	if ref, ok := n.engine.CachedModule(req.ModuleHash); ok {
+		n.metrics.moduleCache("hit")
+		return ref.Path, nil
+	}
+	// One fetch per module at a time; a fetch of another module (a cold
+	// compile of another tenant's, seconds long) holds nobody else up.
+	unlock := n.moduleLocks.lock(req.ModuleHash)
+	defer unlock()
 	if ref, ok := n.engine.CachedModule(req.ModuleHash); ok {
 		n.metrics.moduleCache("hit")
 		return ref.Path, nil
@@ -141,6 +148,40 @@ func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) 
 		return "", fmt.Errorf("module %s fetched from the coordinator has hash %s, not %s", req.ModuleName, ref.Hash[:12], req.ModuleHash[:12])
 	}
 	return ref.Path, nil
+}
+
+// keyLocks serialises work per key (a module hash), not across keys.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	mu    sync.Mutex
+	users int
+}
+
+func (k *keyLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // maxModule bounds an uploaded module.

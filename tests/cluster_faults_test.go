@@ -183,8 +183,26 @@ func TestClusterSameOutputIsRefused(t *testing.T) {
 		}
 	}
 	thaw()
-	if final := waitJobEnd(t, ns[0], st.ID, 60*time.Second); final.State != "succeeded" {
-		t.Fatalf("job %s: %s", final.State, final.Error)
+	// A client waiting for the end through another node is answered when
+	// the job ends: never "running" before its wait is up.
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		asked := time.Now()
+		s, err := ns[1].client().JobWait(context.Background(), st.ID, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State != "running" {
+			if s.State != "succeeded" {
+				t.Fatalf("job %s: %s", s.State, s.Error)
+			}
+			break
+		}
+		if took := time.Since(asked); took < 3*time.Second {
+			t.Fatalf("GET ?wait=3s answered running after %v", took)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not end")
+		}
 	}
 	got, _ := catString(t, ns[1].client(), "counts")
 	want, _ := jobtest.WordCount(paths)

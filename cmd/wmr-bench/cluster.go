@@ -56,6 +56,10 @@ func startCluster(wmr, dir string, size int, extra func(i int) ([]string, error)
 			args = append(args, more...)
 		}
 		n.cmd = exec.Command(wmr, args...)
+		// The node's log, to see what a slow figure was waiting for.
+		if lf, err := os.Create(n.data + ".log"); err == nil {
+			n.cmd.Stderr = lf
+		}
 		if err := n.cmd.Start(); err != nil {
 			return ns, err
 		}

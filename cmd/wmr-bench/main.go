@@ -45,6 +45,7 @@ func run() int {
 	sortOnly := flag.Bool("sort-only", false, "run only the text sort figure")
 	teraRows := flag.Int("tera-rows", 10_000_000, "records of 100 bytes for the TeraSort figure (0: skip it)")
 	teraOnly := flag.Bool("tera-only", false, "run only the TeraSort figure")
+	flag.StringVar(&hostileModules, "hostile", hostileModules, "the hostile modules tenant B runs in the tenant-isolation figure")
 	flag.Parse()
 	if *sortOnly {
 		return printSort(*wmr, *dir, *sortLines, *parallelism)

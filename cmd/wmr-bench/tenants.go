@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,6 +74,49 @@ func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 }
 
 // benchTenants times alice's word count on inputs alone, then again while
+// lastTimeline says where alice's last job spent its time.
+var lastTimeline string
+
+// timeline reads a job's final status (submit --wait --json) and says
+// when, after the client started, the job was created, its first and last
+// attempt of each kind started and ended, and when it finished.
+func timeline(status []byte, start time.Time) string {
+	var st struct {
+		Created  time.Time `json:"created"`
+		Finished time.Time `json:"finished"`
+		Attempts []struct {
+			Kind  string    `json:"kind"`
+			Node  string    `json:"node"`
+			Start time.Time `json:"start"`
+			End   time.Time `json:"end"`
+		} `json:"attempts"`
+	}
+	if json.Unmarshal(status, &st) != nil {
+		return ""
+	}
+	at := func(t time.Time) string { return t.Sub(start).Round(10 * time.Millisecond).String() }
+	first, last := map[string]time.Time{}, map[string]time.Time{}
+	for _, a := range st.Attempts {
+		if f, ok := first[a.Kind]; !ok || a.Start.Before(f) {
+			first[a.Kind] = a.Start
+		}
+		if a.End.After(last[a.Kind]) {
+			last[a.Kind] = a.End
+		}
+	}
+	out := "created " + at(st.Created)
+	for _, k := range []string{"map", "reduce"} {
+		if f, ok := first[k]; ok {
+			out += fmt.Sprintf(", %ss %s-%s", k, at(f), at(last[k]))
+		}
+	}
+	return out + ", finished " + at(st.Finished)
+}
+
+// hostileModules are the examples-wasm/hostile modules bob runs, in turn
+// (-hostile narrows them down, to see which of them costs alice).
+var hostileModules = "loop,membomb,flood,trap,malformed"
+
 // bob keeps submitting hostile modules (two at a time), runs times each,
 // on a secure 3-node cluster. It checks every output agrees and every
 // hostile job failed.
@@ -105,17 +149,19 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, load
 		outputs++
 		out := fmt.Sprintf("out-%d", outputs)
 		start := time.Now()
-		if _, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "-q"); err != nil {
+		js, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "--json")
+		if err != nil {
 			return 0, err
 		}
 		took := time.Since(start)
+		lastTimeline = timeline(js, start)
 		got, err := r.cli("alice", outputs%3, "cat", out)
 		if err != nil || !bytes.Equal(got, want) {
 			return 0, fmt.Errorf("alice's output %s differs from the first (%v)", out, err)
 		}
 		return took, nil
 	}
-	hostile := []string{"loop", "membomb", "flood", "trap", "malformed"}
+	hostile := strings.Split(hostileModules, ",")
 	var jobs, wrong atomic.Int64
 	load := func() (stop func()) {
 		done := make(chan struct{})
@@ -150,6 +196,9 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, load
 		stop := load()
 		time.Sleep(2 * time.Second) // bob's load is under way
 		l, err := timeAlice()
+		if l > a*3/2 {
+			fmt.Printf("  (a slow run under load: %s)\n", lastTimeline)
+		}
 		stop()
 		if err != nil {
 			return nil, nil, 0, err

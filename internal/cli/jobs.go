@@ -118,10 +118,19 @@ func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.W
 	bar := &progressLine{w: stderr}
 	members, _ := c.Members(cmd.Context())
 	for {
-		st, err := c.Job(cmd.Context(), id)
+		// Without a progress bar to redraw, the node answers when the job
+		// ends (or after a while): no poll interval added to the job's time.
+		asked := time.Now()
+		get := func(c *nodes.Client) (*nodes.JobStatus, error) {
+			if tty {
+				return c.Job(cmd.Context(), id)
+			}
+			return c.JobWait(cmd.Context(), id, 5*time.Second)
+		}
+		st, err := get(c)
 		for i := 0; err != nil && errors.Is(err, nodes.ErrUnreachable) && i < len(members); i++ {
 			other := c.At(members[i].HTTP)
-			if st, err = other.Job(cmd.Context(), id); err == nil {
+			if st, err = get(other); err == nil {
 				c = other
 			}
 		}
@@ -151,10 +160,14 @@ func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.W
 			}
 			return nil
 		}
+		pause := 200 * time.Millisecond
+		if !tty && time.Since(asked) > pause {
+			pause = 0 // the node waited already
+		}
 		select {
 		case <-cmd.Context().Done():
 			return fmt.Errorf("stopped waiting; job %s goes on (wmr status %s)", id, id)
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(pause):
 		}
 	}
 }
