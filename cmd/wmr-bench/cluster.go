@@ -106,6 +106,21 @@ func benchCluster(wmr, wasm, dir, corpus string) (time.Duration, map[string]int6
 	return wall, counts, err
 }
 
+// corpusCluster starts a local 3-node cluster in dir/name with paths put
+// as dataset corpus (2 replicas, 8 MiB shards) and the module warm on
+// every node. The nodes are returned even on error, for stopCluster.
+func corpusCluster(wmr, wasm, dir, name string, paths []string) ([]*clusterNode, error) {
+	ns, err := startCluster(wmr, filepath.Join(dir, name), 3, nil, nil)
+	if err != nil {
+		return ns, err
+	}
+	args := append([]string{"put", "--node", ns[0].http, "--dataset", "corpus", "--replicas", "2", "--block-size", "8MiB"}, paths...)
+	if out, err := exec.Command(wmr, args...).CombinedOutput(); err != nil {
+		return ns, fmt.Errorf("put: %v: %s", err, out)
+	}
+	return ns, warmCluster(wmr, wasm, dir, ns)
+}
+
 // warmCluster runs a tiny job with a shard on every node, so that each
 // compiles the module into its cache once, as the wmr run figures do.
 func warmCluster(wmr, wasm, dir string, ns []*clusterNode) error {

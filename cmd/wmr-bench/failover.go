@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"time"
 )
 
@@ -17,19 +16,10 @@ import (
 // the job over, and the work redone.
 func printFailover(wmr, wasm, dir string, paths []string, want map[string]int64) int {
 	fmt.Println("\ncoordinator failover: word count on a local 3-node cluster, its coordinator SIGKILLed mid-map:")
-	ns, err := startCluster(wmr, filepath.Join(dir, "failover"), 3, nil, nil)
+	ns, err := corpusCluster(wmr, wasm, dir, "failover", paths)
 	defer stopCluster(ns)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wmr-bench: failover cluster:", err)
-		return 1
-	}
-	args := append([]string{"put", "--node", ns[0].http, "--dataset", "corpus", "--replicas", "2", "--block-size", "8MiB"}, paths...)
-	if out, err := exec.Command(wmr, args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "wmr-bench: put: %v: %s\n", err, out)
-		return 1
-	}
-	if err := warmCluster(wmr, wasm, dir, ns); err != nil {
-		fmt.Fprintln(os.Stderr, "wmr-bench:", err)
 		return 1
 	}
 	coordinator, reader := ns[1], ns[2]

@@ -52,19 +52,10 @@ func printStraggler(wmr, wasm, dir string, paths []string, want map[string]int64
 		fmt.Println("  skipped: no cgroup v1 cpu controller here")
 		return 0
 	}
-	ns, err := startCluster(wmr, filepath.Join(dir, "straggler"), 3, nil, nil)
+	ns, err := corpusCluster(wmr, wasm, dir, "straggler", paths)
 	defer stopCluster(ns)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wmr-bench: straggler cluster:", err)
-		return 1
-	}
-	args := append([]string{"put", "--node", ns[0].http, "--dataset", "corpus", "--replicas", "2", "--block-size", "8MiB"}, paths...)
-	if out, err := exec.Command(wmr, args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "wmr-bench: put: %v: %s\n", err, out)
-		return 1
-	}
-	if err := warmCluster(wmr, wasm, dir, ns); err != nil {
-		fmt.Fprintln(os.Stderr, "wmr-bench:", err)
 		return 1
 	}
 	job := func(output string, extra ...string) (time.Duration, error) {
