@@ -32,6 +32,9 @@ type node struct {
 	name        string
 	slots, busy int
 	up          bool
+	// beaten counts this node's attempts that a backup elsewhere beat:
+	// a slow node gets new tasks only when faster ones have no free slot.
+	beaten int
 }
 
 type taskState struct {
@@ -272,6 +275,9 @@ func (j *Job) succeeded(now time.Time, e Succeeded) []Action {
 	t.done = a
 	var acts []Action
 	for _, other := range slices.Clone(t.running) {
+		if n := j.nodes[other.node]; a.backup && n != nil {
+			n.beaten++
+		}
 		acts = append(acts, j.closeAttempt(other, now, "cancelled: attempt "+strings.TrimPrefix(a.id.String(), t.id.String()+".")+" won"))
 	}
 	return acts
@@ -429,13 +435,17 @@ func (j *Job) anyUp(t *taskState) bool {
 }
 
 // place picks a node for t with a free slot: one it may run on, other than
-// except, preferring nodes it has not failed on, then the least busy, then
-// by name (deterministic).
+// except, preferring nodes it has not failed on, then nodes whose attempts
+// backups beat least often (a slow node), then the least busy, then by
+// name (deterministic).
 func (j *Job) place(t *taskState, except string) (string, bool) {
 	var best *node
 	better := func(a, b *node) bool {
 		if t.avoid[a.name] != t.avoid[b.name] {
 			return !t.avoid[a.name]
+		}
+		if a.beaten != b.beaten {
+			return a.beaten < b.beaten
 		}
 		if a.busy != b.busy {
 			return a.busy < b.busy

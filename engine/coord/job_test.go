@@ -537,3 +537,22 @@ func TestRecoveredReduceOutputsAreReused(t *testing.T) {
 		t.Fatalf("counters %v: the lost recovered reduce must count once", st.Counters)
 	}
 }
+
+// A node whose attempt a backup beat is slow: later tasks go to faster
+// nodes while they have free slots, even when the slow node is idler.
+func TestBeatenNodeGetsTasksLast(t *testing.T) {
+	s := newSim(t, plan(3, 2), "fast", "slow")
+	s.step(Tick{})
+	s.expect("start m-00000.a1 on fast", "start m-00001.a1 on slow", "start m-00002.a1 on fast")
+	for i := range 3 {
+		s.step(Progressed{Attempt: m(i, 1)})
+	}
+	s.now = s.now.Add(time.Second)
+	s.step(ok(m(0, 1), 1))
+	s.step(ok(m(2, 1), 1))
+	s.advance(2100 * time.Millisecond) // m-00001 has run more than twice the median
+	s.expect("start m-00001.a2 on fast backup")
+	s.step(Progressed{Attempt: m(1, 2)})
+	s.step(ok(m(1, 2), 1))
+	s.expect("cancel m-00001.a1", "start r-00000.a1 on fast", "start r-00001.a1 on fast")
+}
