@@ -17,7 +17,7 @@ func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	go func() {
-		r, err := f.acquire(ctx, tenant, limit)
+		r, err := f.acquire(ctx, tenant, 0, limit)
 		ch <- res{r, err}
 	}()
 	r := <-ch
@@ -27,14 +27,14 @@ func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool
 func TestFairShareGivesFreedSlotsToTheTenantWithFewest(t *testing.T) {
 	f := newFairShare(2, 0)
 	ctx := context.Background()
-	a1, _ := f.acquire(ctx, "a", 0)
-	a2, _ := f.acquire(ctx, "a", 0)
+	a1, _ := f.acquire(ctx, "a", 0, 0)
+	a2, _ := f.acquire(ctx, "a", 0, 0)
 	// a queues three more, then b queues one: b is served first when a
 	// slot frees, though it came last.
 	order := make(chan string, 4)
 	for _, tenant := range []string{"a", "a", "a", "b"} {
 		go func() {
-			rel, err := f.acquire(ctx, tenant, 0)
+			rel, err := f.acquire(ctx, tenant, 0, 0)
 			if err == nil {
 				order <- tenant
 				time.Sleep(10 * time.Millisecond)
@@ -81,8 +81,8 @@ func TestFairShareLimitsATenant(t *testing.T) {
 func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
 	f := newFairShare(2, 1)
 	ctx := context.Background()
-	b1, _ := f.acquire(ctx, "b", 0)
-	f.acquire(ctx, "b", 0)
+	b1, _ := f.acquire(ctx, "b", 0, 0)
+	f.acquire(ctx, "b", 0, 0)
 	if _, ok := granted(t, f, "b", 0); ok {
 		t.Fatal("b ran a third task though it holds every slot")
 	}
@@ -106,8 +106,8 @@ func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
 	}
 
 	strict := newFairShare(2, 0)
-	strict.acquire(ctx, "b", 0)
-	strict.acquire(ctx, "b", 0)
+	strict.acquire(ctx, "b", 0, 0)
+	strict.acquire(ctx, "b", 0, 0)
 	if _, ok := granted(t, strict, "a", 0); ok {
 		t.Fatal("a ran past the slots without burst slots")
 	}

@@ -1,10 +1,15 @@
 package nodes
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 
+	"github.com/wmr-dev/wmr/engine/wasmhost"
 	"github.com/wmr-dev/wmr/nodes/cgroups"
+	"golang.org/x/sys/unix"
 )
 
 // tenantGroups puts each tenant's worker processes in the tenant's
@@ -39,6 +44,52 @@ func (g *tenantGroups) LimitText(tenant string) string {
 		return fmt.Sprintf("tenant %s's memory limit on this node", tenant)
 	}
 	return fmt.Sprintf("tenant %s's memory limit of %s on this node (quota \"memory\" in the tenants file)", tenant, mib(l.Memory))
+}
+
+// runAsTenant runs fn on an OS thread of its own in tenant's CPU group,
+// for CPU-heavy work the node does for a tenant (validating and compiling
+// its module, seconds for a large Go module): it then competes at the
+// tenant's cpu_weight, not at the node's, so a tenant uploading module
+// after module slows itself, not the others. The thread is never handed
+// back to the Go runtime (a goroutine that ends locked takes its thread
+// with it), so nothing else ever runs in the tenant's group. Without
+// cgroups, and on cgroup v2 (whole processes only), fn runs as is.
+func (n *Node) runAsTenant(ctx context.Context, tenant string, fn func(ctx context.Context)) {
+	g := n.groups
+	if g == nil || g.m.Version() != 1 || ValidName("tenant", tenant) != nil {
+		fn(ctx)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lockOffMainThread() // never unlocked: see above
+		err := g.m.Set(tenant, g.limits(tenant))
+		if err == nil {
+			err = g.m.PlaceThread(tenant, unix.Gettid())
+		}
+		if err != nil {
+			n.log.Warn("could not move the node's work for a tenant into its cgroup", "tenant", tenant, "err", err)
+			fn(ctx)
+			return
+		}
+		fn(wasmhost.OnThisThread(ctx))
+	}()
+	<-done
+}
+
+// lockOffMainThread locks the goroutine to an OS thread other than the
+// process's main one: Go parks (never ends) a main thread whose goroutine
+// ends locked, and it must not stay in a tenant's group.
+func lockOffMainThread() {
+	for {
+		runtime.LockOSThread()
+		if unix.Gettid() != os.Getpid() {
+			return
+		}
+		runtime.UnlockOSThread()
+		runtime.Gosched()
+	}
 }
 
 // openIsolation sets up per-tenant cgroups as cfg.Cgroups asks: nil

@@ -135,7 +135,7 @@ func (x *clusterJob) prepare(ctx context.Context, node Member) (coord.Class, err
 	if _, ok := x.ready.Load(node.Name); ok {
 		return 0, nil
 	}
-	b, _ := json.Marshal(prepareRequest{ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr})
+	b, _ := json.Marshal(prepareRequest{ModuleName: x.req.ModuleName, Coordinator: x.n.httpAddr, Tenant: x.j.tenant})
 	r, err := http.NewRequestWithContext(ctx, http.MethodPost, x.n.peerURL(node, "/v1/internal/modules/"+x.req.ModuleHash+"/prepare"), bytes.NewReader(b))
 	if err == nil {
 		err = x.n.do(r, nil)

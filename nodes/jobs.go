@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/engine/coord"
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/sampling"
@@ -240,7 +241,8 @@ func (n *Node) handlePutModule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, err)
 		return
 	}
-	ref, err := n.engine.StageModule(r.Context(), name, wasm)
+	var ref engine.ModuleRef
+	n.runAsTenant(r.Context(), t.Name, func(ctx context.Context) { ref, err = n.engine.StageModule(ctx, name, wasm) })
 	if err == nil {
 		err = n.modules.add(t.Name, ref.Hash)
 	}

@@ -140,7 +140,8 @@ func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	ref, err := n.engine.StageModule(ctx, req.ModuleName, wasm)
+	var ref engine.ModuleRef
+	n.runAsTenant(ctx, req.Tenant, func(ctx context.Context) { ref, err = n.engine.StageModule(ctx, req.ModuleName, wasm) })
 	if err != nil {
 		return "", err
 	}
@@ -203,7 +204,7 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Fair share: wait for a slot here, then run.
-	release, err := n.share.acquire(r.Context(), t.Name, t.Quotas.ConcurrentTasks)
+	release, err := n.share.acquire(r.Context(), t.Name, t.Quotas.CPUWeight, t.Quotas.ConcurrentTasks)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
@@ -348,7 +349,8 @@ func (n *Node) handleDropJob(w http.ResponseWriter, r *http.Request) {
 // coordinator, validated, compiled into the cache) before its first task.
 type prepareRequest struct {
 	ModuleName  string `json:"module_name"`
-	Coordinator string `json:"coordinator"` // HTTP address to fetch it from
+	Coordinator string `json:"coordinator"`      // HTTP address to fetch it from
+	Tenant      string `json:"tenant,omitempty"` // whose job: the compile runs in its CPU group
 }
 
 // handlePrepareModule makes a module ready here, so the time that takes is
@@ -368,7 +370,7 @@ func (n *Node) handlePrepareModule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("%w: %q is not a live member's address", errBadRequest, req.Coordinator))
 		return
 	}
-	if _, err := n.moduleFor(r.Context(), &taskRequest{ModuleHash: hash, ModuleName: req.ModuleName, Coordinator: req.Coordinator}); err != nil {
+	if _, err := n.moduleFor(r.Context(), &taskRequest{ModuleHash: hash, ModuleName: req.ModuleName, Coordinator: req.Coordinator, Tenant: req.Tenant}); err != nil {
 		writeError(w, http.StatusBadGateway, err)
 		return
 	}

@@ -156,6 +156,13 @@ var optionalExports = map[string]signature{
 	abi.ExportFinish:    {nil, []api.ValueType{i32}},
 }
 
+// OnThisThread makes Compile work on its caller's goroutine only (no
+// helper goroutines), for a caller that placed its OS thread in a
+// tenant's CPU group.
+func OnThisThread(ctx context.Context) context.Context {
+	return experimental.WithCompilationWorkers(ctx, 1)
+}
+
 // Compile validates and compiles a module. name is used in messages.
 func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	invalid := func(format string, args ...any) error {
@@ -169,7 +176,9 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, 
 	if err := CheckImports(wasm); err != nil {
 		return nil, invalid("%v", err)
 	}
-	ctx = experimental.WithCompilationWorkers(ctx, 2)
+	if experimental.GetCompilationWorkers(ctx) == 0 {
+		ctx = experimental.WithCompilationWorkers(ctx, 2)
+	}
 	compiled, err := h.runtime.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, &ModuleError{Module: name, Record: abi.NoRecord, Msg: "cannot be compiled: " + firstLine(err.Error()), Kind: ErrInvalidModule, Cause: err}

@@ -352,6 +352,30 @@ func (m *Manager) Place(tenant string, pid int) error {
 	return nil
 }
 
+// ErrNoThreads: cgroup v2 moves whole processes, so a thread of the node
+// cannot work in a tenant's group there.
+var ErrNoThreads = errors.New("cgroup v2 places whole processes, not threads")
+
+// PlaceThread moves thread tid (of this process) into tenant's CPU group
+// (cgroup v1's cpu and cpuacct; memory is charged per process, so it
+// stays): work the node does for the tenant then competes at the tenant's
+// weight. Set must have made the group. The thread must not run anything
+// else afterwards (see nodes' runAsTenant).
+func (m *Manager) PlaceThread(tenant string, tid int) error {
+	if m.version == 2 {
+		return ErrNoThreads
+	}
+	for _, c := range []string{"cpu", "cpuacct"} {
+		if m.base[c] == "" {
+			continue
+		}
+		if err := write(filepath.Join(tenantDir(m.base[c], tenant), "tasks"), strconv.Itoa(tid)); err != nil {
+			return fmt.Errorf("move thread %d into tenant %s's cgroup: %w", tid, tenant, err)
+		}
+	}
+	return nil
+}
+
 // controllers lists the hierarchies in a fixed order.
 func (m *Manager) controllers() []string {
 	if m.version == 2 {

@@ -1,13 +1,19 @@
 package cgroups
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // On this machine (root, cgroup v1 writable): a tenant's group gets its
@@ -128,5 +134,70 @@ func TestShares(t *testing.T) {
 		if got := Shares(w); got != want {
 			t.Errorf("Shares(%d) = %d, want %d", w, got, want)
 		}
+	}
+}
+
+// A thread of this process moves into a tenant's CPU group (not its
+// memory group) and is accounted there; once it has ended, the group can
+// go.
+func TestPlaceThread(t *testing.T) {
+	m, err := Open(Options{Name: "unit-thread"})
+	if err != nil {
+		t.Skipf("no writable cgroup here: %v", err)
+	}
+	defer m.Close()
+	if m.Version() != 1 {
+		if err := m.PlaceThread("bob", 1); !errors.Is(err, ErrNoThreads) {
+			t.Fatalf("cgroup v2: %v", err)
+		}
+		return
+	}
+	if err := m.Set("bob", Limits{CPUWeight: 10}); err != nil {
+		t.Fatal(err)
+	}
+	type placed struct {
+		tid     int
+		cgroups string
+		err     error
+	}
+	ch := make(chan placed, 1)
+	go func() {
+		for runtime.LockOSThread(); unix.Gettid() == os.Getpid(); runtime.LockOSThread() {
+			runtime.UnlockOSThread() // the main thread is parked, not ended, when its goroutine ends locked
+			runtime.Gosched()
+		}
+		p := placed{tid: unix.Gettid()} // never unlocked: the thread ends with the goroutine
+		if p.err = m.PlaceThread("bob", p.tid); p.err == nil {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", p.tid))
+			p.cgroups = string(b)
+			for x, i := 0, 0; i < 50_000_000; i++ { // some CPU to account
+				x += i
+			}
+		}
+		ch <- p
+	}()
+	p := <-ch
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(p.cgroups), "\n") { // ID:CONTROLLERS:PATH
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		controllers, inBob := strings.Split(f[1], ","), strings.HasSuffix(f[2], "/t-bob")
+		if slices.Contains(controllers, "cpu") && !inBob || slices.Contains(controllers, "memory") && inBob {
+			t.Errorf("thread %d's cgroup line %q", p.tid, line)
+		}
+	}
+	waitGone := time.Now().Add(5 * time.Second)
+	for _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", p.tid)); err == nil && time.Now().Before(waitGone); _, err = os.Stat(fmt.Sprintf("/proc/self/task/%d", p.tid)) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if cpu, ok := m.CPUTime("bob"); !ok || cpu <= 0 {
+		t.Errorf("bob's group accounted %v (%v) after the thread's spin", cpu, ok)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
