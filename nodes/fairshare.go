@@ -47,8 +47,8 @@ func newFairShare(slots, burst int) *fairShare {
 // burstSlots is how many tasks beyond its slots a node with cgroups runs
 // for tenants below their share: as many as its slots, so a tenant with
 // most of the weight can have most of the slots' worth of tasks running
-// while another's hold every slot. The node's sort buffers can then reach
-// twice --memory; each tenant's workers stay within its memory quota.
+// while another's hold every slot. Each task's sort buffer is then
+// --memory over slots plus burst slots, so the node stays within --memory.
 func burstSlots(slots int) int { return max(1, slots) }
 
 // acquire waits for a slot for one of tenant's tasks; weight is the

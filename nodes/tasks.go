@@ -237,6 +237,11 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 		ModulePath: modPath, ModuleName: req.ModuleName, ModuleHash: req.ModuleHash,
 		Params: req.Params, Partitions: req.Partitions, WorkDir: filepath.Join(dir, "work")}
 	n.engine.TaskDefaults(&spec)
+	if b := n.share.burst; b > 0 {
+		// Burst slots run more tasks than slots: the node's --memory is
+		// shared by all that may run at once.
+		spec.SortBufferBytes = n.engine.Config().MemoryBudget / int64(n.cfg.SlotsPerNode+b)
+	}
 	if n.groups != nil {
 		spec.Group = t.Name // its worker runs in the tenant's cgroup
 	}
