@@ -328,7 +328,7 @@ func (x *clusterJob) Commit(ctx context.Context, c coord.Commit) error {
 	if err := x.n.checkStorage(out); err != nil {
 		return err
 	}
-	if err := x.n.fence(ctx, x.j.updateRecord(func(*jobRecord) {})); err != nil {
+	if err := x.n.fence(ctx, x.j.recordNow()); err != nil {
 		return err
 	}
 	return x.n.commit(context.WithoutCancel(ctx), out)

@@ -163,32 +163,19 @@ func (rs *jobRecords) remove(id string) error {
 	return nil
 }
 
-// orphans returns the unfinished records whose coordinator is name.
-func (rs *jobRecords) orphans(name string) []*jobRecord {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	var out []*jobRecord
-	for _, r := range rs.by {
-		if r.Final == nil && r.Coordinator == name {
-			c := *r
-			out = append(out, &c)
-		}
-	}
-	return out
-}
-
-// finished returns the records of jobs that ended.
-// all returns every record held.
+// all returns a copy of every record held.
 func (rs *jobRecords) all() []*jobRecord {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	out := make([]*jobRecord, 0, len(rs.by))
 	for _, r := range rs.by {
-		out = append(out, r)
+		c := *r
+		out = append(out, &c)
 	}
 	return out
 }
 
+// finished returns copies of the records of jobs that ended.
 func (rs *jobRecords) finished() []*jobRecord {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

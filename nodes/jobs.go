@@ -167,6 +167,9 @@ func (j *job) updateRecord(change func(r *jobRecord)) *jobRecord {
 	return j.rec.clone()
 }
 
+// recordNow returns a copy of the job's record as it is.
+func (j *job) recordNow() *jobRecord { return j.updateRecord(func(*jobRecord) {}) }
+
 // noteReduce adds a reduce that succeeded to the job's record, on every
 // holder: a successor reuses its output instead of running it again.
 func (n *Node) noteReduce(ctx context.Context, j *job, d reduceDone) {
