@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/wmr-dev/wmr/nodes/cgroups"
 )
 
 // fairShare admits tasks to this node's slots. When tenants queue, a free
@@ -56,7 +58,7 @@ func burstSlots(slots int) int { return max(1, slots) }
 // tasks (0: none). release must be called when the task ends.
 func (f *fairShare) acquire(ctx context.Context, tenant string, weight, limit int) (release func(), err error) {
 	if weight <= 0 {
-		weight = 100
+		weight = cgroups.DefaultWeight
 	}
 	w := &waiter{tenant: tenant, weight: weight, limit: limit, ready: make(chan struct{})}
 	f.mu.Lock()

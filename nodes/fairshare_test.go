@@ -6,6 +6,15 @@ import (
 	"time"
 )
 
+// grantedWeighted is granted for a tenant of the given cpu_weight.
+func grantedWeighted(t *testing.T, f *fairShare, tenant string, weight int) (func(), bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	r, err := f.acquire(ctx, tenant, weight, 0)
+	return r, err == nil
+}
+
 // granted reports whether acquire returns within a short wait.
 func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool) {
 	t.Helper()
@@ -110,5 +119,23 @@ func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
 	strict.acquire(ctx, "b", 0, 0)
 	if _, ok := granted(t, strict, "a", 0); ok {
 		t.Fatal("a ran past the slots without burst slots")
+	}
+}
+
+// Burst slots follow cpu_weight: a tenant with three times the weight of
+// the one holding every slot may run its weighted share of them (2 of 2),
+// and no more.
+func TestFairShareBurstsByWeight(t *testing.T) {
+	f := newFairShare(2, 2)
+	ctx := context.Background()
+	f.acquire(ctx, "b", 100, 0)
+	f.acquire(ctx, "b", 100, 0)
+	for i := range 2 {
+		if _, ok := grantedWeighted(t, f, "a", 300); !ok {
+			t.Fatalf("a's task %d waits although its share is 2 of the 2 slots", i+1)
+		}
+	}
+	if _, ok := grantedWeighted(t, f, "a", 300); ok {
+		t.Fatal("a ran past its weighted share")
 	}
 }
