@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-
-	"github.com/wmr-dev/wmr/nodes/cgroups"
 )
 
 // fairShare admits tasks to this node's slots. When tenants queue, a free
@@ -21,48 +19,43 @@ import (
 // wait for as long. With burst slots (only where cgroups share the CPU by
 // weight and cap each tenant's memory, so an extra task takes CPU from
 // the hog, not from the machine), a waiting tenant below its share of the
-// slots (the slots times its cpu_weight over the weights of the tenants
-// with tasks running or waiting, rounded up) runs beyond the slot count,
-// up to burst extra tasks on the node.
+// slots (the slots over the tenants with tasks running or waiting) runs
+// beyond the slot count, up to burst extra tasks on the node. The share
+// is not weighted: a heavier tenant running more tasks than the CPUs took
+// the kernel's split past its weight (TestTenantCPUWeights measured the
+// lighter tenant at under 5%).
 type fairShare struct {
 	mu      sync.Mutex
 	slots   int
 	burst   int
 	busy    int
 	running map[string]int
-	weights map[string]int // each tenant's weight, as its tasks last said
-	queue   []*waiter      // in arrival order
+	queue   []*waiter // in arrival order
 }
 
 type waiter struct {
 	tenant  string
-	weight  int // the tenant's cpu_weight (its share of burst slots)
 	limit   int // 0: no per-tenant limit
 	ready   chan struct{}
 	granted bool
 }
 
 func newFairShare(slots, burst int) *fairShare {
-	return &fairShare{slots: max(slots, 1), burst: max(burst, 0), running: map[string]int{}, weights: map[string]int{}}
+	return &fairShare{slots: max(slots, 1), burst: max(burst, 0), running: map[string]int{}}
 }
 
 // burstSlots is how many tasks beyond its slots a node with cgroups runs
-// for tenants below their share: as many as its slots, so a tenant with
-// most of the weight can have most of the slots' worth of tasks running
-// while another's hold every slot. Each task's sort buffer is then
-// --memory over slots plus burst slots, so the node stays within --memory.
-func burstSlots(slots int) int { return max(1, slots) }
+// for tenants below their share: half its slots (at least one). Each
+// task's sort buffer is then --memory over slots plus burst slots, so the
+// node stays within --memory.
+func burstSlots(slots int) int { return max(1, slots/2) }
 
-// acquire waits for a slot for one of tenant's tasks; weight is the
-// tenant's cpu_weight (0: the default 100), limit caps the tenant's running
-// tasks (0: none). release must be called when the task ends.
-func (f *fairShare) acquire(ctx context.Context, tenant string, weight, limit int) (release func(), err error) {
-	if weight <= 0 {
-		weight = cgroups.DefaultWeight
-	}
-	w := &waiter{tenant: tenant, weight: weight, limit: limit, ready: make(chan struct{})}
+// acquire waits for a slot for one of tenant's tasks; limit caps the
+// tenant's running tasks (0: none). release must be called when the task
+// ends.
+func (f *fairShare) acquire(ctx context.Context, tenant string, limit int) (release func(), err error) {
+	w := &waiter{tenant: tenant, limit: limit, ready: make(chan struct{})}
 	f.mu.Lock()
-	f.weights[tenant] = weight
 	f.queue = append(f.queue, w)
 	f.dispatch()
 	f.mu.Unlock()
@@ -98,18 +91,17 @@ func (f *fairShare) acquire(ctx context.Context, tenant string, weight, limit in
 // dispatch grants free slots, then burst slots; f.mu is held.
 func (f *fairShare) dispatch() {
 	for f.busy < f.slots+f.burst {
-		bursting, total := f.busy >= f.slots, 0
+		bursting, share := f.busy >= f.slots, 0
 		if bursting {
-			total = f.demandingWeight()
+			share = max(1, f.slots/f.demanding())
 		}
 		best := -1
 		for i, w := range f.queue {
 			if w.limit > 0 && f.running[w.tenant] >= w.limit {
 				continue
 			}
-			// A burst slot only for a tenant below its weighted share of
-			// the slots (at least one).
-			if bursting && f.running[w.tenant] >= max(1, (f.slots*w.weight+total-1)/total) {
+			// A burst slot only for a tenant below its share of the slots.
+			if bursting && f.running[w.tenant] >= share {
 				continue
 			}
 			if best < 0 || f.running[w.tenant] < f.running[f.queue[best].tenant] {
@@ -128,9 +120,9 @@ func (f *fairShare) dispatch() {
 	}
 }
 
-// demandingWeight sums the weights of the tenants with tasks running or
-// waiting; f.mu is held.
-func (f *fairShare) demandingWeight() int {
+// demanding counts the tenants with tasks running or waiting; f.mu is
+// held.
+func (f *fairShare) demanding() int {
 	seen := map[string]bool{}
 	for t, n := range f.running {
 		if n > 0 {
@@ -140,11 +132,7 @@ func (f *fairShare) demandingWeight() int {
 	for _, w := range f.queue {
 		seen[w.tenant] = true
 	}
-	total := 0
-	for t := range seen {
-		total += f.weights[t]
-	}
-	return max(1, total)
+	return max(1, len(seen))
 }
 
 // moduleOwners records which tenant uploaded which module (by hash) to

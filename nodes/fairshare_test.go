@@ -6,15 +6,6 @@ import (
 	"time"
 )
 
-// grantedWeighted is granted for a tenant of the given cpu_weight.
-func grantedWeighted(t *testing.T, f *fairShare, tenant string, weight int) (func(), bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	r, err := f.acquire(ctx, tenant, weight, 0)
-	return r, err == nil
-}
-
 // granted reports whether acquire returns within a short wait.
 func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool) {
 	t.Helper()
@@ -26,7 +17,7 @@ func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	go func() {
-		r, err := f.acquire(ctx, tenant, 0, limit)
+		r, err := f.acquire(ctx, tenant, limit)
 		ch <- res{r, err}
 	}()
 	r := <-ch
@@ -36,14 +27,14 @@ func granted(t *testing.T, f *fairShare, tenant string, limit int) (func(), bool
 func TestFairShareGivesFreedSlotsToTheTenantWithFewest(t *testing.T) {
 	f := newFairShare(2, 0)
 	ctx := context.Background()
-	a1, _ := f.acquire(ctx, "a", 0, 0)
-	a2, _ := f.acquire(ctx, "a", 0, 0)
+	a1, _ := f.acquire(ctx, "a", 0)
+	a2, _ := f.acquire(ctx, "a", 0)
 	// a queues three more, then b queues one: b is served first when a
 	// slot frees, though it came last.
 	order := make(chan string, 4)
 	for _, tenant := range []string{"a", "a", "a", "b"} {
 		go func() {
-			rel, err := f.acquire(ctx, tenant, 0, 0)
+			rel, err := f.acquire(ctx, tenant, 0)
 			if err == nil {
 				order <- tenant
 				time.Sleep(10 * time.Millisecond)
@@ -90,8 +81,8 @@ func TestFairShareLimitsATenant(t *testing.T) {
 func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
 	f := newFairShare(2, 1)
 	ctx := context.Background()
-	b1, _ := f.acquire(ctx, "b", 0, 0)
-	f.acquire(ctx, "b", 0, 0)
+	b1, _ := f.acquire(ctx, "b", 0)
+	f.acquire(ctx, "b", 0)
 	if _, ok := granted(t, f, "b", 0); ok {
 		t.Fatal("b ran a third task though it holds every slot")
 	}
@@ -115,27 +106,9 @@ func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
 	}
 
 	strict := newFairShare(2, 0)
-	strict.acquire(ctx, "b", 0, 0)
-	strict.acquire(ctx, "b", 0, 0)
+	strict.acquire(ctx, "b", 0)
+	strict.acquire(ctx, "b", 0)
 	if _, ok := granted(t, strict, "a", 0); ok {
 		t.Fatal("a ran past the slots without burst slots")
-	}
-}
-
-// Burst slots follow cpu_weight: a tenant with three times the weight of
-// the one holding every slot may run its weighted share of them (2 of 2),
-// and no more.
-func TestFairShareBurstsByWeight(t *testing.T) {
-	f := newFairShare(2, 2)
-	ctx := context.Background()
-	f.acquire(ctx, "b", 100, 0)
-	f.acquire(ctx, "b", 100, 0)
-	for i := range 2 {
-		if _, ok := grantedWeighted(t, f, "a", 300); !ok {
-			t.Fatalf("a's task %d waits although its share is 2 of the 2 slots", i+1)
-		}
-	}
-	if _, ok := grantedWeighted(t, f, "a", 300); ok {
-		t.Fatal("a ran past its weighted share")
 	}
 }

@@ -204,7 +204,7 @@ func (n *Node) handleTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Fair share: wait for a slot here, then run.
-	release, err := n.share.acquire(r.Context(), t.Name, t.Quotas.CPUWeight, t.Quotas.ConcurrentTasks)
+	release, err := n.share.acquire(r.Context(), t.Name, t.Quotas.ConcurrentTasks)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
