@@ -96,10 +96,16 @@ letters:
 # The whole suite: vet (host and guest code), then every test with the race
 # detector. Tests build the example modules they need themselves.
 test: toolchains vet sdk-test
+	cd abi && $(GO) test -race ./...
+	cd sdk && $(GO) test -race ./...
 	$(GO) test -race -timeout 50m ./...
 
+# abi and sdk are modules of their own (a job depends on them alone), so
+# each is vetted and tested in its directory.
 vet:
 	$(GO) vet ./...
+	cd abi && $(GO) vet ./...
+	cd sdk && $(GO) vet ./...
 	cd examples-wasm && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(find . -name '*.go' -not -path './build/*' -not -path '*/node_modules/*'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
@@ -132,12 +138,11 @@ release: build
 	@rm -rf $(RELEASE) && mkdir -p $(RELEASE)/go/sdk $(RELEASE)/c $(RELEASE)/rust
 	cp $(BIN) $(RELEASE)/wmr
 	cd sdk/assemblyscript && npm pack --silent --pack-destination ../../$(RELEASE) >/dev/null
-	cp -r abi $(RELEASE)/go/abi && cp -r sdk/go $(RELEASE)/go/sdk/go && find $(RELEASE)/go -name '*_test.go' -delete
-	printf 'module github.com/wmr-dev/wmr\n\ngo 1.26\n\nrequire github.com/vmihailenco/msgpack/v5 v5.4.1\n\nrequire github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect\n' > $(RELEASE)/go/go.mod
-	grep '^github.com/vmihailenco/' go.sum > $(RELEASE)/go/go.sum
+	cp -r abi $(RELEASE)/go/abi && cp sdk/go.mod $(RELEASE)/go/sdk/ && cp -r sdk/go $(RELEASE)/go/sdk/go
+	find $(RELEASE)/go -name '*_test.go' -delete && rm $(RELEASE)/go/abi/sources.go
 	cp sdk/c/wmr.h sdk/c/wmr.c sdk/c/wmr_letters.c sdk/c/README.md $(RELEASE)/c/
 	cp -r sdk/rust/Cargo.toml sdk/rust/README.md sdk/rust/src $(RELEASE)/rust/
-	@echo "release in $(RELEASE): wmr, $$(ls $(RELEASE) | grep tgz), go/ (use with: go mod edit -replace github.com/wmr-dev/wmr=PATH/go), rust/ (a path dependency), c/"
+	@echo "release in $(RELEASE): wmr, $$(ls $(RELEASE) | grep tgz), go/abi and go/sdk (use with: go mod edit -replace github.com/wmr-dev/wmr/abi=PATH/go/abi -replace github.com/wmr-dev/wmr/sdk=PATH/go/sdk), rust/ (a path dependency), c/"
 
 # Throughput against a native Go word count on the same data and cores,
 # in-process close-on-done for comparison, and peak memory. BENCH_SIZE sets
@@ -145,13 +150,15 @@ release: build
 BENCH_SIZE ?= 256000000
 bench: toolchains build examples
 	$(GO) run ./cmd/wmr-bench -size $(BENCH_SIZE)
-	$(GO) test -run '^$$' -bench . -benchmem ./abi ./sdk/go ./engine/runs
+	cd abi && $(GO) test -run '^$$' -bench . -benchmem .
+	cd sdk && $(GO) test -run '^$$' -bench . -benchmem ./go
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/runs
 
 # Run every fuzzer for FUZZTIME each (their seed corpora also run in make test).
 FUZZTIME ?= 20s
 fuzz:
-	@for f in FuzzBatchReader FuzzGroupReader FuzzContinuation FuzzDecodeFail FuzzDecoderSkip; do \
-		$(GO) test ./abi -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	@for f in FuzzBatchReader FuzzGroupReader FuzzContinuation FuzzDecodeFail FuzzDecoderSkip FuzzDecodeInit; do \
+		(cd abi && $(GO) test . -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME)) || exit 1; \
 	done
 	@for f in FuzzHandlers FuzzNames FuzzTenantsFile; do \
 		$(GO) test ./nodes -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \

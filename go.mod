@@ -13,6 +13,8 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/tetratelabs/wazero v1.12.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
+	github.com/wmr-dev/wmr/abi v0.0.0
+	github.com/wmr-dev/wmr/sdk v0.0.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
@@ -40,4 +42,11 @@ require (
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+// The ABI and the SDKs are modules of their own (so a job depends on them
+// alone); the host builds against the copies in this repository.
+replace (
+	github.com/wmr-dev/wmr/abi => ./abi
+	github.com/wmr-dev/wmr/sdk => ./sdk
 )

@@ -33,6 +33,16 @@ const (
 	mpArray32  = 0xdd
 	mpFixArray = 0x90
 	mpFixStr   = 0xa0
+	mpFixMap   = 0x80
+	mpMap16    = 0xde
+	mpMap32    = 0xdf
+	mpFloat32  = 0xca
+	mpFloat64  = 0xcb
+	mpExt8     = 0xc7
+	mpExt16    = 0xc8
+	mpExt32    = 0xc9
+	mpFixExt1  = 0xd4
+	mpFixExt16 = 0xd8
 )
 
 // ArrayHeaderSize is the size of the fixed-width (array32) header that
@@ -81,6 +91,34 @@ func AppendBin(b []byte, p []byte) []byte {
 		b = append(b, mpBin32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 	return append(b, p...)
+}
+
+// appendStr appends v as a msgpack str.
+func appendStr(b []byte, v string) []byte {
+	n := len(v)
+	switch {
+	case n < 32:
+		b = append(b, mpFixStr|byte(n))
+	case n <= 0xff:
+		b = append(b, mpStr8, byte(n))
+	case n <= 0xffff:
+		b = append(b, mpStr16, byte(n>>8), byte(n))
+	default:
+		b = append(b, mpStr32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, v...)
+}
+
+// appendMapHeader appends the shortest msgpack map header for n pairs.
+func appendMapHeader(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, mpFixMap|byte(n))
+	case n <= 0xffff:
+		return append(b, mpMap16, byte(n>>8), byte(n))
+	default:
+		return append(b, mpMap32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
 }
 
 // AppendBool appends a msgpack bool.
@@ -212,6 +250,55 @@ func (d *Decoder) ArrayLen() (int, error) {
 	return 0, d.errf("expected array, found 0x%02x", c)
 }
 
+// MapLen reads a map header and returns its number of key-value pairs.
+// Only control messages (Init) are maps; batches never are.
+func (d *Decoder) MapLen() (int, error) {
+	if err := d.need(1); err != nil {
+		return 0, err
+	}
+	c := d.buf[d.off]
+	var n uint64
+	switch {
+	case c&0xf0 == mpFixMap:
+		d.off++
+		return int(c & 0x0f), nil
+	case c == mpMap16:
+		if err := d.need(3); err != nil {
+			return 0, err
+		}
+		d.off++
+		n = d.readN(2)
+	case c == mpMap32:
+		if err := d.need(5); err != nil {
+			return 0, err
+		}
+		d.off++
+		n = d.readN(4)
+	default:
+		return 0, d.errf("expected map, found 0x%02x", c)
+	}
+	// Every pair takes at least two bytes: a count past the end is a lie.
+	if left := len(d.buf) - d.off; n > uint64(left)/2 {
+		return 0, d.errf("map header promises %d pairs but only %d bytes follow", n, left)
+	}
+	return int(n), nil
+}
+
+// Nil consumes a nil and reports whether there was one.
+func (d *Decoder) Nil() bool {
+	if d.off < len(d.buf) && d.buf[d.off] == mpNil {
+		d.off++
+		return true
+	}
+	return false
+}
+
+// str reads a str or bin as a string (a copy).
+func (d *Decoder) str() (string, error) {
+	p, err := d.Bytes()
+	return string(p), err
+}
+
 // Bytes reads a bin or str and returns its payload as a sub-slice.
 func (d *Decoder) Bytes() ([]byte, error) {
 	// Fast path: bin8, the encoding of nearly every key and value.
@@ -332,8 +419,8 @@ func (d *Decoder) Int() (int64, error) {
 // exhaust the stack.
 const maxSkipDepth = 16
 
-// Skip skips one value of any kind the ABI uses (nil, bool, integers,
-// bin/str, arrays of those). Maps are not part of the batch formats.
+// Skip skips one msgpack value of any kind: nil, bool, integers, floats,
+// bin/str, ext, and arrays and maps of those (nested at most 16 deep).
 func (d *Decoder) Skip() error { return d.skip(0) }
 
 func (d *Decoder) skip(depth int) error {
@@ -362,10 +449,51 @@ func (d *Decoder) skip(depth int) error {
 			}
 		}
 		return nil
+	case c&0xf0 == mpFixMap || c == mpMap16 || c == mpMap32:
+		n, err := d.MapLen()
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 2*n; i++ {
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c == mpFloat32 || c == mpFloat64:
+		return d.skipN(1 + 4<<(c-mpFloat32))
+	case c >= mpFixExt1 && c <= mpFixExt16: // type byte and 1, 2, 4, 8 or 16 bytes
+		return d.skipN(2 + 1<<(c-mpFixExt1))
+	case c >= mpExt8 && c <= mpExt32: // length, type byte, payload
+		size := 1 << (c - mpExt8)
+		if err := d.need(1 + size); err != nil {
+			return err
+		}
+		start := d.off
+		d.off++
+		n := d.readN(size)
+		if n > uint64(len(d.buf)) {
+			d.off = start
+			return d.errf("ext of %d bytes past the end", n)
+		}
+		if err := d.skipN(1 + int(n)); err != nil {
+			d.off = start
+			return err
+		}
+		return nil
 	default:
 		_, err := d.Bytes()
 		return err
 	}
+}
+
+// skipN skips n bytes, all of which must be there.
+func (d *Decoder) skipN(n int) error {
+	if err := d.need(n); err != nil {
+		return err
+	}
+	d.off += n
+	return nil
 }
 
 // End returns an error unless every byte has been consumed.

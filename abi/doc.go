@@ -3,9 +3,11 @@
 // wire format of record batches, reduce chunks and control messages, and the
 // default partition hash.
 //
-// It is a leaf: it imports only the standard library and msgpack, so the
-// host (engine) and the Go guest SDK (sdk/go) share one codec and cannot
-// drift apart. ABI.md in this directory is the specification; this package
+// It is a leaf and a module of its own (github.com/wmr-dev/wmr/abi): it
+// imports only the standard library, so the host (engine) and the Go guest
+// SDK (sdk/go) share one codec and cannot drift apart, and a job built with
+// the SDK needs no other module. The Init message is encoded by hand too;
+// the host's tests hold every encoder to what a msgpack library writes. ABI.md in this directory is the specification; this package
 // is its Go rendering and is tested against it (round trips, fuzzing of every
 // decoder of guest output, and the partition hash vectors in testdata/).
 //

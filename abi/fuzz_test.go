@@ -2,6 +2,7 @@ package abi
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -131,6 +132,27 @@ func FuzzDecoderSkip(f *testing.F) {
 			if err := d.Skip(); err != nil {
 				return
 			}
+		}
+	})
+}
+
+// DecodeInit never panics, and what it accepts encodes back to a message
+// it decodes the same.
+func FuzzDecodeInit(f *testing.F) {
+	seed, _ := EncodeInit(&Init{ABI: Version, JobID: "j", TaskKind: TaskReduce, Params: map[string]string{"k": "v"}, Finish: true})
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeInit(b)
+		if err != nil {
+			return
+		}
+		again, err := EncodeInit(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := DecodeInit(again)
+		if err != nil || fmt.Sprint(*m) != fmt.Sprint(*m2) {
+			t.Fatalf("%+v re-encoded decodes to %+v, %v", *m, m2, err)
 		}
 	})
 }

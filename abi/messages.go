@@ -1,9 +1,9 @@
 package abi
 
 import (
+	"encoding/binary"
 	"fmt"
-
-	"github.com/vmihailenco/msgpack/v5"
+	"sort"
 )
 
 // Task kinds named in Init.TaskKind.
@@ -40,22 +40,151 @@ type Init struct {
 	Finish bool `msgpack:"finish"`
 }
 
-// EncodeInit encodes an Init message.
+// EncodeInit encodes an Init message: a msgpack map of the field names in
+// its tags, in declaration order, strings as str, int fields in their
+// shortest encoding and int64 fields as int64, Params (keys sorted) nil when nil: what a reflective
+// encoder such as vmihailenco/msgpack writes, so every SDK reads the same
+// bytes it always has.
 func EncodeInit(m *Init) ([]byte, error) {
-	b, err := msgpack.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode init message: %w", err)
+	b := make([]byte, 0, 256)
+	str := func(k, v string) { b = appendStr(appendStr(b, k), v) }
+	num := func(k string, v int64) { b = AppendInt(appendStr(b, k), v) }
+	num64 := func(k string, v int64) { // int64 fields: always the 9-byte int64
+		b = binary.BigEndian.AppendUint64(append(appendStr(b, k), mpInt64), uint64(v))
 	}
+	b = append(b, mpFixMap|14)
+	num("abi", int64(m.ABI))
+	str("job_id", m.JobID)
+	str("task_id", m.TaskID)
+	str("task_kind", m.TaskKind)
+	num("attempt", int64(m.Attempt))
+	str("input_file", m.InputFile)
+	str("input_format", m.InputFormat)
+	num64("split_offset", m.SplitOffset)
+	num64("split_length", m.SplitLength)
+	num("partition", int64(m.Partition))
+	num("num_partitions", int64(m.NumPartitions))
+	b = appendStr(b, "params")
+	if m.Params == nil {
+		b = append(b, mpNil)
+	} else {
+		keys := make([]string, 0, len(m.Params))
+		for k := range m.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // the same message, the same bytes
+		b = appendMapHeader(b, len(keys))
+		for _, k := range keys {
+			str(k, m.Params[k])
+		}
+	}
+	num64("memory_limit", m.MemoryLimit)
+	b = AppendBool(appendStr(b, "finish"), m.Finish)
 	return b, nil
 }
 
-// DecodeInit decodes an Init message.
+// DecodeInit decodes an Init message. Keys it does not know are skipped
+// (a later host may send more), and any msgpack encoding of each field's
+// type is accepted, nil included.
 func DecodeInit(b []byte) (*Init, error) {
-	var m Init
-	if err := msgpack.Unmarshal(b, &m); err != nil {
+	m, err := decodeInit(b)
+	if err != nil {
 		return nil, fmt.Errorf("decode init message: %w", err)
 	}
+	return m, nil
+}
+
+func decodeInit(b []byte) (*Init, error) {
+	var m Init
+	d := NewDecoder(b)
+	n, err := d.MapLen()
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		key, err := d.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		if d.Nil() {
+			continue
+		}
+		switch string(key) {
+		case "abi":
+			err = decodeIntField(d, &m.ABI)
+		case "job_id":
+			m.JobID, err = d.str()
+		case "task_id":
+			m.TaskID, err = d.str()
+		case "task_kind":
+			m.TaskKind, err = d.str()
+		case "attempt":
+			err = decodeIntField(d, &m.Attempt)
+		case "input_file":
+			m.InputFile, err = d.str()
+		case "input_format":
+			m.InputFormat, err = d.str()
+		case "split_offset":
+			m.SplitOffset, err = d.Int()
+		case "split_length":
+			m.SplitLength, err = d.Int()
+		case "partition":
+			err = decodeIntField(d, &m.Partition)
+		case "num_partitions":
+			err = decodeIntField(d, &m.NumPartitions)
+		case "params":
+			m.Params, err = decodeParams(d)
+		case "memory_limit":
+			m.MemoryLimit, err = d.Int()
+		case "finish":
+			m.Finish, err = d.Bool()
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", key, err)
+		}
+	}
+	if err := d.End(); err != nil {
+		return nil, err
+	}
 	return &m, nil
+}
+
+func decodeIntField(d *Decoder, v *int) error {
+	n, err := d.Int()
+	if err != nil {
+		return err
+	}
+	if int64(int(n)) != n {
+		return fmt.Errorf("%w: %d does not fit an int", ErrMalformed, n)
+	}
+	*v = int(n)
+	return nil
+}
+
+func decodeParams(d *Decoder) (map[string]string, error) {
+	n, err := d.MapLen()
+	if err != nil {
+		return nil, err
+	}
+	params := make(map[string]string, n)
+	for i := 0; i < n; i++ {
+		k, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		if d.Nil() {
+			params[k] = ""
+			continue
+		}
+		v, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		params[k] = v
+	}
+	return params, nil
 }
 
 // AppendFail appends the payload of the fail import: [message, record].

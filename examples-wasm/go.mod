@@ -2,11 +2,11 @@ module github.com/wmr-dev/wmr/examples-wasm
 
 go 1.26.0
 
-require github.com/wmr-dev/wmr v0.0.0
+require github.com/wmr-dev/wmr/sdk v0.0.0
 
-require (
-	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
-	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+require github.com/wmr-dev/wmr/abi v0.0.0 // indirect
+
+replace (
+	github.com/wmr-dev/wmr/abi => ../abi
+	github.com/wmr-dev/wmr/sdk => ../sdk
 )
-
-replace github.com/wmr-dev/wmr => ../

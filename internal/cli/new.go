@@ -15,19 +15,30 @@ import (
 
 	"github.com/spf13/cobra"
 
-	wmr "github.com/wmr-dev/wmr"
+	"github.com/wmr-dev/wmr/abi"
+	"github.com/wmr-dev/wmr/sdk"
 )
 
 //go:embed newproject/*.tmpl
 var projectTemplates embed.FS
 
-// sdkFiles are the SDK sources each language's project gets in wmr-sdk/,
-// as paths in wmr.Sources and where they go below wmr-sdk/.
-var sdkFiles = map[string][][2]string{
-	"go":   {{"abi", "abi"}, {"sdk/go", "sdk/go"}},
-	"rust": {{"sdk/rust", ""}},
-	"c":    {{"sdk/c", ""}},
-	"as":   {{"sdk/assemblyscript", ""}},
+// sdkTree is a directory of an SDK's sources (in one of the embedded
+// file systems) and where it goes below a project's wmr-sdk/.
+type sdkTree struct {
+	from    fs.FS
+	dir, to string
+}
+
+// sdkFiles are the SDK sources each language's project gets in wmr-sdk/.
+// A Go project gets the two modules its job builds with, laid out as in
+// the repository (wmr-sdk/sdk's go.mod finds ../abi): the abi module and
+// the SDK module's go.mod and Go package.
+var sdkFiles = map[string][]sdkTree{
+	"go": {{abi.Sources, ".", "abi"}, {sdk.Sources, "go", "sdk/go"},
+		{sdk.Sources, "go.mod", "sdk/go.mod"}},
+	"rust": {{sdk.Sources, "rust", ""}},
+	"c":    {{sdk.Sources, "c", ""}},
+	"as":   {{sdk.Sources, "assemblyscript", ""}},
 }
 
 func newNewCmd(stdout io.Writer) *cobra.Command {
@@ -79,36 +90,25 @@ func writeProject(dir, lang, name string) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range sdkFiles[lang] {
-		err := fs.WalkDir(wmr.Sources, f[0], func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+	for _, t := range sdkFiles[lang] {
+		err := fs.WalkDir(t.from, t.dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") || p == "sources.go" {
 				return err
 			}
-			b, err := wmr.Sources.ReadFile(p)
+			b, err := fs.ReadFile(t.from, p)
 			if err != nil {
 				return err
 			}
-			files[path.Join("wmr-sdk", f[1], strings.TrimPrefix(p, f[0]+"/"))] = b
+			rel := strings.TrimPrefix(p, t.dir+"/")
+			if p == t.dir { // a single file
+				rel = ""
+			}
+			files[path.Join("wmr-sdk", t.to, rel)] = b
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-	}
-	if lang == "go" { // the SDK copy is a module of its own, with the sums of its one dependency
-		files["wmr-sdk/go.mod"] = []byte("module github.com/wmr-dev/wmr\n\ngo 1.26\n\nrequire github.com/vmihailenco/msgpack/v5 v5.4.1\n\nrequire github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect\n")
-		sum, err := wmr.Sources.ReadFile("go.sum")
-		if err != nil {
-			return err
-		}
-		var keep []string
-		for _, line := range strings.Split(string(sum), "\n") {
-			if strings.HasPrefix(line, "github.com/vmihailenco/") {
-				keep = append(keep, line)
-			}
-		}
-		files["go.sum"] = []byte(strings.Join(keep, "\n") + "\n")
-		files["wmr-sdk/go.sum"] = files["go.sum"]
 	}
 	for p, b := range files {
 		full := filepath.Join(dir, filepath.FromSlash(p))

@@ -1,0 +1,3 @@
+module github.com/wmr-dev/wmr/abi
+
+go 1.26.0
