@@ -189,19 +189,7 @@ func decodeParams(d *Decoder) (map[string]string, error) {
 
 // AppendFail appends the payload of the fail import: [message, record].
 func AppendFail(b []byte, message string, record int) []byte {
-	b = append(b, mpFixArray|2)
-	n := len(message)
-	switch {
-	case n < 32:
-		b = append(b, mpFixStr|byte(n))
-	case n <= 0xff:
-		b = append(b, mpStr8, byte(n))
-	case n <= 0xffff:
-		b = append(b, mpStr16, byte(n>>8), byte(n))
-	default:
-		b = append(b, mpStr32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	b = append(b, message...)
+	b = appendStr(append(b, mpFixArray|2), message)
 	return AppendInt(b, int64(record))
 }
 
