@@ -123,8 +123,8 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		}
 		*sz.dst = n
 	}
-	if f.reducers < 1 {
-		return usageError{fmt.Errorf("--reducers must be at least 1, not %d", f.reducers)}
+	if err := coord.CheckReducers(f.reducers); err != nil { // as submit checks it
+		return usageError{fmt.Errorf("--reducers: %w", err)}
 	}
 	if err := checkRetryFlags(f.attempts, f.skipBad); err != nil {
 		return err
