@@ -220,9 +220,7 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			}
 
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
+				if err := json.NewEncoder(stdout).Encode(st); err != nil { // compact, one line, as every --json
 					return err
 				}
 				return waitErr

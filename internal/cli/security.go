@@ -104,9 +104,7 @@ func newWhoamiCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				b, _ := json.MarshalIndent(id, "", "  ")
-				fmt.Fprintln(stdout, string(b))
-				return nil
+				return json.NewEncoder(stdout).Encode(id) // compact, one line, as every --json
 			}
 			role := "tenant"
 			if id.Admin {
