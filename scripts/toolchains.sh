@@ -7,7 +7,8 @@
 #   WAT:            wabt (wat2wasm)
 #   AssemblyScript: npm install in sdk/assemblyscript
 #   Tests:          zstd and bzip2 (compressed input), chromium (the
-#                   dashboard tests drive it headless with chromedp)
+#                   dashboard tests drive it headless with chromedp), tmux
+#                   (the progress line in an 80-column terminal)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,7 @@ command -v npm >/dev/null || missing+=(npm)
 command -v zstd >/dev/null || missing+=(zstd)   # the compressed-input tests make .zst and .bz2 files
 command -v bzip2 >/dev/null || missing+=(bzip2)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v tmux >/dev/null || missing+=(tmux)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "toolchains: installing ${missing[*]}"
