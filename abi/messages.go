@@ -40,11 +40,12 @@ type Init struct {
 	Finish bool `msgpack:"finish"`
 }
 
-// EncodeInit encodes an Init message: a msgpack map of the field names in
-// its tags, in declaration order, strings as str, int fields in their
-// shortest encoding and int64 fields as int64, Params (keys sorted) nil when nil: what a reflective
-// encoder such as vmihailenco/msgpack writes, so every SDK reads the same
-// bytes it always has.
+// EncodeInit encodes an Init message as a reflective encoder (such as
+// vmihailenco/msgpack) writes it, so every SDK reads the bytes it always
+// has: a map of the field names in the tags, in declaration order; strings
+// as str; int fields in their shortest encoding, int64 fields as int64;
+// Params nil when nil, else with its keys sorted (same message, same
+// bytes). The error is always nil; it stays for callers' sake.
 func EncodeInit(m *Init) ([]byte, error) {
 	b := make([]byte, 0, 256)
 	str := func(k, v string) { b = appendStr(appendStr(b, k), v) }
@@ -72,7 +73,7 @@ func EncodeInit(m *Init) ([]byte, error) {
 		for k := range m.Params {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys) // the same message, the same bytes
+		sort.Strings(keys)
 		b = appendMapHeader(b, len(keys))
 		for _, k := range keys {
 			str(k, m.Params[k])
