@@ -21,7 +21,7 @@ RUST_EXAMPLES := wordcount grep indexer sort terasort
 AS_EXAMPLES := wordcount
 WAT_EXAMPLES := sumsquares
 CLANG ?= clang-16
-C_FLAGS := --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O3 -flto -Wall -Wextra -Werror -Wl,--strip-all -Isdk/c
+C_FLAGS := --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O3 -flto -msimd128 -Wall -Wextra -Werror -Wl,--strip-all -Isdk/c
 C_SDK := sdk/c/wmr.h sdk/c/wmr.c sdk/c/wmr_letters.c
 # Debian's rustc 1.63 has the wasm32 standard library; rustup's may not.
 CARGO := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$(CURDIR)/build/cargo /usr/bin/cargo

@@ -3,10 +3,13 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/wmr-dev/wmr/internal/jobtest"
@@ -197,6 +200,68 @@ func TestClusterLanguagesMatchGo(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("wordcount-%s on the cluster differs from Go's wmr run (%d vs %d bytes)", lang, len(got), len(want))
+		}
+	}
+}
+
+// TestWordCountsAgreeOnRandomText: every language's word count (their
+// SDKs scan 16 bytes at a time and keep a key's first 16 bytes in the
+// combining table's entry) gives the counts of the plain definition,
+// runes one at a time with unicode.IsLetter, on random lines of every
+// length: ASCII letters and the bytes beside their ranges, non-ASCII
+// letters and separators, invalid UTF-8, long words sharing their first
+// 16 bytes, and a last line without a newline.
+func TestWordCountsAgreeOnRandomText(t *testing.T) {
+	pieces := []string{"a", "Z", "q", "word", "abcdefghijklmnopqrstu", "qqqqqqqqqqqqqqqqx", "qqqqqqqqqqqqqqqqy",
+		" ", ",", ".", "1", "_", "\t", "@", "[", "`", "{", "é", "日", "—", "\u00a0", "\xff", "\xc3", "\xe6\x97"}
+	rng := rand.New(rand.NewPCG(7, 8))
+	var b bytes.Buffer
+	for line := 0; line < 20000; line++ {
+		for n := rng.IntN(120); n > 0; {
+			p := pieces[rng.IntN(len(pieces))]
+			b.WriteString(p)
+			n -= len(p)
+		}
+		if line < 19999 {
+			b.WriteByte('\n')
+		}
+	}
+	in := filepath.Join(t.TempDir(), "random.txt")
+	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, line := range bytes.Split(b.Bytes(), []byte("\n")) {
+		start := -1
+		for i := 0; i <= len(line); {
+			r, size := utf8.RuneError, 1
+			if i < len(line) {
+				r, size = utf8.DecodeRune(line[i:])
+			}
+			if i < len(line) && unicode.IsLetter(r) {
+				if start < 0 {
+					start = i
+				}
+			} else if start >= 0 {
+				counts[string(line[start:i])]++
+				start = -1
+			}
+			i += size
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var want strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&want, "%s\t%d\n", k, counts[k])
+	}
+	for _, lang := range []string{"go", "rust", "c", "as"} {
+		got := runJob(t, testwasm.Lang(t, "wordcount", lang), in, 1)
+		if got != want.String() {
+			t.Errorf("wordcount-%s disagrees with the definition:\n%s", lang, jobtest.Diff(parse(got), parse(want.String())))
 		}
 	}
 }

@@ -257,10 +257,16 @@ static struct {
  * table, combined per key, and cross to the host when the table passes its
  * budget and at the end of the task (wmr_finish). Keys and values live in
  * two arenas: nothing is allocated per key. With wmr_sum, a key's values
- * are one int64. Flushes go in the order keys first came (deterministic). */
+ * are one int64. Flushes go in the order keys first came (deterministic).
+ *
+ * An entry holds its key's first 16 bytes (zero-padded) and length, so a
+ * lookup of a key of up to 16 bytes (nearly every word) compares two words
+ * in the entry and touches neither the arena nor a byte loop: every wasm
+ * memory access is bounds-checked, and the table is most of a word
+ * count's guest time. */
 typedef struct {
-    uint64_t hash;
-    uint32_t koff, klen;
+    uint64_t k0, k1; /* the key's bytes 0-7 and 8-15, zero-padded */
+    uint32_t klen, koff;
     int64_t sum;
     uint32_t first, last, n; /* value chain in vals: offset + 1, 0 for none */
 } centry;
@@ -269,7 +275,7 @@ static struct {
     int on;  /* emits go to the table */
     int sum; /* the combiner is wmr_sum */
     int err; /* a combine failed; g.error says why */
-    int32_t *slots; /* index + 1 of an entry, 0 for empty */
+    uint32_t *slots; /* index + 1 of an entry, 0 for empty */
     size_t nslots;
     centry *ents;
     size_t nents, cents;
@@ -279,117 +285,128 @@ static struct {
 
 static size_t ct_bytes(void) { return ct.keys.len + ct.vals.len + ct.nents * sizeof(centry) + ct.nslots * 4; }
 
+static inline uint64_t ct_load64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return x; }
+
+/* ct_words reads key's first 16 bytes as two zero-padded words. It loads
+ * 8 bytes at a time wherever they are all in memory (in wasm, below the
+ * memory's end) and masks off what is not the key's. */
+static inline void ct_words(wmr_bytes key, uint64_t *k0, uint64_t *k1) {
+    const uint8_t *p = key.ptr;
+    size_t n = key.len;
+#ifdef WMR_NATIVE
+    int whole = 0;
+#else
+    int whole = (uintptr_t)p + 16 <= (uintptr_t)__builtin_wasm_memory_size(0) * 65536;
+#endif
+    if (n >= 16) {
+        *k0 = ct_load64(p), *k1 = ct_load64(p + 8);
+    } else if (whole) {
+        uint64_t a = ct_load64(p), b = ct_load64(p + 8);
+        if (n < 8) *k0 = n ? a & (~0ULL >> (64 - 8 * n)) : 0, *k1 = 0;
+        else *k0 = a, *k1 = n > 8 ? b & (~0ULL >> (64 - 8 * (n - 8))) : 0;
+    } else {
+        uint8_t tmp[16] = {0};
+        memcpy(tmp, p, n);
+        *k0 = ct_load64(tmp), *k1 = ct_load64(tmp + 8);
+    }
+}
+
+/* ct_hash spreads the table only (the partition hash is the host's). */
+static inline uint64_t ct_hash(uint64_t k0, uint64_t k1, wmr_bytes key) {
+    uint64_t h = (k0 ^ key.len) * 0x9e3779b97f4a7c15ULL ^ (k1 + 0x94d049bb133111ebULL) * 0xbf58476d1ce4e5b9ULL;
+    for (size_t i = 16; i + 8 <= key.len; i += 8) h = (h ^ ct_load64(key.ptr + i)) * 0xd6e8feb86659fd93ULL;
+    if (key.len > 16 && key.len % 8) h = (h ^ ct_load64(key.ptr + key.len - 8)) * 0xd6e8feb86659fd93ULL;
+    return h ^ h >> 29;
+}
+
 static void ct_grow(void) {
     size_t n = ct.nslots ? ct.nslots * 2 : 1024;
-    int32_t *s = (int32_t *)calloc(n, sizeof *s);
+    uint32_t *s = (uint32_t *)calloc(n, sizeof *s);
     if (!s) __builtin_trap();
     for (size_t k = 0; k < ct.nents; k++) {
-        size_t i = ct.ents[k].hash & (n - 1);
+        centry *e = &ct.ents[k];
+        size_t i = ct_hash(e->k0, e->k1, (wmr_bytes){ct.keys.data + e->koff, e->klen}) & (n - 1);
         while (s[i]) i = (i + 1) & (n - 1);
-        s[i] = (int32_t)(k + 1);
+        s[i] = (uint32_t)(k + 1);
     }
     free(ct.slots);
     ct.slots = s;
     ct.nslots = n;
 }
 
-/* Table hashing and key comparison read a key a word at a time, with
- * overlapping loads for short keys: byte loops (FNV-1a, libc's memcmp)
- * were two thirds of a word count's guest time. The partition hash is
- * the host's business; this one only spreads the table. */
-static inline uint64_t ct_load64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return x; }
-static inline uint32_t ct_load32(const uint8_t *p) { uint32_t x; memcpy(&x, p, 4); return x; }
-
-static inline uint64_t ct_mix(uint64_t a, uint64_t b) {
-    uint64_t h = (a ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL ^ (b + 0x94d049bb133111ebULL) * 0xd6e8feb86659fd93ULL;
-    h ^= h >> 31;
-    h *= 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
-}
-
-static uint64_t ct_hash(wmr_bytes key) {
-    const uint8_t *p = key.ptr;
-    size_t n = key.len;
-    if (n >= 8) {
-        uint64_t h = n;
-        for (; n > 16; p += 16, n -= 16) h = ct_mix(h ^ ct_load64(p), ct_load64(p + 8));
-        return ct_mix(h ^ ct_load64(p), ct_load64(p + n - 8));
+static centry *ct_insert(wmr_bytes key, uint64_t k0, uint64_t k1, size_t slot) {
+    if (ct.nents == ct.cents) {
+        ct.cents = ct.cents ? ct.cents * 2 : 1024;
+        ct.ents = (centry *)realloc(ct.ents, ct.cents * sizeof(centry));
+        if (!ct.ents) __builtin_trap();
     }
-    if (n >= 4) return ct_mix(ct_load32(p), (uint64_t)ct_load32(p + n - 4) << 8 | n);
-    if (n > 0) return ct_mix((uint64_t)p[0] << 16 | (uint64_t)p[n / 2] << 8 | p[n - 1], n);
-    return ct_mix(0, 0);
-}
-
-/* ct_equal compares two keys of n bytes each. */
-static inline int ct_equal(const uint8_t *a, const uint8_t *b, size_t n) {
-    if (n >= 8) {
-        if (n <= 16) return ct_load64(a) == ct_load64(b) && ct_load64(a + n - 8) == ct_load64(b + n - 8);
-        return memcmp(a, b, n) == 0;
+    centry *e = &ct.ents[ct.nents++];
+    *e = (centry){k0, k1, (uint32_t)key.len, (uint32_t)ct.keys.len, 0, 0, 0, 0};
+    buffer_reserve(&ct.keys, key.len);
+    if (key.len) memcpy(ct.keys.data + ct.keys.len, key.ptr, key.len);
+    ct.keys.len += key.len;
+    ct.slots[slot] = (uint32_t)ct.nents;
+    if (ct.nents * 2 > ct.nslots) {
+        ct_grow();
+        e = &ct.ents[ct.nents - 1];
     }
-    if (n >= 4) return ct_load32(a) == ct_load32(b) && ct_load32(a + n - 4) == ct_load32(b + n - 4);
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return 0;
-    return 1;
+    return e;
 }
 
-static centry *ct_entry(wmr_bytes key) {
+/* ct_entry finds key's entry, adding it if new (*added is then 1). */
+static inline centry *ct_entry(wmr_bytes key, int *added) {
     if (!ct.nslots) ct_grow();
-    uint64_t h = ct_hash(key);
+    uint64_t k0, k1;
+    ct_words(key, &k0, &k1);
     size_t mask = ct.nslots - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        int32_t s = ct.slots[i];
+    for (size_t i = ct_hash(k0, k1, key) & mask;; i = (i + 1) & mask) {
+        uint32_t s = ct.slots[i];
         if (!s) {
-            if (ct.nents == ct.cents) {
-                ct.cents = ct.cents ? ct.cents * 2 : 1024;
-                ct.ents = (centry *)realloc(ct.ents, ct.cents * sizeof(centry));
-                if (!ct.ents) __builtin_trap();
-            }
-            centry *e = &ct.ents[ct.nents++];
-            *e = (centry){h, (uint32_t)ct.keys.len, (uint32_t)key.len, 0, 0, 0, 0};
-            buffer_reserve(&ct.keys, key.len);
-            if (key.len) memcpy(ct.keys.data + ct.keys.len, key.ptr, key.len);
-            ct.keys.len += key.len;
-            ct.slots[i] = (int32_t)ct.nents;
-            if (ct.nents * 2 > ct.nslots) ct_grow();
-            return &ct.ents[ct.nents - 1];
+            *added = 1;
+            return ct_insert(key, k0, k1, i);
         }
         centry *e = &ct.ents[s - 1];
-        if (e->hash == h && e->klen == key.len && ct_equal(ct.keys.data + e->koff, key.ptr, key.len)) return e;
+        if (e->k0 == k0 && e->k1 == k1 && e->klen == key.len &&
+            (key.len <= 16 || memcmp(ct.keys.data + e->koff + 16, key.ptr + 16, key.len - 16) == 0))
+            return e;
     }
 }
 
 static void ct_flush(void);
 
 static void ct_add(wmr_bytes key, wmr_bytes value) {
-    centry *e = ct_entry(key);
+    int added = 0;
+    centry *e = ct_entry(key, &added);
+    e->n++;
     if (ct.sum) {
         int64_t x;
         if (value.len == 1 && (uint8_t)(value.ptr[0] - '0') <= 9) e->sum += value.ptr[0] - '0';
         else if (wmr_parse_int(value, &x) == 0) e->sum += x;
         else ct.err = 1;
-    } else {
-        uint32_t off = (uint32_t)ct.vals.len;
-        buffer_reserve(&ct.vals, 8 + value.len);
-        put_be32(&ct.vals, 0);
-        put_be32(&ct.vals, (uint32_t)value.len);
-        if (value.len) memcpy(ct.vals.data + ct.vals.len, value.ptr, value.len);
-        ct.vals.len += value.len;
-        if (e->last) {
-            uint8_t *p = ct.vals.data + e->last - 1;
-            uint32_t v = off + 1;
-            p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
-        } else e->first = off + 1;
-        e->last = off + 1;
+        if (added && ct_bytes() > ct.budget) ct_flush(); /* a sum grows the table only with a new key */
+        return;
     }
-    e->n++;
+    uint32_t off = (uint32_t)ct.vals.len;
+    buffer_reserve(&ct.vals, 8 + value.len);
+    put_be32(&ct.vals, 0);
+    put_be32(&ct.vals, (uint32_t)value.len);
+    if (value.len) memcpy(ct.vals.data + ct.vals.len, value.ptr, value.len);
+    ct.vals.len += value.len;
+    if (e->last) {
+        uint8_t *p = ct.vals.data + e->last - 1;
+        uint32_t v = off + 1;
+        p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+    } else e->first = off + 1;
+    e->last = off + 1;
     if (ct_bytes() > ct.budget) ct_flush();
 }
 
 static void ct_add_int(wmr_bytes key, int64_t n) {
-    centry *e = ct_entry(key);
+    int added = 0;
+    centry *e = ct_entry(key, &added);
     e->sum += n;
     e->n++;
-    if (ct_bytes() > ct.budget) ct_flush();
+    if (added && ct_bytes() > ct.budget) ct_flush();
 }
 
 static uint32_t ct_be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
@@ -1012,10 +1029,66 @@ int wmr_is_letter(int32_t r) {
     return 0;
 }
 
-int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
+/* Word scanning looks at 16 bytes at a time: a bitmask of the ASCII
+ * letters among them and one of the bytes >= 0x80, with wasm SIMD where the
+ * module is built with -msimd128 and two 64-bit words otherwise. Only where
+ * a non-ASCII byte matters does it decode runes one at a time. Byte loops
+ * were about half of a word count's guest time. */
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+static inline uint32_t ascii_letters16(const uint8_t *p, uint32_t *high) {
+    v128_t v = wasm_v128_load(p);
+    v128_t t = wasm_i8x16_sub(wasm_v128_or(v, wasm_i8x16_splat(0x20)), wasm_i8x16_splat('a'));
+    *high = wasm_i8x16_bitmask(v);
+    return wasm_i8x16_bitmask(wasm_u8x16_lt(t, wasm_i8x16_splat(26)));
+}
+#else
+static inline uint32_t swar_bits(uint64_t x) { return (uint32_t)((((x >> 7) & 0x0101010101010101ULL) * 0x0102040810204080ULL) >> 56); }
+static inline uint32_t swar_letters8(uint64_t x, uint32_t *high) {
+    const uint64_t ones = 0x0101010101010101ULL;
+    *high = swar_bits(x);
+    uint64_t t = (x & ~(0x80 * ones)) | 0x20 * ones; /* 0x20..0x7f: no carry below */
+    uint64_t ge_a = t + (0x80 - 'a') * ones, gt_z = t + (0x80 - 'z' - 1) * ones;
+    return swar_bits(ge_a & ~gt_z & ~x); /* ASCII bytes only */
+}
+static inline uint32_t ascii_letters16(const uint8_t *p, uint32_t *high) {
+    uint64_t a, b;
+    uint32_t ha, hb;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    uint32_t m = swar_letters8(a, &ha) | swar_letters8(b, &hb) << 8;
+    *high = ha | hb << 8;
+    return m;
+}
+#endif
+
+/* letters16 is ascii_letters16 of the n bytes at p (n may be under 16:
+ * the rest count as neither). It reads 16 bytes straight from p when they
+ * are all in memory (in wasm, below the memory's end), else a copy. */
+static inline uint32_t letters16(const uint8_t *p, size_t n, uint32_t *high) {
+    uint32_t valid = 0xffff;
+    if (n < 16) {
+        valid = (1u << n) - 1;
+#ifndef WMR_NATIVE
+        if ((uintptr_t)p + 16 > (uintptr_t)__builtin_wasm_memory_size(0) * 65536)
+#endif
+        {
+            uint8_t tmp[16] = {0};
+            memcpy(tmp, p, n);
+            uint32_t m = ascii_letters16(tmp, high);
+            *high &= valid;
+            return m & valid;
+        }
+    }
+    uint32_t m = ascii_letters16(p, high);
+    *high &= valid;
+    return m & valid;
+}
+
+/* next_word_runes is the rune-at-a-time scan, from byte i of line with
+ * the word (if in_word) begun at start. */
+static int next_word_runes(wmr_bytes line, size_t i, int in_word, size_t start, size_t *pos, wmr_bytes *word) {
     const uint8_t *p = line.ptr;
-    size_t i = *pos, start = 0;
-    int in_word = 0;
     while (i < line.len) {
         int32_t r = p[i];
         size_t size = 1;
@@ -1039,4 +1112,41 @@ int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
     if (!in_word) return 0;
     *word = (wmr_bytes){p + start, line.len - start};
     return 1;
+}
+
+int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
+    const uint8_t *p = line.ptr;
+    size_t n = line.len, i = *pos, start;
+    uint32_t m, high;
+    for (;; i += 16) { /* the word's first byte */
+        if (i >= n) {
+            *pos = n;
+            return 0;
+        }
+        m = letters16(p + i, n - i, &high);
+        uint32_t before = high ? (high & -high) - 1 : 0xffff; /* bytes before the first non-ASCII one */
+        if (m & before) {
+            i += __builtin_ctz(m & before);
+            break;
+        }
+        if (high) return next_word_runes(line, i + __builtin_ctz(high), 0, 0, pos, word);
+    }
+    start = i;
+    for (;;) { /* the word's end: its first non-letter */
+        size_t left = n - i;
+        uint32_t ends = ~letters16(p + i, left, &high) & (left < 16 ? (1u << left) - 1 : 0xffff);
+        if (ends) {
+            i += __builtin_ctz(ends);
+            if (p[i] >= 0x80) return next_word_runes(line, i, 1, start, pos, word);
+            *word = (wmr_bytes){p + start, i - start};
+            *pos = i + 1;
+            return 1;
+        }
+        if (left <= 16) {
+            *word = (wmr_bytes){p + start, n - start};
+            *pos = n;
+            return 1;
+        }
+        i += 16;
+    }
 }

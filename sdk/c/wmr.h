@@ -11,7 +11,7 @@
  *   }
  *   WMR_JOB(.map = map_words, .reduce = wmr_sum, .combine = wmr_sum);
  *
- *   clang-16 --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O2 \
+ *   clang-16 --target=wasm32-wasi --sysroot=/usr -mexec-model=reactor -O3 -flto -msimd128 \
  *       -Wl,--strip-all -I sdk/c -o wc.wasm wc.c sdk/c/wmr.c sdk/c/wmr_letters.c
  *
  * Spans passed to your functions point into the SDK's buffers and are

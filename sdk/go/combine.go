@@ -1,9 +1,11 @@
 package wmr
 
 import (
+	"encoding/binary"
 	"fmt"
 	"reflect"
 	"strconv"
+	"unsafe"
 
 	"github.com/wmr-dev/wmr/abi"
 )
@@ -36,8 +38,13 @@ type combineTable struct {
 	chunk  []byte
 }
 
+// An entry holds its key's first 16 bytes (zero-padded) and length, so a
+// lookup of a key of up to 16 bytes (nearly every word) compares two words
+// in the entry instead of hashing and comparing bytes: Go's wasm code pays
+// dearly for every byte loop, and the table was half of a word count's
+// guest time.
 type combineEntry struct {
-	hash        uint64
+	k0, k1      uint64 // the key's bytes 0-7 and 8-15, zero-padded
 	koff, klen  uint32
 	sum         int64
 	first, last uint32 // value chain in vals, offset+1 (0: none)
@@ -73,27 +80,58 @@ func newCombineTable(g *guest, job *Job, memoryLimit int64) *combineTable {
 
 // bytes is the memory the table holds.
 func (t *combineTable) bytes() int {
-	return len(t.keys) + len(t.vals) + len(t.ents)*40 + len(t.slots)*4
+	return len(t.keys) + len(t.vals) + len(t.ents)*int(unsafe.Sizeof(combineEntry{})) + len(t.slots)*4
 }
 
-// entry finds or adds key's entry.
-func (t *combineTable) entry(key []byte) *combineEntry {
-	h := abi.Hash(key)
+// keyWords reads key's first 16 bytes as two zero-padded little-endian
+// words. A key from Words is a subslice of the host's batch, so its
+// capacity usually has 16 bytes to load at once.
+func keyWords(key []byte) (k0, k1 uint64) {
+	n := uint(len(key))
+	if cap(key) < 16 {
+		var b [16]byte
+		copy(b[:], key)
+		return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+	}
+	b := key[:16:16]
+	k0, k1 = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+	switch {
+	case n < 8:
+		return k0 & (1<<(8*n) - 1), 0
+	case n < 16:
+		return k0, k1 & (1<<(8*(n-8)) - 1)
+	}
+	return k0, k1
+}
+
+// keyHash spreads the table only (the partition hash is the host's).
+func keyHash(k0, k1 uint64, key []byte) uint64 {
+	h := (k0^uint64(len(key)))*0x9e3779b97f4a7c15 ^ (k1+0x94d049bb133111eb)*0xbf58476d1ce4e5b9
+	if len(key) > 16 {
+		h ^= abi.Hash(key[16:])
+	}
+	return h ^ h>>29
+}
+
+// entry finds or adds (added) key's entry.
+func (t *combineTable) entry(key []byte) (e *combineEntry, added bool) {
+	k0, k1 := keyWords(key)
 	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
+	for i := keyHash(k0, k1, key) & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
 		if s == 0 {
-			t.ents = append(t.ents, combineEntry{hash: h, koff: uint32(len(t.keys)), klen: uint32(len(key))})
+			t.ents = append(t.ents, combineEntry{k0: k0, k1: k1, koff: uint32(len(t.keys)), klen: uint32(len(key))})
 			t.keys = append(t.keys, key...)
 			t.slots[i] = int32(len(t.ents))
 			if len(t.ents)*2 > len(t.slots) {
 				t.grow()
 			}
-			return &t.ents[len(t.ents)-1]
+			return &t.ents[len(t.ents)-1], true
 		}
 		e := &t.ents[s-1]
-		if e.hash == h && string(t.keys[e.koff:e.koff+e.klen]) == string(key) {
-			return e
+		if e.k0 == k0 && e.k1 == k1 && int(e.klen) == len(key) &&
+			(len(key) <= 16 || string(t.keys[e.koff+16:e.koff+e.klen]) == string(key[16:])) {
+			return e, false
 		}
 	}
 }
@@ -102,7 +140,8 @@ func (t *combineTable) grow() {
 	t.slots = make([]int32, len(t.slots)*2)
 	mask := uint64(len(t.slots) - 1)
 	for k := range t.ents {
-		i := t.ents[k].hash & mask
+		e := &t.ents[k]
+		i := keyHash(e.k0, e.k1, t.keys[e.koff:e.koff+e.klen]) & mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
@@ -112,7 +151,7 @@ func (t *combineTable) grow() {
 
 // add takes one emitted pair.
 func (t *combineTable) add(key, value []byte) {
-	e := t.entry(key)
+	e, added := t.entry(key)
 	if t.sum {
 		if len(value) == 1 && value[0]-'0' <= 9 { // the usual "1"
 			e.sum += int64(value[0] - '0')
@@ -122,7 +161,12 @@ func (t *combineTable) add(key, value []byte) {
 			t.err = fmt.Errorf("combining key %q: %v", truncKey(key), err)
 		}
 		e.n++
-	} else {
+		if added && t.bytes() > t.budget { // a sum grows the table only with a new key
+			t.flush()
+		}
+		return
+	}
+	{
 		off := uint32(len(t.vals))
 		var hdr [valueHeader]byte
 		putU32(hdr[4:], uint32(len(value)))
@@ -143,10 +187,10 @@ func (t *combineTable) add(key, value []byte) {
 
 // addInt takes n for key (EmitInt with Sum as the combiner: no decimal).
 func (t *combineTable) addInt(key []byte, n int64) {
-	e := t.entry(key)
+	e, added := t.entry(key)
 	e.sum += n
 	e.n++
-	if t.bytes() > t.budget {
+	if added && t.bytes() > t.budget {
 		t.flush()
 	}
 }

@@ -288,6 +288,46 @@ func TestWords(t *testing.T) {
 // that flushes on nearly every emit, so keys arrive across flushes) gives
 // the output of the job without a combiner, and a combiner error fails
 // the map call.
+// Keys of every length up to 40 bytes that share their first 16 bytes or
+// differ only in their last byte stay apart in the table (which compares
+// a key's first 16 bytes as two words), whether the key's slice has
+// unrelated bytes past its end within its capacity or none.
+func TestCombineTableKeepsKeysOfEveryLengthApart(t *testing.T) {
+	var in []string
+	for round := 0; round < 3; round++ {
+		for n := 1; n <= 40; n++ {
+			for _, last := range "xy" {
+				in = append(in, strings.Repeat("q", n-1)+string(last)+"|zzzzzzzzzzzzzzzzzzzz")
+			}
+		}
+		for k := 0; k < 2000; k++ { // the same first 16 bytes: their probes cross
+			in = append(in, fmt.Sprintf("%s%04d|zz", strings.Repeat("q", 16), k))
+		}
+	}
+	emitBoth := func(_, line []byte, emit *Emitter) error {
+		key := line[:bytes.IndexByte(line, '|')] // capacity runs on into "|zzz..."
+		emit.Emit(key, []byte("1"))
+		exact := make([]byte, len(key)) // capacity: the key alone
+		copy(exact, key)
+		emit.Emit(exact, []byte("1"))
+		return nil
+	}
+	want, err := RunLocal(Job{Map: emitBoth, Reduce: Sum}, lines(in...), LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2080 {
+		t.Fatalf("the plain run found %d keys, want 2080", len(want))
+	}
+	got, err := RunLocal(Job{Map: emitBoth, Reduce: Sum, Combine: Sum}, lines(in...), LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if render(got) != render(want) {
+		t.Fatalf("with the table:\n%s\nwant\n%s", render(got), render(want))
+	}
+}
+
 func TestCombineTableIsExact(t *testing.T) {
 	var in []string
 	for i := 0; i < 3000; i++ {
@@ -366,14 +406,17 @@ func referenceWords(line []byte) []string {
 	return out
 }
 
-// Words' fast loops agree with the plain definition on random bytes:
-// ASCII, multi-byte letters and non-letters, and invalid UTF-8.
+// Words' 16-bytes-at-a-time scan agrees with the plain definition on
+// random bytes: ASCII (with the neighbours of the letter ranges),
+// multi-byte letters and non-letters, invalid UTF-8, words across 16-byte
+// boundaries, lines of every length up to about 100 bytes.
 func TestWordsMatchesReference(t *testing.T) {
-	pieces := []string{"a", "Z", " ", ",", "1", "é", "日", "\u2160", "λ", "\xe9", "\xc3", "\xff", "\u00a0", "ß"}
+	pieces := []string{"a", "Z", " ", ",", "1", "é", "日", "\u2160", "λ", "\xe9", "\xc3", "\xff", "\u00a0", "ß",
+		"word", "abcdefghijklmnopqrstu", "@", "[", "`", "{", "\t"}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 5000 {
+	for range 20000 {
 		var b []byte
-		for range rng.IntN(12) {
+		for range rng.IntN(40) {
 			b = append(b, pieces[rng.IntN(len(pieces))]...)
 		}
 		var got []string

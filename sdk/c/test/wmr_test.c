@@ -253,7 +253,9 @@ static void test_reduce_with_continuations(void) {
 
 /* With a host that makes the end-of-task call, a map task's output stays
  * in the module, combined per key, until wmr_finish (or a full table). */
-static void test_combining_in_module(void) {
+/* init_map_task_with_finish starts a map task whose host makes the
+ * end-of-task call, so the SDK combines in the module. */
+static void init_map_task_with_finish(const char *prefix) {
     reset_host();
     msg_len = 0;
     put_byte(0x84);
@@ -266,8 +268,12 @@ static void test_combining_in_module(void) {
     put_str("params");
     put_byte(0x81);
     put_str("prefix");
-    put_str("2");
+    put_str(prefix);
     CHECK(call(wmr_init) == 5, "init with finish");
+}
+
+static void test_combining_in_module(void) {
+    init_map_task_with_finish("2");
     for (int batch = 0; batch < 2; batch++) {
         msg_len = 0;
         put_array32(2);
@@ -278,6 +284,42 @@ static void test_combining_in_module(void) {
     CHECK(emitted_len == 0, "%zu bytes emitted before the end of the task", emitted_len);
     CHECK(wmr_finish() == 0, "finish failed: %s", failed);
     CHECK(strcmp(emitted_text(), "a=8;b=8;c=4;") == 0, "emitted %s", emitted_text());
+}
+
+/* test_combining_keys_of_every_length: keys of every length up to 40
+ * bytes, and 1000 keys sharing their first 16 bytes (whose probes cross),
+ * stay apart in the table, which compares a key's first 16 bytes as two
+ * words: each key arrives twice and must leave once, with twice the
+ * prefix's value. */
+static void test_combining_keys_of_every_length(void) {
+    init_map_task_with_finish("1");
+    static char line[64 << 10];
+    size_t n = 0, keys = 0;
+    for (int len = 1; len <= 40; len++)
+        for (int last = 0; last < 2; last++) {
+            for (int i = 0; i < len - 1; i++) line[n++] = 'q';
+            line[n++] = last ? 'y' : 'x';
+            line[n++] = ' ';
+            keys++;
+        }
+    for (int k = 0; k < 1000; k++) {
+        n += (size_t)sprintf(line + n, "qqqqqqqqqqqqqqqq%c%c%c ", 'a' + k / 100, 'a' + k / 10 % 10, 'a' + k % 10);
+        keys++;
+    }
+    for (int round = 0; round < 2; round++) {
+        msg_len = 0;
+        put_array32(1);
+        put_byte(0x92), put_bin("\0\0\0\0\0\0\0\0", 8), put_bin(line, n);
+        CHECK(call(wmr_map) == 0, "map failed: %s", failed);
+    }
+    CHECK(wmr_finish() == 0, "finish failed: %s", failed);
+    size_t pairs = 0, twos = 0;
+    const char *t = emitted_text();
+    for (const char *p = t; (p = strchr(p, '=')); p++) {
+        pairs++;
+        twos += p[1] == '2' && p[2] == ';';
+    }
+    CHECK(pairs == keys && twos == keys, "%zu keys: %zu pairs left the table, %zu of them with 2", keys, pairs, twos);
 }
 
 static void test_helpers(void) {
@@ -305,12 +347,68 @@ static void test_helpers(void) {
     CHECK(wmr_abi_version() == 1, "abi version");
 }
 
+/* ref_next_word is the definition: runes one at a time. */
+static int ref_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
+    size_t i = *pos, start = 0;
+    int in_word = 0;
+    while (i < line.len) {
+        int32_t r;
+        size_t size = wmr_decode_rune(line.ptr + i, line.len - i, &r);
+        if (wmr_is_letter(r)) {
+            if (!in_word) start = i, in_word = 1;
+        } else if (in_word) {
+            *word = (wmr_bytes){line.ptr + start, i - start};
+            *pos = i + size;
+            return 1;
+        }
+        i += size;
+    }
+    *pos = line.len;
+    if (!in_word) return 0;
+    *word = (wmr_bytes){line.ptr + start, line.len - start};
+    return 1;
+}
+
+/* test_next_word checks the 16-bytes-at-a-time scan against the
+ * definition on random lines of every length up to 80 bytes: ASCII
+ * letters and separators, non-ASCII letters and non-letters, invalid
+ * UTF-8, words across 16-byte boundaries, lines ending in a word. */
+static void test_next_word(void) {
+    static const char *pieces[] = {"a", "Z", "q", "word", "abcdefghijklmnopqrstu", " ", ",", ".", "1", "_", "\t",
+                                   "\xc3\xa9", "\xe6\x97\xa5", "\xe2\x80\x94", "\xff", "\xc3", "@", "[", "`", "{"};
+    uint64_t seed = 42;
+    for (int round = 0; round < 20000; round++) {
+        uint8_t line[96];
+        size_t len = 0;
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t want = (seed >> 33) % 81;
+        while (len < want) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            const char *piece = pieces[(seed >> 33) % (sizeof pieces / sizeof pieces[0])];
+            size_t n = strlen(piece);
+            if (len + n > want) break;
+            memcpy(line + len, piece, n);
+            len += n;
+        }
+        wmr_bytes l = {line, len}, got, exp;
+        size_t pos = 0, ref = 0;
+        for (;;) {
+            int g = wmr_next_word(l, &pos, &got), r = ref_next_word(l, &ref, &exp);
+            CHECK(g == r && pos == ref && (!g || (got.ptr == exp.ptr && got.len == exp.len)),
+                  "round %d: line %.*s: got %d at %zu, want %d at %zu", round, (int)len, (const char *)line, g, pos, r, ref);
+            if (!g || g != r || pos != ref) break;
+        }
+    }
+}
+
 int main(void) {
     test_map();
     test_map_error();
     test_reduce_with_continuations();
     test_combining_in_module();
+    test_combining_keys_of_every_length();
     test_helpers();
+    test_next_word();
     if (failures) {
         fprintf(stderr, "sdk/c: %d check(s) failed\n", failures);
         return 1;

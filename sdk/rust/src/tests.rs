@@ -281,3 +281,80 @@ fn map_output_is_combined_in_the_module() {
     assert_eq!(outputs[0], outputs[2]);
     assert_eq!(outputs[0].get(b"a".as_slice()), Some(&600));
 }
+
+/// Keys of every length up to 40 bytes that share their first 16 bytes or
+/// differ only in their last byte are kept apart by the combining table
+/// (which compares the first 16 bytes as two words).
+#[test]
+fn combining_table_keeps_keys_of_every_length_apart() {
+    let mut lines: Vec<Vec<u8>> = vec![];
+    let mut want = std::collections::BTreeMap::new();
+    for round in 1..=3 {
+        for len in 1..=40usize {
+            for last in [b'x', b'y'] {
+                let mut w = vec![b'q'; len];
+                w[len - 1] = last;
+                lines.push(w.clone());
+                *want.entry(w).or_insert(0i64) += 1;
+            }
+        }
+        let _ = round;
+    }
+    let refs: Vec<&[u8]> = lines.iter().map(|l| l.as_slice()).collect();
+    reset_fake();
+    let mut g = Guest::<WordCount>::new();
+    let mut init = init_msg(&[]);
+    init[0] += 1;
+    init.extend_from_slice(b"\xa6finish\xc3");
+    assert_eq!(g.init(&init), 5);
+    assert_eq!(g.map(&batch(&refs)), 0);
+    assert_eq!(g.finish(), 0);
+    let mut got = std::collections::BTreeMap::new();
+    for (k, v) in emitted() {
+        *got.entry(k).or_insert(0i64) += std::str::from_utf8(&v).unwrap().parse::<i64>().unwrap();
+    }
+    assert_eq!(got, want);
+}
+
+/// The words iterator (16 bytes at a time) agrees with the definition,
+/// runes one at a time, on random lines of every length up to 80 bytes.
+#[test]
+fn words_agree_with_runes_one_at_a_time() {
+    fn reference(line: &[u8]) -> Vec<&[u8]> {
+        let (mut out, mut i, mut start) = (vec![], 0, None);
+        while i < line.len() {
+            let (r, size) = decode_rune(&line[i..]);
+            if is_letter(r) {
+                start.get_or_insert(i);
+            } else if let Some(s) = start.take() {
+                out.push(&line[s..i]);
+            }
+            i += size;
+        }
+        if let Some(s) = start {
+            out.push(&line[s..]);
+        }
+        out
+    }
+    let pieces: [&[u8]; 20] = [
+        b"a", b"Z", b"q", b"word", b"abcdefghijklmnopqrstu", b" ", b",", b".", b"1", b"_", b"\t", "\u{e9}".as_bytes(),
+        "\u{65e5}".as_bytes(), "\u{2014}".as_bytes(), b"\xff", b"\xc3", b"@", b"[", b"`", b"{",
+    ];
+    let mut seed = 42u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..20000 {
+        let want_len = next() % 81;
+        let mut line = vec![];
+        while line.len() < want_len {
+            let p = pieces[next() % pieces.len()];
+            if line.len() + p.len() > want_len {
+                break;
+            }
+            line.extend_from_slice(p);
+        }
+        assert_eq!(words(&line).collect::<Vec<_>>(), reference(&line), "line {:?}", String::from_utf8_lossy(&line));
+    }
+}
