@@ -336,7 +336,57 @@ export function register(job: Job): void {
 // and at the end of the task (wmr_finish). Keys, values and entries live in
 // three buffers: nothing is allocated per key; with sumCombiner a key's
 // values are one i64. Flushes go in the order keys first came.
-const ENTRY: i32 = 40; // hash u64, koff u32, klen u32, sum i64, first u32, last u32, n u32, pad
+//
+// An entry holds its key's first 16 bytes (zero-padded) and length, so a
+// lookup of a key of up to 16 bytes (nearly every word) loads the key as
+// two words, hashes them with two multiplies and compares two words: no
+// byte loop, no object per lookup (FNV-1a over a Bytes made per word, and
+// memory.compare, were the table's cost).
+const ENTRY: i32 = 48;
+const E_K0: usize = 0; // u64: the key's bytes 0-7
+const E_K1: usize = 8; // u64: bytes 8-15
+const E_KOFF: usize = 16; // u32: the key's offset in keys
+const E_KLEN: usize = 20; // u32
+const E_SUM: usize = 24; // i64
+const E_FIRST: usize = 32; // u32: value chain in vals, offset + 1
+const E_LAST: usize = 36; // u32
+const E_N: usize = 40; // u32: values added
+
+// tableWords: the key's first 16 bytes as two zero-padded words, loaded
+// 8 bytes at a time where all 16 are below the memory's end.
+let keyK0: u64 = 0;
+let keyK1: u64 = 0;
+function tableWords(kp: usize, kn: i32): void {
+  if (kn >= 16 || kp + 16 <= (<usize>memory.size() << 16)) {
+    const a = load<u64>(kp), b = load<u64>(kp, 8);
+    if (kn >= 16) {
+      keyK0 = a;
+      keyK1 = b;
+    } else if (kn >= 8) {
+      keyK0 = a;
+      keyK1 = kn == 8 ? 0 : b & ((<u64>1 << (<u64>(kn - 8) * 8)) - 1);
+    } else {
+      keyK0 = kn == 0 ? 0 : a & ((<u64>1 << (<u64>kn * 8)) - 1);
+      keyK1 = 0;
+    }
+    return;
+  }
+  let a: u64 = 0, b: u64 = 0;
+  for (let i = 0; i < kn; i++) {
+    const c = <u64>load<u8>(kp + <usize>i);
+    if (i < 8) a |= c << (<u64>i * 8);
+    else b |= c << (<u64>(i - 8) * 8);
+  }
+  keyK0 = a;
+  keyK1 = b;
+}
+
+// tableHash spreads the table only (the partition hash is the host's).
+function tableHash(k0: u64, k1: u64, kp: usize, kn: i32): u64 {
+  let h = ((k0 ^ <u64>kn) * 0x9e3779b97f4a7c15) ^ ((k1 + 0x94d049bb133111eb) * 0xbf58476d1ce4e5b9);
+  for (let i = 16; i < kn; i++) h = (h ^ <u64>load<u8>(kp + <usize>i)) * 0x100000001b3;
+  return h ^ (h >> 29);
+}
 
 /** @internal */
 export class CombineTable {
@@ -369,7 +419,9 @@ export class CombineTable {
     const mask = <u64>(n - 1);
     const count = this.count();
     for (let k = 0; k < count; k++) {
-      let i = load<u64>(this.ents.ptr + <usize>(k * ENTRY)) & mask;
+      const e = this.ents.ptr + <usize>(k * ENTRY);
+      const h = tableHash(load<u64>(e, E_K0), load<u64>(e, E_K1), this.keys.ptr + <usize>load<u32>(e, E_KOFF), <i32>load<u32>(e, E_KLEN));
+      let i = h & mask;
       while (load<i32>(s + <usize>(i * 4)) != 0) i = (i + 1) & mask;
       store<i32>(s + <usize>(i * 4), k + 1);
     }
@@ -380,18 +432,20 @@ export class CombineTable {
 
   /** The address of key's entry, added if new. */
   entry(kp: usize, kn: i32): usize {
-    const h = partitionHash(new Bytes(kp, kn));
+    tableWords(kp, kn);
+    const k0 = keyK0, k1 = keyK1;
     const mask = <u64>(this.nslots - 1);
-    let i = h & mask;
+    let i = tableHash(k0, k1, kp, kn) & mask;
     while (true) {
       const s = load<i32>(this.slots + <usize>(i * 4));
       if (s == 0) {
         this.ents.reserve(ENTRY);
         const e = this.ents.ptr + <usize>this.ents.len;
         memory.fill(e, 0, ENTRY);
-        store<u64>(e, h);
-        store<u32>(e, <u32>this.keys.len, 8);
-        store<u32>(e, <u32>kn, 12);
+        store<u64>(e, k0, E_K0);
+        store<u64>(e, k1, E_K1);
+        store<u32>(e, <u32>this.keys.len, E_KOFF);
+        store<u32>(e, <u32>kn, E_KLEN);
         this.ents.len += ENTRY;
         this.keys.reserve(kn);
         this.keys.bytes(kp, kn);
@@ -400,7 +454,8 @@ export class CombineTable {
         return this.ents.ptr + <usize>(this.ents.len - ENTRY);
       }
       const e = this.ents.ptr + <usize>((s - 1) * ENTRY);
-      if (load<u64>(e) == h && load<u32>(e, 12) == <u32>kn && memory.compare(this.keys.ptr + <usize>load<u32>(e, 8), kp, <usize>kn) == 0) return e;
+      if (load<u64>(e, E_K0) == k0 && load<u64>(e, E_K1) == k1 && load<u32>(e, E_KLEN) == <u32>kn &&
+        (kn <= 16 || memory.compare(this.keys.ptr + <usize>load<u32>(e, E_KOFF) + 16, kp + 16, <usize>(kn - 16)) == 0)) return e;
       i = (i + 1) & mask;
     }
   }
@@ -411,8 +466,8 @@ export class CombineTable {
       if (vn == 1 && <u32>(load<u8>(vp) - 48) <= 9) x = <i64>(load<u8>(vp) - 48);
       else x = parseInt64(new Bytes(vp, vn)); // throws on a value that is not an integer
       const e = this.entry(kp, kn);
-      store<i64>(e, load<i64>(e, 16) + x, 16);
-      store<u32>(e, load<u32>(e, 32) + 1, 32);
+      store<i64>(e, load<i64>(e, E_SUM) + x, E_SUM);
+      store<u32>(e, load<u32>(e, E_N) + 1, E_N);
       return;
     }
     const off = <u32>this.vals.len;
@@ -421,17 +476,17 @@ export class CombineTable {
     this.vals.be32(<u32>vn);
     this.vals.bytes(vp, vn);
     const e = this.entry(kp, kn);
-    const last = load<u32>(e, 28);
+    const last = load<u32>(e, E_LAST);
     if (last != 0) store<u32>(this.vals.ptr + <usize>(last - 1), bswap<u32>(off + 1));
-    else store<u32>(e, off + 1, 24);
-    store<u32>(e, off + 1, 28);
-    store<u32>(e, load<u32>(e, 32) + 1, 32);
+    else store<u32>(e, off + 1, E_FIRST);
+    store<u32>(e, off + 1, E_LAST);
+    store<u32>(e, load<u32>(e, E_N) + 1, E_N);
   }
 
   addInt(kp: usize, kn: i32, n: i64): void {
     const e = this.entry(kp, kn);
-    store<i64>(e, load<i64>(e, 16) + n, 16);
-    store<u32>(e, load<u32>(e, 32) + 1, 32);
+    store<i64>(e, load<i64>(e, E_SUM) + n, E_SUM);
+    store<u32>(e, load<u32>(e, E_N) + 1, E_N);
   }
 
   clear(): void {
@@ -918,14 +973,14 @@ export class Runtime {
     const count = t.count();
     for (let k = 0; k < count; k++) {
       const e = t.ents.ptr + <usize>(k * ENTRY);
-      key.ptr = t.keys.ptr + <usize>load<u32>(e, 8);
-      key.length = <i32>load<u32>(e, 12);
-      const n = load<u32>(e, 32);
+      key.ptr = t.keys.ptr + <usize>load<u32>(e, E_KOFF);
+      key.length = <i32>load<u32>(e, E_KLEN);
+      const n = load<u32>(e, E_N);
       if (t.sum) {
-        out.emitInt(key, load<i64>(e, 16));
+        out.emitInt(key, load<i64>(e, E_SUM));
         continue;
       }
-      const first = load<u32>(e, 24);
+      const first = load<u32>(e, E_FIRST);
       if (n == 1) {
         const p = t.vals.ptr + <usize>(first - 1);
         out.emitRaw(key.ptr, key.length, p + 8, <i32>bswap<u32>(load<u32>(p, 4)));
