@@ -81,8 +81,11 @@ func TestTenantCPUWeights(t *testing.T) {
 			t.Fatalf("%s put: %s", tenant, r.stderr)
 		}
 	}
+	// alice's job must outlast the window: with spin=1500000 it once ended
+	// 5 s after its submission, inside the window (a map's attempt took
+	// 0.7 to 1.4 s with four of them running).
 	job := func(tenant string) string {
-		return submitJSON(t, s, tenant, n, "--wasm", slow, "--input", "books", "--output", "counts", "--reducers", "1", "--param", "spin=1500000")
+		return submitJSON(t, s, tenant, n, "--wasm", slow, "--input", "books", "--output", "counts", "--reducers", "1", "--param", "spin=4000000")
 	}
 	ids := map[string]string{"alice": job("alice"), "bob": job("bob")}
 

@@ -263,36 +263,47 @@ static struct {
  * lookup of a key of up to 16 bytes (nearly every word) compares two words
  * in the entry and touches neither the arena nor a byte loop: every wasm
  * memory access is bounds-checked, and the table is most of a word
- * count's guest time. */
+ * count's guest time. Entries sit in the slots themselves (open
+ * addressing), so a lookup misses the cache once, not twice (slot, then
+ * entry): those two misses were most of the table's native time; `order`
+ * lists the used slots in the order keys first came. A table of 20,000
+ * words fits a 1 MiB L2 cache: 32-byte entries, up to three quarters full,
+ * and the value chains of a combiner other than wmr_sum kept apart. */
 typedef struct {
     uint64_t k0, k1; /* the key's bytes 0-7 and 8-15, zero-padded */
-    uint32_t klen, koff;
-    int64_t sum;
+    int64_t sum;     /* wmr_sum: the key's sum; else its index in order */
+    uint32_t used;   /* the key's length + 1; 0: an empty slot */
+    uint32_t koff;
+} centry; /* 32 bytes: two to a cache line */
+
+typedef struct {
     uint32_t first, last, n; /* value chain in vals: offset + 1, 0 for none */
-} centry;
+} cvalues;
 
 static struct {
     int on;  /* emits go to the table */
     int sum; /* the combiner is wmr_sum */
     int err; /* a combine failed; g.error says why */
-    uint32_t *slots; /* index + 1 of an entry, 0 for empty */
+    centry *slots;
     size_t nslots;
-    centry *ents;
-    size_t nents, cents;
+    uint32_t *order;  /* slot of each key, in the order keys first came */
+    cvalues *chains;  /* each key's values, by its index in order (not wmr_sum) */
+    size_t nents;
     buffer keys, vals, chunk;
     size_t budget;
 } ct;
 
-static size_t ct_bytes(void) { return ct.keys.len + ct.vals.len + ct.nents * sizeof(centry) + ct.nslots * 4; }
+static size_t ct_max_keys(void) { return ct.nslots / 4 * 3; }
+static size_t ct_bytes(void) {
+    return ct.keys.len + ct.vals.len + ct.nslots * sizeof(centry) + ct_max_keys() * (4 + (ct.sum ? 0 : sizeof(cvalues)));
+}
 
 static inline uint64_t ct_load64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return x; }
 
 /* ct_words reads key's first 16 bytes as two zero-padded words. It loads
  * 8 bytes at a time wherever they are all in memory (in wasm, below the
  * memory's end) and masks off what is not the key's. */
-static inline void ct_words(wmr_bytes key, uint64_t *k0, uint64_t *k1) {
-    const uint8_t *p = key.ptr;
-    size_t n = key.len;
+static inline void ct_words(const uint8_t *p, size_t n, uint64_t *k0, uint64_t *k1) {
 #ifdef WMR_NATIVE
     int whole = 0;
 #else
@@ -312,80 +323,90 @@ static inline void ct_words(wmr_bytes key, uint64_t *k0, uint64_t *k1) {
 }
 
 /* ct_hash spreads the table only (the partition hash is the host's). */
-static inline uint64_t ct_hash(uint64_t k0, uint64_t k1, wmr_bytes key) {
-    uint64_t h = (k0 ^ key.len) * 0x9e3779b97f4a7c15ULL ^ (k1 + 0x94d049bb133111ebULL) * 0xbf58476d1ce4e5b9ULL;
-    for (size_t i = 16; i + 8 <= key.len; i += 8) h = (h ^ ct_load64(key.ptr + i)) * 0xd6e8feb86659fd93ULL;
-    if (key.len > 16 && key.len % 8) h = (h ^ ct_load64(key.ptr + key.len - 8)) * 0xd6e8feb86659fd93ULL;
+static inline uint64_t ct_hash(uint64_t k0, uint64_t k1, const uint8_t *p, size_t n) {
+    uint64_t h = (k0 ^ n) * 0x9e3779b97f4a7c15ULL ^ (k1 + 0x94d049bb133111ebULL) * 0xbf58476d1ce4e5b9ULL;
+    for (size_t i = 16; i + 8 <= n; i += 8) h = (h ^ ct_load64(p + i)) * 0xd6e8feb86659fd93ULL;
+    if (n > 16 && n % 8) h = (h ^ ct_load64(p + n - 8)) * 0xd6e8feb86659fd93ULL;
     return h ^ h >> 29;
 }
 
+/* ct_grow doubles the table (at three quarters full), moving the entries
+ * in the order keys first came. */
 static void ct_grow(void) {
     size_t n = ct.nslots ? ct.nslots * 2 : 1024;
-    uint32_t *s = (uint32_t *)calloc(n, sizeof *s);
-    if (!s) __builtin_trap();
+    centry *s = (centry *)calloc(n, sizeof *s);
+    uint32_t *order = (uint32_t *)malloc(n / 4 * 3 * sizeof *order);
+    cvalues *chains = (cvalues *)realloc(ct.chains, n / 4 * 3 * sizeof *chains);
+    if (!s || !order || !chains) __builtin_trap();
+    ct.chains = chains;
     for (size_t k = 0; k < ct.nents; k++) {
-        centry *e = &ct.ents[k];
-        size_t i = ct_hash(e->k0, e->k1, (wmr_bytes){ct.keys.data + e->koff, e->klen}) & (n - 1);
-        while (s[i]) i = (i + 1) & (n - 1);
-        s[i] = (uint32_t)(k + 1);
+        centry *e = &ct.slots[ct.order[k]];
+        size_t i = ct_hash(e->k0, e->k1, ct.keys.data + e->koff, e->used - 1) & (n - 1);
+        while (s[i].used) i = (i + 1) & (n - 1);
+        s[i] = *e;
+        order[k] = (uint32_t)i;
     }
     free(ct.slots);
+    free(ct.order);
     ct.slots = s;
+    ct.order = order;
     ct.nslots = n;
 }
 
-static centry *ct_insert(wmr_bytes key, uint64_t k0, uint64_t k1, size_t slot) {
-    if (ct.nents == ct.cents) {
-        ct.cents = ct.cents ? ct.cents * 2 : 1024;
-        ct.ents = (centry *)realloc(ct.ents, ct.cents * sizeof(centry));
-        if (!ct.ents) __builtin_trap();
-    }
-    centry *e = &ct.ents[ct.nents++];
-    *e = (centry){k0, k1, (uint32_t)key.len, (uint32_t)ct.keys.len, 0, 0, 0, 0};
-    buffer_reserve(&ct.keys, key.len);
-    if (key.len) memcpy(ct.keys.data + ct.keys.len, key.ptr, key.len);
-    ct.keys.len += key.len;
-    ct.slots[slot] = (uint32_t)ct.nents;
-    if (ct.nents * 2 > ct.nslots) {
-        ct_grow();
-        e = &ct.ents[ct.nents - 1];
-    }
-    return e;
-}
-
-/* ct_entry finds key's entry, adding it if new (*added is then 1). */
-static inline centry *ct_entry(wmr_bytes key, int *added) {
+/* ct_entry finds the entry of the key at kp (kn bytes), adding it if new
+ * (*added is then 1). Keys travel as pointer and length, not wmr_bytes:
+ * wasm32 passes a struct through the stack in memory. */
+static inline centry *ct_entry(const uint8_t *kp, size_t kn, int *added) {
     if (!ct.nslots) ct_grow();
     uint64_t k0, k1;
-    ct_words(key, &k0, &k1);
+    ct_words(kp, kn, &k0, &k1);
     size_t mask = ct.nslots - 1;
-    for (size_t i = ct_hash(k0, k1, key) & mask;; i = (i + 1) & mask) {
-        uint32_t s = ct.slots[i];
-        if (!s) {
+    for (size_t i = ct_hash(k0, k1, kp, kn) & mask;; i = (i + 1) & mask) {
+        centry *e = &ct.slots[i];
+        if (!e->used) {
             *added = 1;
-            return ct_insert(key, k0, k1, i);
+            *e = (centry){k0, k1, 0, (uint32_t)kn + 1, (uint32_t)ct.keys.len};
+            buffer_reserve(&ct.keys, kn);
+            if (kn) memcpy(ct.keys.data + ct.keys.len, kp, kn);
+            ct.keys.len += kn;
+            ct.order[ct.nents++] = (uint32_t)i;
+            if (ct.nents >= ct_max_keys()) {
+                ct_grow();
+                e = &ct.slots[ct.order[ct.nents - 1]];
+            }
+            return e;
         }
-        centry *e = &ct.ents[s - 1];
-        if (e->k0 == k0 && e->k1 == k1 && e->klen == key.len &&
-            (key.len <= 16 || memcmp(ct.keys.data + e->koff + 16, key.ptr + 16, key.len - 16) == 0))
+        if (e->k0 == k0 && e->k1 == k1 && e->used == kn + 1 && (kn <= 16 || memcmp(ct.keys.data + e->koff + 16, kp + 16, kn - 16) == 0))
             return e;
     }
 }
 
 static void ct_flush(void);
 
-static void ct_add(wmr_bytes key, wmr_bytes value) {
+/* ct_sum adds x to the key's sum (the combiner is wmr_sum). */
+static void ct_sum(const uint8_t *kp, size_t kn, int64_t x) {
     int added = 0;
-    centry *e = ct_entry(key, &added);
-    e->n++;
+    centry *e = ct_entry(kp, kn, &added);
+    e->sum += x;
+    if (added && ct_bytes() > ct.budget) ct_flush(); /* a sum grows the table only with a new key */
+}
+
+/* ct_add takes one emitted pair. */
+static void ct_add(wmr_bytes key, wmr_bytes value) {
     if (ct.sum) {
         int64_t x;
-        if (value.len == 1 && (uint8_t)(value.ptr[0] - '0') <= 9) e->sum += value.ptr[0] - '0';
-        else if (wmr_parse_int(value, &x) == 0) e->sum += x;
+        if (wmr_parse_int(value, &x) == 0) ct_sum(key.ptr, key.len, x);
         else ct.err = 1;
-        if (added && ct_bytes() > ct.budget) ct_flush(); /* a sum grows the table only with a new key */
         return;
     }
+    int added = 0;
+    centry *ent = ct_entry(key.ptr, key.len, &added);
+    if (added) {
+        ent->sum = (int64_t)(ct.nents - 1);
+        ct.chains[ct.nents - 1] = (cvalues){0, 0, 0};
+    }
+    cvalues *e = &ct.chains[ent->sum];
+    e->n++;
     uint32_t off = (uint32_t)ct.vals.len;
     buffer_reserve(&ct.vals, 8 + value.len);
     put_be32(&ct.vals, 0);
@@ -401,13 +422,6 @@ static void ct_add(wmr_bytes key, wmr_bytes value) {
     if (ct_bytes() > ct.budget) ct_flush();
 }
 
-static void ct_add_int(wmr_bytes key, int64_t n) {
-    int added = 0;
-    centry *e = ct_entry(key, &added);
-    e->sum += n;
-    e->n++;
-    if (added && ct_bytes() > ct.budget) ct_flush();
-}
 
 static uint32_t ct_be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
@@ -417,16 +431,17 @@ static wmr_bytes ct_value(uint32_t ref) {
 }
 
 static void put_bin(buffer *b, wmr_bytes s);
-static void ct_combine(wmr_bytes key, centry *e);
+static void ct_combine(wmr_bytes key, cvalues *e);
 
 static void ct_flush(void) {
     ct.on = 0; /* what the combiner emits goes to the host */
     for (size_t k = 0; k < ct.nents && !ct.err; k++) {
-        centry *e = &ct.ents[k];
-        wmr_bytes key = {ct.keys.data + e->koff, e->klen};
+        centry *e = &ct.slots[ct.order[k]];
+        wmr_bytes key = {ct.keys.data + e->koff, e->used - 1};
+        cvalues *v = &ct.chains[k];
         if (ct.sum) wmr_emit_int(&g.emitter, key, e->sum);
-        else if (e->n == 1) wmr_emit(&g.emitter, key, ct_value(e->first));
-        else ct_combine(key, e);
+        else if (v->n == 1) wmr_emit(&g.emitter, key, ct_value(v->first));
+        else ct_combine(key, v);
     }
     ct.nents = 0;
     ct.keys.len = ct.vals.len = 0;
@@ -436,7 +451,7 @@ static void ct_flush(void) {
 
 /* ct_combine runs the job's combiner over key's values, handed over as a
  * reduce chunk of one group, the way the host would. */
-static void ct_combine(wmr_bytes key, centry *e) {
+static void ct_combine(wmr_bytes key, cvalues *e) {
     buffer *b = &ct.chunk;
     b->len = 0;
     buffer_reserve(b, 16 + key.len + 5);
@@ -500,11 +515,21 @@ static void put_bin(buffer *b, wmr_bytes s) {
     b->len += s.len;
 }
 
+static void emit_to_host(wmr_emitter *e, wmr_bytes key, wmr_bytes value);
+
+/* wmr_emit is small, so that it inlines into a job's map: the usual
+ * (word, "1") of a job whose combiner is wmr_sum goes straight to the
+ * table. */
 void wmr_emit(wmr_emitter *e, wmr_bytes key, wmr_bytes value) {
     if (ct.on) {
-        ct_add(key, value);
+        if (ct.sum && value.len == 1 && (uint8_t)(value.ptr[0] - '0') <= 9) ct_sum(key.ptr, key.len, value.ptr[0] - '0');
+        else ct_add(key, value);
         return;
     }
+    emit_to_host(e, key, value);
+}
+
+static void emit_to_host(wmr_emitter *e, wmr_bytes key, wmr_bytes value) {
     size_t need = 1 + 5 + key.len + 5 + value.len + 9;
     if (e->buf.len + need > EMIT_FLUSH_SIZE) emitter_flush(e);
     buffer_reserve(&e->buf, need);
@@ -527,7 +552,7 @@ void wmr_emit(wmr_emitter *e, wmr_bytes key, wmr_bytes value) {
 
 void wmr_emit_int(wmr_emitter *e, wmr_bytes key, int64_t value) {
     if (ct.on && ct.sum) {
-        ct_add_int(key, value);
+        ct_sum(key.ptr, key.len, value);
         return;
     }
     char digits[24];
