@@ -83,25 +83,12 @@ func (t *combineTable) bytes() int {
 	return len(t.keys) + len(t.vals) + len(t.ents)*int(unsafe.Sizeof(combineEntry{})) + len(t.slots)*4
 }
 
-// keyWords reads key's first 16 bytes as two zero-padded little-endian
-// words. A key from Words is a subslice of the host's batch, so its
-// capacity usually has 16 bytes to load at once.
-func keyWords(key []byte) (k0, k1 uint64) {
-	n := uint(len(key))
-	if cap(key) < 16 {
-		var b [16]byte
-		copy(b[:], key)
-		return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
-	}
-	b := key[:16:16]
-	k0, k1 = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
-	switch {
-	case n < 8:
-		return k0 & (1<<(8*n) - 1), 0
-	case n < 16:
-		return k0, k1 & (1<<(8*(n-8)) - 1)
-	}
-	return k0, k1
+// keyWordsCopied is entry's reading of a key whose slice has less than
+// 16 bytes of capacity: through a copy.
+func keyWordsCopied(key []byte) (k0, k1 uint64) {
+	var b [16]byte
+	copy(b[:], key)
+	return binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
 }
 
 // keyHash spreads the table only (the partition hash is the host's).
@@ -113,9 +100,24 @@ func keyHash(k0, k1 uint64, key []byte) uint64 {
 	return h ^ h>>29
 }
 
-// entry finds or adds (added) key's entry.
+// entry finds or adds (added) key's entry. It reads the key's first 16
+// bytes as two zero-padded little-endian words; a key from Words is a
+// subslice of the host's batch, so its capacity usually has 16 bytes to
+// load at once. (Written out here, not in a helper: every call costs in
+// Go's wasm code.)
 func (t *combineTable) entry(key []byte) (e *combineEntry, added bool) {
-	k0, k1 := keyWords(key)
+	var k0, k1 uint64
+	if n := uint(len(key)); cap(key) >= 16 {
+		b := key[:16:16]
+		k0, k1 = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+		if n < 8 {
+			k0, k1 = k0&(1<<(8*n)-1), 0
+		} else if n < 16 {
+			k1 &= 1<<(8*(n-8)) - 1
+		}
+	} else {
+		k0, k1 = keyWordsCopied(key)
+	}
 	mask := uint64(len(t.slots) - 1)
 	for i := keyHash(k0, k1, key) & mask; ; i = (i + 1) & mask {
 		s := t.slots[i]
@@ -146,6 +148,16 @@ func (t *combineTable) grow() {
 			i = (i + 1) & mask
 		}
 		t.slots[i] = int32(k + 1)
+	}
+}
+
+// addSum adds x to key's sum (the combiner is Sum).
+func (t *combineTable) addSum(key []byte, x int64) {
+	e, added := t.entry(key)
+	e.sum += x
+	e.n++
+	if added && t.bytes() > t.budget { // a sum grows the table only with a new key
+		t.flush()
 	}
 }
 

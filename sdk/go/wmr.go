@@ -350,8 +350,12 @@ const emitSlack = 1 << 10
 
 // Emit outputs a key/value pair. Both slices are copied.
 func (e *Emitter) Emit(key, value []byte) {
-	if e.table != nil {
-		e.table.add(key, value)
+	if t := e.table; t != nil {
+		if t.sum && len(value) == 1 && value[0]-'0' <= 9 { // the usual "1"
+			t.addSum(key, int64(value[0]-'0'))
+		} else {
+			t.add(key, value)
+		}
 		return
 	}
 	kl, vl := len(key), len(value)
