@@ -1,6 +1,7 @@
 package wmr
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -352,6 +353,26 @@ const emitSlack = 1 << 10
 func (e *Emitter) Emit(key, value []byte) {
 	if t := e.table; t != nil {
 		if t.sum && len(value) == 1 && value[0]-'0' <= 9 { // the usual "1"
+			// A key already in the table at the first slot it probes (nearly
+			// every word of a word count) is counted here, without the calls
+			// into the table: in Go's wasm code they cost more than the
+			// lookup. This is the table's entry, written out for that case.
+			if n := uint(len(key)); cap(key) >= 16 && n <= 16 {
+				b := key[:16:16]
+				k0, k1 := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
+				if n < 8 {
+					k0, k1 = k0&(1<<(8*n)-1), 0
+				} else if n < 16 {
+					k1 &= 1<<(8*(n-8)) - 1
+				}
+				if s := t.slots[keyHash(k0, k1, key)&uint64(len(t.slots)-1)]; s != 0 {
+					if en := &t.ents[s-1]; en.k0 == k0 && en.k1 == k1 && uint(en.klen) == n {
+						en.sum += int64(value[0] - '0')
+						en.n++
+						return
+					}
+				}
+			}
 			t.addSum(key, int64(value[0]-'0'))
 		} else {
 			t.add(key, value)
