@@ -97,7 +97,12 @@ func keyHash(k0, k1 uint64, key []byte) uint64 {
 	if len(key) > 16 {
 		h ^= abi.Hash(key[16:])
 	}
-	return h ^ h>>29
+	// The slot is the hash's low bits, and a product's low bits see only
+	// its factors' low bits: fold the high half down and mix once more, or
+	// keys that differ only late (user_000123, user_000124) share slots.
+	h ^= h >> 32
+	h *= 0xd6e8feb86659fd93
+	return h ^ h>>32
 }
 
 // entry finds or adds (added) key's entry. It reads the key's first 16

@@ -428,3 +428,30 @@ func TestWordsMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// The table's slots spread keys that differ only late in their bytes
+// (user_000123 and user_000124, ids with a long common prefix): a hash
+// whose low bits saw only a key's first bytes once put 20,000 such keys
+// 40 slots, on average, from where their probes begin.
+func TestCombineTableSpreadsKeysThatDifferLate(t *testing.T) {
+	for _, format := range []string{"user_%06d", "%d", "abcdefg%d", "aaaaaaaaaa%d", "a long common prefix %d", "%08d-suffix"} {
+		tab := &combineTable{sum: true, budget: 1 << 30, slots: make([]int32, 1024)}
+		for k := 0; k < 20000; k++ {
+			key := []byte(fmt.Sprintf(format, k))
+			tab.entry(key[:len(key):len(key)])
+		}
+		mask := uint64(len(tab.slots) - 1)
+		total := uint64(0)
+		for i, s := range tab.slots {
+			if s == 0 {
+				continue
+			}
+			e := &tab.ents[s-1]
+			home := keyHash(e.k0, e.k1, tab.keys[e.koff:e.koff+e.klen]) & mask
+			total += (uint64(i) - home) & mask
+		}
+		if avg := float64(total) / float64(len(tab.ents)); avg > 2 {
+			t.Errorf("keys %q: %.1f slots on average from their home slot, want at most 2", format, avg)
+		}
+	}
+}

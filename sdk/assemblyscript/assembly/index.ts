@@ -385,7 +385,12 @@ function tableWords(kp: usize, kn: i32): void {
 function tableHash(k0: u64, k1: u64, kp: usize, kn: i32): u64 {
   let h = ((k0 ^ <u64>kn) * 0x9e3779b97f4a7c15) ^ ((k1 + 0x94d049bb133111eb) * 0xbf58476d1ce4e5b9);
   for (let i = 16; i < kn; i++) h = (h ^ <u64>load<u8>(kp + <usize>i)) * 0x100000001b3;
-  return h ^ (h >> 29);
+  // The slot is the hash's low bits, and a product's low bits see only its
+  // factors' low bits: fold the high half down and mix once more, or keys
+  // that differ only late (user_000123, user_000124) share slots.
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93;
+  return h ^ (h >> 32);
 }
 
 /** @internal */

@@ -152,7 +152,12 @@ impl Table {
                 h = (h ^ u64::from_le_bytes(x)).wrapping_mul(0xd6e8_feb8_6659_fd93);
             }
         }
-        h ^ h >> 29
+        // The slot is the hash's low bits, and a product's low bits see only
+        // its factors' low bits: fold the high half down and mix once more,
+        // or keys that differ only late (user_000123, user_000124) share slots.
+        h ^= h >> 32;
+        h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        h ^ h >> 32
     }
 
     fn entry(&mut self, key: &[u8]) -> &mut Entry {
