@@ -96,23 +96,34 @@ static int init(const wmr_task *t) {
     return 0;
 }
 
+/* ref_next_word is the definition: runes one at a time. */
+static int ref_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
+    size_t i = *pos, start = 0;
+    int in_word = 0;
+    while (i < line.len) {
+        int32_t r;
+        size_t size = wmr_decode_rune(line.ptr + i, line.len - i, &r);
+        if (wmr_is_letter(r)) {
+            if (!in_word) start = i, in_word = 1;
+        } else if (in_word) {
+            *word = (wmr_bytes){line.ptr + start, i - start};
+            *pos = i + size;
+            return 1;
+        }
+        i += size;
+    }
+    *pos = line.len;
+    if (!in_word) return 0;
+    *word = (wmr_bytes){line.ptr + start, line.len - start};
+    return 1;
+}
+
 static int map(wmr_bytes key, wmr_bytes line, wmr_emitter *out) {
     (void)key;
     if (wmr_bytes_equal(line, WMR_STR("boom"))) return wmr_errorf("cannot map %s", "boom");
-    size_t i = 0, start = 0;
-    int in = 0;
-    while (i < line.len) {
-        int32_t r;
-        size_t n = wmr_decode_rune(line.ptr + i, line.len - i, &r);
-        if (wmr_is_letter(r)) {
-            if (!in) start = i, in = 1;
-        } else if (in) {
-            wmr_emit(out, (wmr_bytes){line.ptr + start, i - start}, prefix);
-            in = 0;
-        }
-        i += n;
-    }
-    if (in) wmr_emit(out, (wmr_bytes){line.ptr + start, line.len - start}, prefix);
+    size_t pos = 0;
+    wmr_bytes w;
+    while (ref_next_word(line, &pos, &w)) wmr_emit(out, w, prefix);
     return 0;
 }
 
@@ -345,28 +356,6 @@ static void test_helpers(void) {
     CHECK(wmr_partition_hash(WMR_STR("")) == 0xcbf29ce484222325ULL, "hash of empty key");
     CHECK(wmr_partition_hash(WMR_STR("a")) == 0xaf63dc4c8601ec8cULL, "hash of a");
     CHECK(wmr_abi_version() == 1, "abi version");
-}
-
-/* ref_next_word is the definition: runes one at a time. */
-static int ref_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
-    size_t i = *pos, start = 0;
-    int in_word = 0;
-    while (i < line.len) {
-        int32_t r;
-        size_t size = wmr_decode_rune(line.ptr + i, line.len - i, &r);
-        if (wmr_is_letter(r)) {
-            if (!in_word) start = i, in_word = 1;
-        } else if (in_word) {
-            *word = (wmr_bytes){line.ptr + start, i - start};
-            *pos = i + size;
-            return 1;
-        }
-        i += size;
-    }
-    *pos = line.len;
-    if (!in_word) return 0;
-    *word = (wmr_bytes){line.ptr + start, line.len - start};
-    return 1;
 }
 
 /* test_next_word checks the 16-bytes-at-a-time scan against the
