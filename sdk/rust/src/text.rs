@@ -110,9 +110,34 @@ fn ascii_letters(x: u64) -> u32 {
 /// its bytes >= 0x80 (bytes past the end are neither). Byte loops were
 /// about half of a word count's guest time.
 #[inline(always)]
-fn letters16(line: &[u8], at: usize) -> (u32, u32) {
+fn letters16_swar(line: &[u8], at: usize) -> (u32, u32) {
     let (a, b) = (word_at(line, at), word_at(line, at + 8));
     (ascii_letters(a) | ascii_letters(b) << 8, high_bits(a) | high_bits(b) << 8)
+}
+
+/// [`letters16_swar`] with wasm SIMD where the module is built with
+/// `-C target-feature=+simd128` (the examples' and `wmr new`'s
+/// `.cargo/config.toml` say so): one 16-byte load, a compare and two
+/// bitmasks, about a tenth off a word count measured in C. Line tails
+/// shorter than 16 bytes take the 64-bit path.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn letters16(line: &[u8], at: usize) -> (u32, u32) {
+    use core::arch::wasm32::*;
+    if at + 16 > line.len() {
+        return letters16_swar(line, at);
+    }
+    // SAFETY: the 16 bytes from `at` are in `line`; v128_load does not need
+    // an aligned address.
+    let v = unsafe { v128_load(line.as_ptr().add(at) as *const v128) };
+    let t = u8x16_sub(v128_or(v, u8x16_splat(0x20)), u8x16_splat(b'a'));
+    (u8x16_bitmask(u8x16_lt(t, u8x16_splat(26))) as u32, u8x16_bitmask(v) as u32)
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn letters16(line: &[u8], at: usize) -> (u32, u32) {
+    letters16_swar(line, at)
 }
 
 impl<'a> Words<'a> {
