@@ -53,7 +53,7 @@ $(EXAMPLES_OUT)/%-c.wasm: examples-wasm/%/c/*.c $(C_SDK)
 
 $(EXAMPLES_OUT)/%-as.wasm: examples-wasm/%/as/index.ts sdk/assemblyscript/assembly/*.ts | $(ASC)
 	@mkdir -p $(EXAMPLES_OUT)
-	$(ASC) $< -o $@.$$$$.tmp.wasm -O3 && mv $@.$$$$.tmp.wasm $@
+	$(ASC) $< -o $@.$$$$.tmp.wasm -O3 --enable simd && mv $@.$$$$.tmp.wasm $@
 
 $(EXAMPLES_OUT)/%-wat.wasm: examples-wasm/%/wat/*.wat
 	@mkdir -p $(EXAMPLES_OUT)

@@ -792,7 +792,9 @@ export function isLetter(r: i32): bool {
 
 // letters16 sets scanLetters and scanHigh to bitmasks of the 16 bytes from
 // p: its ASCII letters and its bytes >= 0x80 (bytes at or past end are
-// neither). It loads two words where all 16 bytes are below the memory's end.
+// neither). Where all 16 bytes are below the memory's end it loads them at
+// once (SIMD with asc --enable simd, else two 64-bit words); near the end,
+// byte by byte.
 let scanLetters: u32 = 0;
 let scanHigh: u32 = 0;
 // @ts-ignore: decorator
@@ -807,8 +809,21 @@ let scanHigh: u32 = 0;
   return highBits(geA & ~gtZ & ~x);
 }
 function letters16(p: usize, end: usize): void {
+  const left = end - p;
+  const valid: u32 = left < 16 ? (<u32>1 << <u32>left) - 1 : 0xffff;
+  const inMemory = p + 16 <= (<usize>memory.size() << 16);
+  if (ASC_FEATURE_SIMD) {
+    // With asc --enable simd (wmr runs SIMD): one load, a compare, two masks.
+    if (inMemory) {
+      const v = v128.load(p);
+      const t = i8x16.sub(v128.or(v, i8x16.splat(0x20)), i8x16.splat(97));
+      scanLetters = i8x16.bitmask(i8x16.lt_u(t, i8x16.splat(26))) & valid;
+      scanHigh = i8x16.bitmask(v) & valid;
+      return;
+    }
+  }
   let a: u64 = 0, b: u64 = 0;
-  if (p + 16 <= (<usize>memory.size() << 16)) {
+  if (inMemory) {
     a = load<u64>(p);
     b = load<u64>(p, 8);
   } else {
@@ -818,8 +833,6 @@ function letters16(p: usize, end: usize): void {
       else b |= c << (<u64>(i - 8) * 8);
     }
   }
-  const left = end - p;
-  const valid: u32 = left < 16 ? (<u32>1 << <u32>left) - 1 : 0xffff;
   scanLetters = (asciiLetters(a) | (asciiLetters(b) << 8)) & valid;
   scanHigh = (highBits(a) | (highBits(b) << 8)) & valid;
 }
