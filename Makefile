@@ -157,7 +157,7 @@ bench: toolchains build examples
 # Run every fuzzer for FUZZTIME each (their seed corpora also run in make test).
 FUZZTIME ?= 20s
 fuzz:
-	@for f in FuzzBatchReader FuzzGroupReader FuzzContinuation FuzzDecodeFail FuzzDecoderSkip FuzzDecodeInit; do \
+	@for f in FuzzBatchReader FuzzNextKV FuzzGroupReader FuzzContinuation FuzzDecodeFail FuzzDecoderSkip FuzzDecodeInit; do \
 		(cd abi && $(GO) test . -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME)) || exit 1; \
 	done
 	@for f in FuzzHandlers FuzzNames FuzzTenantsFile; do \

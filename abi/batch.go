@@ -1,6 +1,9 @@
 package abi
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Record is one key/value pair of a batch. Partition is the partition the
 // guest chose for an emitted record, or -1 when it left the choice to the
@@ -133,6 +136,42 @@ func (r *BatchReader) Next() (rec Record, ok bool, err error) {
 		}
 	}
 	return rec, true, nil
+}
+
+// NextKV is Next for the records map input is made of, a key and a value.
+// It decodes the usual encoding ([key, value] with a bin8 key and a bin8,
+// bin16 or bin32 value) in one call, with no call per field: guest SDKs
+// compiled to WebAssembly by Go pay more for a call than for the decoding
+// (five calls a record took a third of a Go word count's time). Anything
+// else, and the batch's last record, go through Next, so errors are the
+// same; a record's partition, if any, is dropped.
+func (r *BatchReader) NextKV() (key, value []byte, ok bool, err error) {
+	if b, off := r.d.buf, r.d.off; r.left > 1 && off+3 <= len(b) && b[off] == 0x92 && b[off+1] == mpBin8 {
+		kend := off + 3 + int(b[off+2])
+		vstart, vlen := 0, 0
+		if kend+2 <= len(b) {
+			switch b[kend] {
+			case mpBin8:
+				vstart, vlen = kend+2, int(b[kend+1])
+			case mpBin16:
+				if kend+3 <= len(b) {
+					vstart, vlen = kend+3, int(b[kend+1])<<8|int(b[kend+2])
+				}
+			case mpBin32:
+				if kend+5 <= len(b) {
+					vstart, vlen = kend+5, int(binary.BigEndian.Uint32(b[kend+1:]))
+				}
+			}
+		}
+		if vend := vstart + vlen; vstart > 0 && vend <= len(b) && vend >= vstart {
+			r.d.off = vend
+			r.left--
+			r.read++
+			return b[off+3 : kend : kend], b[vstart:vend:vend], true, nil
+		}
+	}
+	rec, ok, err := r.Next()
+	return rec.Key, rec.Value, ok, err
 }
 
 func (r *BatchReader) recordErr(err error) error {

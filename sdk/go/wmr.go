@@ -215,14 +215,14 @@ func (g *guest) mapBatch(b []byte) (status int32) {
 	}
 	mapFn := g.job.Map
 	for idx = 0; ; idx++ {
-		rec, ok, err := g.batch.Next()
+		key, value, ok, err := g.batch.NextKV() // one call a record, not five
 		if err != nil {
 			return g.failf(idx, "reading the host's batch: %v", err)
 		}
 		if !ok {
 			break
 		}
-		if err := mapFn(rec.Key, rec.Value, &g.emitter); err != nil {
+		if err := mapFn(key, value, &g.emitter); err != nil {
 			return g.fail(idx, err)
 		}
 		if g.table != nil && g.table.err != nil {
