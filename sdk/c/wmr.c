@@ -1148,9 +1148,9 @@ static int next_word_runes(wmr_bytes line, size_t i, int in_word, size_t start, 
 
 int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
     const uint8_t *p = line.ptr;
-    size_t n = line.len, i = *pos, start;
-    uint32_t m, high;
-    for (;; i += 16) { /* the word's first byte */
+    size_t n = line.len, i = *pos;
+    uint32_t m, high, first; /* first: the word's first byte's bit in m */
+    for (;; i += 16) {
         if (i >= n) {
             *pos = n;
             return 0;
@@ -1158,15 +1158,17 @@ int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
         m = letters16(p + i, n - i, &high);
         uint32_t before = high ? (high & -high) - 1 : 0xffff; /* bytes before the first non-ASCII one */
         if (m & before) {
-            i += __builtin_ctz(m & before);
+            first = (uint32_t)__builtin_ctz(m & before);
             break;
         }
         if (high) return next_word_runes(line, i + __builtin_ctz(high), 0, 0, pos, word);
     }
-    start = i;
-    for (;;) { /* the word's end: its first non-letter */
+    /* The word's end, its first non-letter, is looked for in the same 16
+     * bytes first (most words end there), then 16 at a time. */
+    size_t start = i + first;
+    for (;;) {
         size_t left = n - i;
-        uint32_t ends = ~letters16(p + i, left, &high) & (left < 16 ? (1u << left) - 1 : 0xffff);
+        uint32_t ends = ~m & (left < 16 ? (1u << left) - 1 : 0xffff) & (0xffffffffu << first);
         if (ends) {
             i += __builtin_ctz(ends);
             if (p[i] >= 0x80) return next_word_runes(line, i, 1, start, pos, word);
@@ -1179,6 +1181,7 @@ int wmr_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
             *pos = n;
             return 1;
         }
-        i += 16;
+        i += 16, first = 0;
+        m = letters16(p + i, n - i, &high);
     }
 }

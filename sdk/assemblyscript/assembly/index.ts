@@ -855,6 +855,7 @@ export class WordScanner {
   next(): bool {
     const end = this.end;
     let i = this.p;
+    let first: u32 = 0;
     while (true) {
       // The word's first byte.
       if (i >= end) {
@@ -864,7 +865,7 @@ export class WordScanner {
       letters16(i, end);
       const before: u32 = scanHigh != 0 ? (scanHigh & (0 - scanHigh)) - 1 : 0xffff;
       if ((scanLetters & before) != 0) {
-        i += <usize>ctz(scanLetters & before);
+        first = ctz(scanLetters & before);
         break;
       }
       if (scanHigh != 0) {
@@ -873,12 +874,12 @@ export class WordScanner {
       }
       i += 16;
     }
-    const start = i;
+    // The word's end, its first non-letter, is looked for in the same 16
+    // bytes first (most words end there), then 16 at a time.
+    const start = i + <usize>first;
     while (true) {
-      // The word's end: its first non-letter.
       const left = end - i;
-      letters16(i, end);
-      const ends = ~scanLetters & (left < 16 ? (<u32>1 << <u32>left) - 1 : 0xffff);
+      const ends = ~scanLetters & (left < 16 ? (<u32>1 << <u32>left) - 1 : 0xffff) & (<u32>0xffffffff << first);
       if (ends != 0) {
         i += <usize>ctz(ends);
         if (load<u8>(i) >= 0x80) {
@@ -897,6 +898,8 @@ export class WordScanner {
         return true;
       }
       i += 16;
+      first = 0;
+      letters16(i, end);
     }
   }
 

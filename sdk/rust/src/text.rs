@@ -176,7 +176,7 @@ impl<'a> Iterator for Words<'a> {
         let line = self.line;
         let n = line.len();
         let mut i = self.pos;
-        loop {
+        let (mut m, first) = loop {
             // The word's first byte.
             if i >= n {
                 self.pos = n;
@@ -185,21 +185,22 @@ impl<'a> Iterator for Words<'a> {
             let (m, high) = letters16(line, i);
             let before = if high != 0 { (high & high.wrapping_neg()) - 1 } else { 0xffff };
             if m & before != 0 {
-                i += (m & before).trailing_zeros() as usize;
-                break;
+                break (m, (m & before).trailing_zeros());
             }
             if high != 0 {
                 self.pos = i + high.trailing_zeros() as usize;
                 return self.next_runes(None);
             }
             i += 16;
-        }
-        let start = i;
+        };
+        // The word's end, its first non-letter, is looked for in the same
+        // 16 bytes first (most words end there), then 16 at a time.
+        let start = i + first as usize;
+        let mut from = first;
         loop {
-            // The word's end: its first non-letter.
             let left = n - i;
             let valid = if left < 16 { (1u32 << left) - 1 } else { 0xffff };
-            let ends = !letters16(line, i).0 & valid;
+            let ends = !m & valid & (u32::MAX << from);
             if ends != 0 {
                 i += ends.trailing_zeros() as usize;
                 if line[i] >= 0x80 {
@@ -214,6 +215,8 @@ impl<'a> Iterator for Words<'a> {
                 return Some(&line[start..]);
             }
             i += 16;
+            from = 0;
+            m = letters16(line, i).0;
         }
     }
 }
