@@ -300,18 +300,26 @@ static size_t ct_bytes(void) {
 
 static inline uint64_t ct_load64(const uint8_t *p) { uint64_t x; memcpy(&x, p, 8); return x; }
 
-/* ct_words reads key's first 16 bytes as two zero-padded words. It loads
- * 8 bytes at a time wherever they are all in memory (in wasm, below the
- * memory's end) and masks off what is not the key's. */
-static inline void ct_words(const uint8_t *p, size_t n, uint64_t *k0, uint64_t *k1) {
+/* in_memory16 says whether the 16 bytes at p are all in the module's
+ * memory (below its end), so they can be loaded at once even where fewer
+ * are the caller's. Natively (the SDK's tests) it says no: only wasm
+ * memory is known to run on. */
+static inline int in_memory16(const uint8_t *p) {
 #ifdef WMR_NATIVE
-    int whole = 0;
+    (void)p;
+    return 0;
 #else
-    int whole = (uintptr_t)p + 16 <= (uintptr_t)__builtin_wasm_memory_size(0) * 65536;
+    return (uintptr_t)p + 16 <= (uintptr_t)__builtin_wasm_memory_size(0) * 65536;
 #endif
+}
+
+/* ct_words reads key's first 16 bytes as two zero-padded words. It loads
+ * 8 bytes at a time wherever they are all in memory and masks off what is
+ * not the key's. */
+static inline void ct_words(const uint8_t *p, size_t n, uint64_t *k0, uint64_t *k1) {
     if (n >= 16) {
         *k0 = ct_load64(p), *k1 = ct_load64(p + 8);
-    } else if (whole) {
+    } else if (in_memory16(p)) {
         uint64_t a = ct_load64(p), b = ct_load64(p + 8);
         if (n < 8) *k0 = n ? a & (~0ULL >> (64 - 8 * n)) : 0, *k1 = 0;
         else *k0 = a, *k1 = n > 8 ? b & (~0ULL >> (64 - 8 * (n - 8))) : 0;
@@ -322,8 +330,9 @@ static inline void ct_words(const uint8_t *p, size_t n, uint64_t *k0, uint64_t *
     }
 }
 
-/* ct_hash spreads the table only (the partition hash is the host's); the
- * Go, Rust and AssemblyScript SDKs' tables use the same function. */
+/* ct_hash spreads the table only (the partition hash is the host's). The
+ * Go, Rust and AssemblyScript SDKs' tables mix a key's first 16 bytes and
+ * fold the result the same way; each hashes a longer key's tail its own. */
 static inline uint64_t ct_hash(uint64_t k0, uint64_t k1, const uint8_t *p, size_t n) {
     uint64_t h = (k0 ^ n) * 0x9e3779b97f4a7c15ULL ^ (k1 + 0x94d049bb133111ebULL) * 0xbf58476d1ce4e5b9ULL;
     for (size_t i = 16; i + 8 <= n; i += 8) h = (h ^ ct_load64(p + i)) * 0xd6e8feb86659fd93ULL;
@@ -1096,15 +1105,12 @@ static inline uint32_t ascii_letters16(const uint8_t *p, uint32_t *high) {
 
 /* letters16 is ascii_letters16 of the n bytes at p (n may be under 16:
  * the rest count as neither). It reads 16 bytes straight from p when they
- * are all in memory (in wasm, below the memory's end), else a copy. */
+ * are all in memory (in_memory16), else a copy. */
 static inline uint32_t letters16(const uint8_t *p, size_t n, uint32_t *high) {
     uint32_t valid = 0xffff;
     if (n < 16) {
         valid = (1u << n) - 1;
-#ifndef WMR_NATIVE
-        if ((uintptr_t)p + 16 > (uintptr_t)__builtin_wasm_memory_size(0) * 65536)
-#endif
-        {
+        if (!in_memory16(p)) {
             uint8_t tmp[16] = {0};
             memcpy(tmp, p, n);
             uint32_t m = ascii_letters16(tmp, high);

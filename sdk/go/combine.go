@@ -83,8 +83,29 @@ func (t *combineTable) bytes() int {
 	return len(t.keys) + len(t.vals) + len(t.ents)*int(unsafe.Sizeof(combineEntry{})) + len(t.slots)*4
 }
 
-// keyWordsCopied is entry's reading of a key whose slice has less than
-// 16 bytes of capacity: through a copy.
+// keyWords reads key's first 16 bytes as two zero-padded little-endian
+// words when the key's slice has 16 bytes of capacity to load at once (a
+// key from Words, a subslice of the host's batch, usually has); ok is
+// false otherwise, and keyWordsCopied reads it.
+func keyWords(key []byte) (k0, k1 uint64, ok bool) {
+	if cap(key) < 16 {
+		return 0, 0, false
+	}
+	b, n := key[:16:16], min(len(key), 16)
+	return binary.LittleEndian.Uint64(b[:8]) & keyMask[n][0], binary.LittleEndian.Uint64(b[8:]) & keyMask[n][1], true
+}
+
+// keyMask[n] keeps a key's first n bytes (of 16) in its two words.
+var keyMask = func() (m [17][2]uint64) {
+	for n := range m {
+		for i := 0; i < n; i++ {
+			m[n][i/8] |= 0xff << (8 * (i % 8))
+		}
+	}
+	return m
+}()
+
+// keyWordsCopied is keyWords through a copy, for a key with less capacity.
 func keyWordsCopied(key []byte) (k0, k1 uint64) {
 	var b [16]byte
 	copy(b[:], key)
@@ -105,22 +126,10 @@ func keyHash(k0, k1 uint64, key []byte) uint64 {
 	return h ^ h>>32
 }
 
-// entry finds or adds (added) key's entry. It reads the key's first 16
-// bytes as two zero-padded little-endian words; a key from Words is a
-// subslice of the host's batch, so its capacity usually has 16 bytes to
-// load at once. (Written out here, not in a helper: every call costs in
-// Go's wasm code.)
+// entry finds or adds (added) key's entry.
 func (t *combineTable) entry(key []byte) (e *combineEntry, added bool) {
-	var k0, k1 uint64
-	if n := uint(len(key)); cap(key) >= 16 {
-		b := key[:16:16]
-		k0, k1 = binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
-		if n < 8 {
-			k0, k1 = k0&(1<<(8*n)-1), 0
-		} else if n < 16 {
-			k1 &= 1<<(8*(n-8)) - 1
-		}
-	} else {
+	k0, k1, ok := keyWords(key)
+	if !ok {
 		k0, k1 = keyWordsCopied(key)
 	}
 	mask := uint64(len(t.slots) - 1)
@@ -156,7 +165,8 @@ func (t *combineTable) grow() {
 	}
 }
 
-// addSum adds x to key's sum (the combiner is Sum).
+// addSum adds x to key's sum (the combiner is Sum: Emit's "1", EmitInt's
+// n, a parsed value).
 func (t *combineTable) addSum(key []byte, x int64) {
 	e, added := t.entry(key)
 	e.sum += x
@@ -168,46 +178,28 @@ func (t *combineTable) addSum(key []byte, x int64) {
 
 // add takes one emitted pair.
 func (t *combineTable) add(key, value []byte) {
-	e, added := t.entry(key)
 	if t.sum {
-		if len(value) == 1 && value[0]-'0' <= 9 { // the usual "1"
-			e.sum += int64(value[0] - '0')
-		} else if n, err := ParseInt(value); err == nil {
-			e.sum += n
+		if n, err := ParseInt(value); err == nil {
+			t.addSum(key, n)
 		} else if t.err == nil {
 			t.err = fmt.Errorf("combining key %q: %v", truncKey(key), err)
 		}
-		e.n++
-		if added && t.bytes() > t.budget { // a sum grows the table only with a new key
-			t.flush()
-		}
 		return
 	}
-	{
-		off := uint32(len(t.vals))
-		var hdr [valueHeader]byte
-		putU32(hdr[4:], uint32(len(value)))
-		t.vals = append(t.vals, hdr[:]...)
-		t.vals = append(t.vals, value...)
-		if e.last != 0 {
-			putU32(t.vals[e.last-1:], off+1)
-		} else {
-			e.first = off + 1
-		}
-		e.last = off + 1
-		e.n++
+	e, _ := t.entry(key)
+	off := uint32(len(t.vals))
+	var hdr [valueHeader]byte
+	putU32(hdr[4:], uint32(len(value)))
+	t.vals = append(t.vals, hdr[:]...)
+	t.vals = append(t.vals, value...)
+	if e.last != 0 {
+		putU32(t.vals[e.last-1:], off+1)
+	} else {
+		e.first = off + 1
 	}
-	if t.bytes() > t.budget {
-		t.flush()
-	}
-}
-
-// addInt takes n for key (EmitInt with Sum as the combiner: no decimal).
-func (t *combineTable) addInt(key []byte, n int64) {
-	e, added := t.entry(key)
-	e.sum += n
+	e.last = off + 1
 	e.n++
-	if added && t.bytes() > t.budget {
+	if t.bytes() > t.budget {
 		t.flush()
 	}
 }

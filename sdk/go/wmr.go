@@ -356,17 +356,13 @@ func (e *Emitter) Emit(key, value []byte) {
 			// A key already in the table at the first slot it probes (nearly
 			// every word of a word count) is counted here, without the calls
 			// into the table: in Go's wasm code they cost more than the
-			// lookup. This is the table's entry, written out for that case.
-			if n := uint(len(key)); cap(key) >= 16 && n <= 16 {
+			// lookup. This is the table's entry for that case.
+			if n := len(key); cap(key) >= 16 && n <= 16 {
+				// keyWords, written out: Go will not inline it.
 				b := key[:16:16]
-				k0, k1 := binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])
-				if n < 8 {
-					k0, k1 = k0&(1<<(8*n)-1), 0
-				} else if n < 16 {
-					k1 &= 1<<(8*(n-8)) - 1
-				}
+				k0, k1 := binary.LittleEndian.Uint64(b[:8])&keyMask[n][0], binary.LittleEndian.Uint64(b[8:])&keyMask[n][1]
 				if s := t.slots[keyHash(k0, k1, key)&uint64(len(t.slots)-1)]; s != 0 {
-					if en := &t.ents[s-1]; en.k0 == k0 && en.k1 == k1 && uint(en.klen) == n {
+					if en := &t.ents[s-1]; en.k0 == k0 && en.k1 == k1 && int(en.klen) == n {
 						en.sum += int64(value[0] - '0')
 						en.n++
 						return
@@ -423,7 +419,7 @@ func (e *Emitter) EmitString(key, value string) {
 // EmitInt outputs key with n written in decimal.
 func (e *Emitter) EmitInt(key []byte, n int64) {
 	if e.table != nil && e.table.sum {
-		e.table.addInt(key, n)
+		e.table.addSum(key, n)
 		return
 	}
 	var buf [20]byte

@@ -352,33 +352,35 @@ const E_FIRST: usize = 32; // u32: value chain in vals, offset + 1
 const E_LAST: usize = 36; // u32
 const E_N: usize = 40; // u32: values added
 
-// tableWords: the key's first 16 bytes as two zero-padded words, loaded
-// 8 bytes at a time where all 16 are below the memory's end.
-let keyK0: u64 = 0;
-let keyK1: u64 = 0;
-function tableWords(kp: usize, kn: i32): void {
-  if (kn >= 16 || kp + 16 <= (<usize>memory.size() << 16)) {
-    const a = load<u64>(kp), b = load<u64>(kp, 8);
-    if (kn >= 16) {
-      keyK0 = a;
-      keyK1 = b;
-    } else if (kn >= 8) {
-      keyK0 = a;
-      keyK1 = kn == 8 ? 0 : b & ((<u64>1 << (<u64>(kn - 8) * 8)) - 1);
+// load16 sets word0 and word1 to the n bytes at p (the first 16 of them),
+// zero-padded: 16 bytes loaded at once where they are all below the
+// memory's end, then masked; byte by byte near it. The combining table
+// reads keys with it, the word scanner line tails.
+let word0: u64 = 0;
+let word1: u64 = 0;
+function load16(p: usize, n: usize): void {
+  if (n >= 16 || p + 16 <= (<usize>memory.size() << 16)) {
+    const a = load<u64>(p), b = load<u64>(p, 8);
+    if (n >= 16) {
+      word0 = a;
+      word1 = b;
+    } else if (n >= 8) {
+      word0 = a;
+      word1 = n == 8 ? 0 : b & ((<u64>1 << (<u64>(n - 8) * 8)) - 1);
     } else {
-      keyK0 = kn == 0 ? 0 : a & ((<u64>1 << (<u64>kn * 8)) - 1);
-      keyK1 = 0;
+      word0 = n == 0 ? 0 : a & ((<u64>1 << (<u64>n * 8)) - 1);
+      word1 = 0;
     }
     return;
   }
   let a: u64 = 0, b: u64 = 0;
-  for (let i = 0; i < kn; i++) {
-    const c = <u64>load<u8>(kp + <usize>i);
+  for (let i: usize = 0; i < n; i++) {
+    const c = <u64>load<u8>(p + i);
     if (i < 8) a |= c << (<u64>i * 8);
     else b |= c << (<u64>(i - 8) * 8);
   }
-  keyK0 = a;
-  keyK1 = b;
+  word0 = a;
+  word1 = b;
 }
 
 // tableHash spreads the table only (the partition hash is the host's).
@@ -437,8 +439,8 @@ export class CombineTable {
 
   /** The address of key's entry, added if new. */
   entry(kp: usize, kn: i32): usize {
-    tableWords(kp, kn);
-    const k0 = keyK0, k1 = keyK1;
+    load16(kp, <usize>kn);
+    const k0 = word0, k1 = word1;
     const mask = <u64>(this.nslots - 1);
     let i = tableHash(k0, k1, kp, kn) & mask;
     while (true) {
@@ -811,10 +813,9 @@ let scanHigh: u32 = 0;
 function letters16(p: usize, end: usize): void {
   const left = end - p;
   const valid: u32 = left < 16 ? (<u32>1 << <u32>left) - 1 : 0xffff;
-  const inMemory = p + 16 <= (<usize>memory.size() << 16);
   if (ASC_FEATURE_SIMD) {
     // With asc --enable simd (wmr runs SIMD): one load, a compare, two masks.
-    if (inMemory) {
+    if (p + 16 <= (<usize>memory.size() << 16)) {
       const v = v128.load(p);
       const t = i8x16.sub(v128.or(v, i8x16.splat(0x20)), i8x16.splat(97));
       scanLetters = i8x16.bitmask(i8x16.lt_u(t, i8x16.splat(26))) & valid;
@@ -822,19 +823,9 @@ function letters16(p: usize, end: usize): void {
       return;
     }
   }
-  let a: u64 = 0, b: u64 = 0;
-  if (inMemory) {
-    a = load<u64>(p);
-    b = load<u64>(p, 8);
-  } else {
-    for (let i: usize = 0; i < 16 && p + i < end; i++) {
-      const c = <u64>load<u8>(p + i);
-      if (i < 8) a |= c << (<u64>i * 8);
-      else b |= c << (<u64>(i - 8) * 8);
-    }
-  }
-  scanLetters = (asciiLetters(a) | (asciiLetters(b) << 8)) & valid;
-  scanHigh = (highBits(a) | (highBits(b) << 8)) & valid;
+  load16(p, left < 16 ? left : 16); // zero past the end: neither
+  scanLetters = asciiLetters(word0) | (asciiLetters(word1) << 8);
+  scanHigh = highBits(word0) | (highBits(word1) << 8);
 }
 
 /** Finds the words of a line: maximal runs of letters (isLetter).

@@ -3,6 +3,7 @@
 
 use crate::host;
 use crate::msgpack::{self, Malformed, Reader};
+use crate::text::word_at;
 use crate::{Job, Task};
 use std::cell::{Cell, RefCell};
 
@@ -117,40 +118,12 @@ impl Table {
         self.bytes() > self.budget
     }
 
-    /// The key's first 16 bytes as two zero-padded words.
-    #[inline(always)]
-    fn words(key: &[u8]) -> (u64, u64) {
-        let w = |b: &[u8]| {
-            let mut x = [0u8; 8];
-            x[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
-            u64::from_le_bytes(x)
-        };
-        if key.len() >= 16 {
-            (u64::from_le_bytes(key[..8].try_into().unwrap()), u64::from_le_bytes(key[8..16].try_into().unwrap()))
-        } else if key.len() == 8 {
-            (u64::from_le_bytes(key[..8].try_into().unwrap()), 0)
-        } else if key.len() > 8 {
-            let k1 = u64::from_le_bytes(key[key.len() - 8..].try_into().unwrap()) >> (8 * (16 - key.len()));
-            (u64::from_le_bytes(key[..8].try_into().unwrap()), k1)
-        } else if key.len() >= 4 {
-            let lo = u32::from_le_bytes(key[..4].try_into().unwrap()) as u64;
-            let hi = u32::from_le_bytes(key[key.len() - 4..].try_into().unwrap()) as u64;
-            (lo | (hi >> (8 * (8 - key.len()))) << 32, 0)
-        } else {
-            (w(key), 0)
-        }
-    }
-
     /// Spreads the table only (the partition hash is the host's).
     #[inline(always)]
     fn hash(k0: u64, k1: u64, key: &[u8]) -> u64 {
         let mut h = (k0 ^ key.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k1.wrapping_add(0x94d0_49bb_1331_11eb).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        if key.len() > 16 {
-            for c in key[16..].chunks(8) {
-                let mut x = [0u8; 8];
-                x[..c.len()].copy_from_slice(c);
-                h = (h ^ u64::from_le_bytes(x)).wrapping_mul(0xd6e8_feb8_6659_fd93);
-            }
+        for at in (16..key.len()).step_by(8) {
+            h = (h ^ word_at(key, at)).wrapping_mul(0xd6e8_feb8_6659_fd93);
         }
         // The slot is the hash's low bits, and a product's low bits see only
         // its factors' low bits: fold the high half down and mix once more,
@@ -161,7 +134,8 @@ impl Table {
     }
 
     fn entry(&mut self, key: &[u8]) -> &mut Entry {
-        let (k0, k1) = Self::words(key);
+        // The key's first 16 bytes as two zero-padded words.
+        let (k0, k1) = (word_at(key, 0), word_at(key, 8));
         let mask = self.slots.len() - 1;
         let mut i = Self::hash(k0, k1, key) as usize & mask;
         loop {

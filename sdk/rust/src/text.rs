@@ -71,7 +71,7 @@ pub struct Words<'a> {
 /// Reads up to 8 bytes of `b` from `at` as a little-endian word, zero
 /// past the end, with whole-word loads where the line has 8 bytes to give.
 #[inline(always)]
-fn word_at(b: &[u8], at: usize) -> u64 {
+pub(crate) fn word_at(b: &[u8], at: usize) -> u64 {
     let n = b.len();
     if at + 8 <= n {
         return u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
