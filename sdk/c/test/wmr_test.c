@@ -96,25 +96,26 @@ static int init(const wmr_task *t) {
     return 0;
 }
 
-/* ref_next_word is the definition: runes one at a time. */
+/* ref_next_word is the definition, written as plainly as it is said:
+ * skip runes that are not letters, take the letters that follow, and go
+ * on after the rune that ended them. */
+static int letter_at(wmr_bytes line, size_t i, size_t *size) {
+    int32_t r;
+    *size = wmr_decode_rune(line.ptr + i, line.len - i, &r);
+    return wmr_is_letter(r);
+}
+
 static int ref_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
-    size_t i = *pos, start = 0;
-    int in_word = 0;
-    while (i < line.len) {
-        int32_t r;
-        size_t size = wmr_decode_rune(line.ptr + i, line.len - i, &r);
-        if (wmr_is_letter(r)) {
-            if (!in_word) start = i, in_word = 1;
-        } else if (in_word) {
-            *word = (wmr_bytes){line.ptr + start, i - start};
-            *pos = i + size;
-            return 1;
-        }
-        i += size;
+    size_t i = *pos, size = 0;
+    while (i < line.len && !letter_at(line, i, &size)) i += size;
+    if (i >= line.len) {
+        *pos = line.len;
+        return 0;
     }
-    *pos = line.len;
-    if (!in_word) return 0;
-    *word = (wmr_bytes){line.ptr + start, line.len - start};
+    size_t start = i;
+    while (i < line.len && letter_at(line, i, &size)) i += size;
+    *word = (wmr_bytes){line.ptr + start, i - start};
+    *pos = i < line.len ? i + size : line.len;
     return 1;
 }
 
