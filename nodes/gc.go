@@ -169,9 +169,7 @@ func (n *Node) collect(now time.Time) GCStats {
 					remove("shards", filepath.Join(dsDir, f.Name()), info)
 				}
 			}
-			if rest, _ := os.ReadDir(dsDir); len(rest) == 0 {
-				os.Remove(dsDir)
-			}
+			n.store.removeDatasetDirIfEmpty(dsDir)
 		}
 	}
 

@@ -119,6 +119,11 @@ type store struct {
 	dir  string
 	node string // this node's name, for errors
 	mu   sync.Mutex
+	// dirs orders creating a dataset's shard directory and moving a file
+	// into it (shared) against removing the directory once empty
+	// (exclusive, by garbage collection): without it an upload's rename
+	// can find its directory removed under it.
+	dirs sync.RWMutex
 	// catalog caches the manifests on disk.
 	catalog map[string]*Manifest
 	// clock is the Lamport clock of manifest versions: above every
@@ -191,9 +196,6 @@ func (s *store) writeShard(dataset, shard string, r io.Reader, want *shardSum) (
 	fail := func(err error) (shardSum, error) {
 		return shardSum{}, fmt.Errorf("store shard %s/%s on node %s: %w", dataset, shard, s.node, err)
 	}
-	if err := os.MkdirAll(filepath.Join(s.dir, "shards", filepath.FromSlash(dataset)), 0o755); err != nil {
-		return fail(err)
-	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "shard-*")
 	if err != nil {
 		return fail(err)
@@ -215,6 +217,11 @@ func (s *store) writeShard(dataset, shard string, r io.Reader, want *shardSum) (
 		return fail(fmt.Errorf("%w in transit: received %d bytes with CRC-32C %08x, sent %d with %08x", errCorrupt, sum.Length, sum.CRC, want.Length, want.CRC))
 	}
 	p := s.shardPath(dataset, shard)
+	s.dirs.RLock()
+	defer s.dirs.RUnlock()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fail(err)
+	}
 	if err := s.writeSum(p, sum); err != nil {
 		return fail(err)
 	}
@@ -223,6 +230,16 @@ func (s *store) writeShard(dataset, shard string, r io.Reader, want *shardSum) (
 	}
 	os.Remove(p + ".link")
 	return sum, nil
+}
+
+// removeDatasetDirIfEmpty removes a dataset's shard directory if it holds
+// nothing, and never while a shard is being moved into it.
+func (s *store) removeDatasetDirIfEmpty(dir string) {
+	s.dirs.Lock()
+	defer s.dirs.Unlock()
+	if rest, _ := os.ReadDir(dir); len(rest) == 0 {
+		os.Remove(dir)
+	}
 }
 
 // writeSum writes a plain shard's checksum file, atomically.
@@ -256,9 +273,6 @@ func (s *store) linkShard(dataset, shard, path string, off, n int64) (shardSum, 
 	if err := checkNames(dataset, shard); err != nil {
 		return shardSum{}, err
 	}
-	if err := os.MkdirAll(filepath.Join(s.dir, "shards", filepath.FromSlash(dataset)), 0o755); err != nil {
-		return shardSum{}, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return shardSum{}, err
@@ -273,6 +287,11 @@ func (s *store) linkShard(dataset, shard, path string, off, n int64) (shardSum, 
 	}
 	b, _ := json.Marshal(link{Path: path, Offset: off, Length: n, Sum: &sum})
 	p := s.shardPath(dataset, shard)
+	s.dirs.RLock()
+	defer s.dirs.RUnlock()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return shardSum{}, err
+	}
 	if err := writeAtomic(filepath.Join(s.dir, "tmp"), p+".link", b); err != nil {
 		return shardSum{}, err
 	}
@@ -499,7 +518,9 @@ func (s *store) saveManifest(m *Manifest) (bool, error) {
 	if m.Deleted {
 		// The dataset is gone: drop what this node holds of it (links
 		// only, for in-place shards: those files are the operator's).
+		s.dirs.Lock()
 		os.RemoveAll(filepath.Join(s.dir, "shards", filepath.FromSlash(key)))
+		s.dirs.Unlock()
 	}
 	return true, nil
 }

@@ -3,6 +3,7 @@ package nodes
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -116,5 +117,41 @@ func TestShardReadsAreVerified(t *testing.T) {
 	}
 	if _, err := s.openReplica("default/d", "s1"); !errors.Is(err, ErrNoShard) || !strings.Contains(err.Error(), "quarantined") {
 		t.Fatalf("after quarantine: %v", err)
+	}
+}
+
+// Garbage collection removes a dataset's shard directory once it is
+// empty; an upload moving its first shard into that directory at the same
+// moment must still land (CI once saw "rename ...: no such file or
+// directory" from exactly this).
+func TestShardWritesSurviveEmptyDirectoryRemoval(t *testing.T) {
+	s, err := openStore(t.TempDir(), "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := s.shardPath("default/d", "x")
+	dir = dir[:len(dir)-len("/x")]
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.removeDatasetDirIfEmpty(dir)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 300 {
+		shard := fmt.Sprintf("s%d", i)
+		if _, err := s.writeShard("default/d", shard, strings.NewReader("a line\n"), nil); err != nil {
+			t.Fatalf("write %s: %v", shard, err)
+		}
+		// Empty the directory again, so the next write races its removal.
+		os.Remove(s.shardPath("default/d", shard))
+		os.Remove(s.shardPath("default/d", shard) + ".crc")
 	}
 }
