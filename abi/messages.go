@@ -10,6 +10,10 @@ import (
 const (
 	TaskMap    = "map"
 	TaskReduce = "reduce"
+	// TaskCombine is a combine task of the reduce tree: the host calls
+	// only wmr_combine (with keys of every partition, partition by
+	// partition). A module treats any kind but "map" as not a map task.
+	TaskCombine = "combine"
 )
 
 // Init is the message passed to wmr_init: the job's parameters and the task

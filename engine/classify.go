@@ -52,14 +52,14 @@ func FailureOf(err error) (coord.Class, *coord.Record) {
 	return class, nil
 }
 
-// CorruptMaps names the map task whose output err found damaged (a reduce
+// CorruptMaps names the map or combine task whose output err found damaged (a reduce
 // reading a segment that failed its checksum), or nil.
 func CorruptMaps(err error) []coord.TaskID {
 	if !errors.Is(err, runs.ErrCorrupt) {
 		return nil
 	}
 	id, perr := coord.ParseTaskID(runs.CorruptSource(err))
-	if perr != nil || id.Kind != coord.Map {
+	if perr != nil || id.Kind == coord.Reduce {
 		return nil
 	}
 	return []coord.TaskID{id}

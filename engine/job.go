@@ -52,20 +52,27 @@ type Job struct {
 	// OutputFormat is "text" (the default: key<TAB>value lines) or "kv"
 	// (abi/kv: any bytes, read back by a later job as the same pairs).
 	OutputFormat string
+	// FanIn is the reduce tree's fan-in for a module with a combiner: the
+	// most map outputs one combine or reduce task reads, with combine
+	// tasks level after level beyond it (coord.Plan.FanIn). 0: the
+	// default, coord.DefaultFanIn; negative: no tree.
+	FanIn int
 }
 
 // Progress is a snapshot of a running job.
 type Progress struct {
-	Phase       string // "map", "reduce" or "commit"
-	Maps        int
-	MapsDone    int
-	Reduces     int
-	ReducesDone int
-	BytesIn     int64 // input bytes read so far by map tasks
-	InputBytes  int64 // total input bytes
-	RecordsIn   int64
-	RecordsOut  int64 // reduce output records so far
-	Elapsed     time.Duration
+	Phase        string // "map", "combine", "reduce" or "commit"
+	Maps         int
+	MapsDone     int
+	Combines     int // the reduce tree's combine tasks
+	CombinesDone int
+	Reduces      int
+	ReducesDone  int
+	BytesIn      int64 // input bytes read so far by map tasks
+	InputBytes   int64 // total input bytes
+	RecordsIn    int64
+	RecordsOut   int64 // reduce output records so far
+	Elapsed      time.Duration
 }
 
 // Summary describes a finished job.
@@ -79,6 +86,12 @@ type Summary struct {
 	RecordsIn     int64
 	MapRecordsOut int64 // records map tasks passed to the host (after the module's own combining, before the host's)
 	ShuffleBytes  int64 // map output bytes after combining
+	// Combines counts the reduce tree's combine tasks, TreeLevels its
+	// levels; ReduceBytesIn is what the reduce tasks read (less than
+	// ShuffleBytes where the tree combined).
+	Combines      int
+	TreeLevels    int
+	ReduceBytesIn int64
 	Spills        int
 	RecordsOut    int64
 	BytesOut      int64
@@ -231,6 +244,7 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	sum := &Summary{JobID: job.ID, Module: mod.name, Maps: len(splits), Reduces: job.Reducers, InputFiles: len(files),
 		Attempts: st.Attempts, BytesIn: st.Committed.BytesIn, RecordsIn: st.Committed.RecordsIn, MapRecordsOut: st.Committed.MapRecordsOut,
 		ShuffleBytes: st.Committed.ShuffleBytes, Spills: st.Committed.Spills, RecordsOut: st.Committed.RecordsOut,
+		Combines: st.Combines, TreeLevels: len(st.Levels), ReduceBytesIn: st.Committed.ReduceBytesIn,
 		BytesOut: st.Committed.BytesOut, Counters: st.Counters, Skipped: st.Skipped, Wall: time.Since(start)}
 	for p := 0; p < job.Reducers; p++ {
 		sum.Outputs = append(sum.Outputs, filepath.Join(job.Output, fmt.Sprintf("part-r-%05d", p)))
@@ -247,6 +261,7 @@ func reportProgress(d *coord.Driver, start time.Time, inputBytes int64, fn func(
 	snapshot := func() Progress {
 		st := d.Status()
 		return Progress{Phase: st.Phase, Maps: st.Maps, MapsDone: st.MapsDone, Reduces: st.Reduces, ReducesDone: st.ReducesDone,
+			Combines: st.Combines, CombinesDone: st.CombinesDone,
 			BytesIn: st.Committed.BytesIn + st.Live.BytesIn, InputBytes: inputBytes, RecordsIn: st.Committed.RecordsIn + st.Live.RecordsIn,
 			RecordsOut: st.Committed.RecordsOut + st.Live.RecordsOut, Elapsed: time.Since(start)}
 	}
@@ -432,11 +447,37 @@ func (r *jobRun) plan() coord.Plan {
 	p := coord.Plan{Reduces: r.job.Reducers, Nodes: []coord.NodeUp{{Node: localNode, Slots: r.e.cfg.Parallelism}},
 		// One node: a backup would compete with its original for the same
 		// cores, so backups are for clusters.
-		Policy: coord.Policy{MaxAttempts: r.e.cfg.MaxAttempts, SkipBadRecords: r.job.SkipBadRecords, NoBackups: true}}
+		Policy: coord.Policy{MaxAttempts: r.e.cfg.MaxAttempts, SkipBadRecords: r.job.SkipBadRecords, NoBackups: true},
+		FanIn:  TreeFanIn(r.job.FanIn)}
 	for _, s := range r.splits {
 		p.Maps = append(p.Maps, coord.MapInput{Name: s.String()})
 	}
 	return p
+}
+
+// TreeFanIn is the plan's fan-in for a job's FanIn (0: the default,
+// negative: no tree).
+func TreeFanIn(asked int) int {
+	switch {
+	case asked == 0:
+		return coord.DefaultFanIn
+	case asked < 0:
+		return 0
+	}
+	return asked
+}
+
+// CombineInputs turns a combine task's inputs into its spec's segments:
+// every partition of each input, input after input.
+func CombineInputs(ins []coord.MapOutput, partitions int) []runs.Segment {
+	segs := make([]runs.Segment, 0, len(ins)*partitions)
+	for _, in := range ins {
+		for p := range partitions {
+			off, n := in.Index.Segment(p)
+			segs = append(segs, runs.Segment{Path: in.Output, Offset: off, Length: n, Sums: in.Index.Checksums(p), Source: in.Task.String()})
+		}
+	}
+	return segs
 }
 
 func (r *jobRun) baseSpec(kind, id string) task.Spec {
@@ -460,6 +501,9 @@ func (r *jobRun) Run(ctx context.Context, st coord.Start, progress func(task.Sta
 		spec.InputPath, spec.InputName, spec.InputFormat = s.File.Path, s.File.Name, s.File.Format.String()
 		spec.SplitOffset, spec.SplitLength = s.Offset, s.Length
 		spec.SkipOffsets = SkipOffsets(st.Skip)
+		spec.OutputPath = filepath.Join(r.workDir, st.Attempt.String()+".out")
+	} else if id.Kind == coord.Combine {
+		spec.Inputs = CombineInputs(st.Inputs, r.job.Reducers)
 		spec.OutputPath = filepath.Join(r.workDir, st.Attempt.String()+".out")
 	} else {
 		spec.Partition = id.Index

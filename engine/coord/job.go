@@ -17,8 +17,14 @@ import (
 type Job struct {
 	pol      Policy
 	nodes    map[string]*node
-	tasks    []*taskState // maps, then reduces
+	tasks    []*taskState // maps, then combines level by level, then reduces
+	byID     map[TaskID]*taskState
 	maps     int
+	combines int
+	// fanIn is Plan.FanIn until the first committed map says whether the
+	// module combines (task.Result.Combiner); then the tree is built, or
+	// not, and fanIn is 0.
+	fanIn    int
 	attempts map[AttemptID]*attempt
 	started  int
 	backedUp int // backup attempts started
@@ -41,7 +47,10 @@ type taskState struct {
 	id    TaskID
 	input string
 	nodes []string // where it may run; nil: anywhere
-	next  int      // the next attempt's number
+	// inputs are the tasks whose outputs a combine or reduce reads, in map
+	// order; consumers the combines or reduces that read this task's.
+	inputs, consumers []*taskState
+	next              int // the next attempt's number
 	// charged counts failures that were the task's fault; uncharged the
 	// attempts lost without its fault.
 	charged, uncharged int
@@ -76,15 +85,20 @@ type attempt struct {
 // New makes a job from its plan. Nothing starts before the first Step
 // (a Tick will do).
 func New(plan Plan) *Job {
-	j := &Job{pol: plan.Policy.withDefaults(), nodes: map[string]*node{}, attempts: map[AttemptID]*attempt{}, maps: len(plan.Maps)}
+	j := &Job{pol: plan.Policy.withDefaults(), nodes: map[string]*node{}, attempts: map[AttemptID]*attempt{}, maps: len(plan.Maps),
+		byID: map[TaskID]*taskState{}}
 	for _, n := range plan.Nodes {
 		j.nodes[n.Node] = &node{name: n.Node, slots: max(n.Slots, 1), up: true}
 	}
 	for i, m := range plan.Maps {
-		j.tasks = append(j.tasks, &taskState{id: TaskID{Map, i}, input: m.Name, nodes: m.Nodes, next: 1})
+		j.add(&taskState{id: TaskID{Kind: Map, Index: i}, input: m.Name, nodes: m.Nodes}, nil)
 	}
+	maps := j.tasks[:j.maps:j.maps]
 	for p := 0; p < plan.Reduces; p++ {
-		j.tasks = append(j.tasks, &taskState{id: TaskID{Reduce, p}, input: fmt.Sprintf("partition %d", p), next: 1})
+		j.add(&taskState{id: TaskID{Kind: Reduce, Index: p}, input: fmt.Sprintf("partition %d", p)}, maps)
+	}
+	if plan.FanIn >= 2 && j.maps > plan.FanIn {
+		j.fanIn = plan.FanIn
 	}
 	for _, r := range plan.Recovered {
 		t := j.task(r.Task)
@@ -96,8 +110,66 @@ func New(plan Plan) *Job {
 		t.done, t.next = a, max(t.next, r.Attempt+1)
 		t.history = append(t.history, a)
 		j.attempts[a.id] = a
+		if r.Task.Kind == Map {
+			j.decideTree(r.Result)
+		}
 	}
 	return j
+}
+
+func (j *Job) add(t *taskState, inputs []*taskState) {
+	t.next, t.inputs = 1, inputs
+	for _, in := range inputs {
+		in.consumers = append(in.consumers, t)
+	}
+	j.tasks = append(j.tasks, t)
+	j.byID[t.id] = t
+}
+
+// decideTree builds the reduce tree (Plan.FanIn) once a committed map
+// says the module combines; a module without a combiner gets none (its
+// reduces bound their merges themselves: task.Spec.MergeFanIn). Only the
+// first committed map decides, so no combine or reduce has started yet:
+// the tree exists only with more maps than the fan-in.
+func (j *Job) decideTree(res *task.Result) {
+	k := j.fanIn
+	if k == 0 || res == nil {
+		return
+	}
+	j.fanIn = 0
+	if !res.Combiner {
+		return
+	}
+	reduces := slices.Clone(j.tasks[j.maps:])
+	j.tasks = j.tasks[:j.maps]
+	for _, m := range j.tasks {
+		m.consumers = nil
+	}
+	top := j.tasks[:j.maps:j.maps] // what the reduces read
+	for level := 1; len(top) > k; level++ {
+		var next []*taskState
+		for g := 0; g*k < len(top); g++ {
+			group := top[g*k : min((g+1)*k, len(top))]
+			if len(group) == 1 { // nothing to combine it with: it goes up as it is
+				next = append(next, group[0])
+				continue
+			}
+			t := &taskState{id: TaskID{Kind: Combine, Index: len(next), Level: level},
+				input: fmt.Sprintf("%d outputs, %s to %s", len(group), group[0].id, group[len(group)-1].id)}
+			j.add(t, group)
+			next = append(next, t)
+			j.combines++
+		}
+		top = next
+	}
+	for _, r := range reduces {
+		r.inputs = nil
+		j.tasks = append(j.tasks, r)
+		for _, in := range top {
+			r.inputs = append(r.inputs, in)
+			in.consumers = append(in.consumers, r)
+		}
+	}
 }
 
 // Finished reports whether the job is over, and how it ended.
@@ -106,16 +178,7 @@ func (j *Job) Finished() (bool, error) { return j.finished, j.err }
 // Policy returns the job's policy with defaults applied.
 func (j *Job) Policy() Policy { return j.pol }
 
-func (j *Job) task(id TaskID) *taskState {
-	i := id.Index
-	if id.Kind == Reduce {
-		i += j.maps
-	}
-	if id.Index < 0 || i >= len(j.tasks) || (id.Kind == Map && id.Index >= j.maps) {
-		return nil
-	}
-	return j.tasks[i]
-}
+func (j *Job) task(id TaskID) *taskState { return j.byID[id] }
 
 // what names a task for people: "map task m-00000 (years.txt[0:15])".
 func (t *taskState) what() string {
@@ -207,7 +270,9 @@ func (j *Job) nodeDown(now time.Time, name string) []Action {
 	n.up, n.busy = false, 0
 	var acts []Action
 	allReduced := j.allDone(Reduce)
-	for _, t := range j.tasks {
+	// Consumers before the tasks they read: a lost combine output makes
+	// its inputs needed again, so those lost with it run again too.
+	for _, t := range slices.Backward(j.tasks) {
 		for _, a := range slices.Clone(t.running) {
 			if a.node != name {
 				continue
@@ -216,25 +281,31 @@ func (j *Job) nodeDown(now time.Time, name string) []Action {
 			j.uncharge(t, now, fmt.Errorf("node %s left the cluster during the task", name), false)
 			t.avoid = addAvoid(t.avoid, name)
 		}
-		if t.done == nil || allReduced {
+		if t.done == nil || allReduced || j.commit {
 			continue
 		}
 		// Committed work that lived on the node is gone, unless the job no
-		// longer needs it: map outputs once every reduce has its input,
-		// reduce outputs never before the commit.
-		lost := t.done.node == name
+		// longer needs it: map and combine outputs once every task that
+		// reads them has, reduce outputs never before the commit.
+		lost := t.done.node == name && j.needed(t)
 		if t.id.Kind == Reduce {
 			lost = slices.Contains(t.done.holders, name)
 		}
-		if lost && !j.commit {
+		if lost {
 			j.undo(t, now, "output lost: node "+name+" left the cluster")
 		}
 	}
 	return acts
 }
 
+// needed reports whether a task that reads t's output has yet to commit.
+func (j *Job) needed(t *taskState) bool {
+	return slices.ContainsFunc(t.consumers, func(c *taskState) bool { return c.done == nil })
+}
+
 // undo takes back t's committed attempt: its output is gone, so the task
-// runs again and its counts no longer count.
+// runs again and its counts no longer count. Its inputs held by nodes that
+// are gone are needed again, so they run again too.
 func (j *Job) undo(t *taskState, now time.Time, outcome string) {
 	t.done.outcome = outcome
 	t.done = nil
@@ -242,6 +313,13 @@ func (j *Job) undo(t *taskState, now time.Time, outcome string) {
 	// Bounded like any loss without the task's fault (see schedule).
 	t.uncharged++
 	t.lastLost = errors.New(outcome)
+	for _, in := range t.inputs {
+		if d := in.done; d != nil {
+			if n := j.nodes[d.node]; n != nil && !n.up {
+				j.undo(in, now, "output lost: node "+d.node+" left the cluster")
+			}
+		}
+	}
 }
 
 func addAvoid(m map[string]bool, name string) map[string]bool {
@@ -273,6 +351,9 @@ func (j *Job) succeeded(now time.Time, e Succeeded) []Action {
 	}
 	j.release(a, now, "succeeded")
 	t.done = a
+	if t.id.Kind == Map {
+		j.decideTree(a.result)
+	}
 	var acts []Action
 	for _, other := range slices.Clone(t.running) {
 		if n := j.nodes[other.node]; a.backup && n != nil {
@@ -305,7 +386,7 @@ func (j *Job) failed(now time.Time, e Failed) []Action {
 		j.release(a, now, "lost: "+err.Error())
 		j.uncharge(t, now, err, true)
 		for _, m := range e.LostMaps {
-			if mt := j.task(m); mt != nil && mt.id.Kind == Map && mt.done != nil {
+			if mt := j.task(m); mt != nil && mt.id.Kind != Reduce && mt.done != nil && slices.Contains(t.inputs, mt) {
 				mt.avoid = addAvoid(mt.avoid, mt.done.node)
 				j.undo(mt, now, "output lost: "+t.id.String()+" could not fetch it")
 			}
@@ -374,19 +455,23 @@ func (j *Job) allDone(k Kind) bool {
 	return true
 }
 
-// schedule places what can run now.
+// ready reports whether every output t reads is committed.
+func (t *taskState) ready() bool {
+	return !slices.ContainsFunc(t.inputs, func(in *taskState) bool { return in.done == nil })
+}
+
+// schedule places what can run now: maps first, then the combines and
+// reduces whose inputs are all committed (a combine need not wait for
+// maps outside its group, so the tree's lower levels run while the last
+// maps do).
 func (j *Job) schedule(now time.Time) []Action {
 	var acts []Action
-	phase := Map
-	if j.allDone(Map) {
-		phase = Reduce
-	}
-	pending := false
+	pending := map[Kind]bool{}
 	for _, t := range j.tasks {
-		if t.id.Kind != phase || t.done != nil || len(t.running) > 0 {
+		if t.done != nil || len(t.running) > 0 || !t.ready() || t.id.Kind == Combine && !j.needed(t) {
 			continue
 		}
-		pending = true
+		pending[t.id.Kind] = true
 		if t.uncharged > j.pol.MaxUncharged {
 			return append(acts, j.finish(failure(t.lastLost, ErrTaskFailed, "%s could not run: %d attempts were lost without its fault, the last because %v",
 				t.what(), t.uncharged, t.lastLost))...)
@@ -403,12 +488,16 @@ func (j *Job) schedule(now time.Time) []Action {
 		}
 		acts = append(acts, j.start(now, t, n, false))
 	}
-	if phase == Reduce && !pending && j.allDone(Reduce) && !j.commit {
+	if j.allDone(Reduce) && !j.commit {
 		j.commit = true
 		return append(acts, j.commitAction())
 	}
-	if !pending && !j.pol.NoBackups {
-		acts = append(acts, j.backups(now, phase)...)
+	if !j.pol.NoBackups {
+		for _, k := range []Kind{Map, Combine, Reduce} {
+			if !pending[k] {
+				acts = append(acts, j.backups(now, k)...)
+			}
+		}
 	}
 	return acts
 }
@@ -418,6 +507,20 @@ func (j *Job) noNode(t *taskState) error {
 		return failure(nil, ErrNoNode, "%s cannot run: no node is alive", t.what())
 	}
 	return failure(nil, ErrNoNode, "%s cannot run: none of the nodes holding its input (%s) is alive", t.what(), strings.Join(t.nodes, ", "))
+}
+
+// inputsOn counts the outputs a combine reads that are on node n.
+func (t *taskState) inputsOn(n string) int {
+	if t.id.Kind != Combine {
+		return 0
+	}
+	c := 0
+	for _, in := range t.inputs {
+		if in.done != nil && in.done.node == n {
+			c++
+		}
+	}
+	return c
 }
 
 // eligible reports whether t may run on n.
@@ -446,6 +549,11 @@ func (j *Job) place(t *taskState, except string) (string, bool) {
 		}
 		if a.beaten != b.beaten {
 			return a.beaten < b.beaten
+		}
+		// A combine runs where most of what it reads already is (the
+		// node-level combine: no network for those).
+		if la, lb := t.inputsOn(a.name), t.inputsOn(b.name); la != lb {
+			return la > lb
 		}
 		if a.busy != b.busy {
 			return a.busy < b.busy
@@ -489,11 +597,9 @@ func (j *Job) start(now time.Time, t *taskState, nodeName string, backup bool) A
 		t.dropped += drop
 	}
 	st := Start{Attempt: a.id, Node: nodeName, Backup: backup, Skip: slices.Clone(t.skip)}
-	if t.id.Kind == Reduce {
-		for _, mt := range j.tasks[:j.maps] {
-			d := mt.done
-			st.Inputs = append(st.Inputs, MapOutput{Task: mt.id, Node: d.node, Output: d.output, Index: d.result.Index})
-		}
+	for _, in := range t.inputs {
+		d := in.done
+		st.Inputs = append(st.Inputs, MapOutput{Task: in.id, Node: d.node, Output: d.output, Index: d.result.Index})
 	}
 	return st
 }
@@ -535,7 +641,7 @@ func (j *Job) backups(now time.Time, k Kind) []Action {
 
 func (j *Job) commitAction() Action {
 	c := Commit{}
-	for _, t := range j.tasks[j.maps:] {
+	for _, t := range j.tasks[j.maps+j.combines:] {
 		d := t.done
 		c.Outputs = append(c.Outputs, ReduceOutput{Partition: t.id.Index, Node: d.node, Output: d.output, Holders: d.holders, Stats: d.stats})
 	}

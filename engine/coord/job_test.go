@@ -77,8 +77,8 @@ func (s *sim) expect(want ...string) {
 	}
 }
 
-func m(i, n int) AttemptID { return AttemptID{TaskID{Map, i}, n} }
-func r(i, n int) AttemptID { return AttemptID{TaskID{Reduce, i}, n} }
+func m(i, n int) AttemptID { return AttemptID{TaskID{Kind: Map, Index: i}, n} }
+func r(i, n int) AttemptID { return AttemptID{TaskID{Kind: Reduce, Index: i}, n} }
 
 func ok(a AttemptID, lines int64) Succeeded {
 	return Succeeded{Attempt: a, Output: a.String() + ".out",
@@ -213,7 +213,7 @@ func TestLostMapOutputReRunsOnlyThatMapAndCountsOnce(t *testing.T) {
 	s.step(NodeDown{Node: "b"})
 	s.expect("start m-00001.a2 on a")
 	s.step(Failed{Attempt: r(0, 1), Class: FetchFailed, Err: errors.New("fetch output of map task m-00001 from node b: connection refused"),
-		LostMaps: []TaskID{{Map, 1}}})
+		LostMaps: []TaskID{{Kind: Map, Index: 1}}})
 	s.expect()
 	s.step(ok(m(1, 2), 20))
 	s.expect()
@@ -244,7 +244,7 @@ func TestFetchFailureReRunsTheMapElsewhere(t *testing.T) {
 	s.step(ok(m(1, 1), 1))
 	s.expect("start r-00000.a1 on a")
 	// b is alive but its output of m1 is unreadable.
-	s.step(Failed{Attempt: r(0, 1), Class: FetchFailed, Err: errors.New("fetch: 404"), LostMaps: []TaskID{{Map, 1}}})
+	s.step(Failed{Attempt: r(0, 1), Class: FetchFailed, Err: errors.New("fetch: 404"), LostMaps: []TaskID{{Kind: Map, Index: 1}}})
 	s.expect("start m-00001.a2 on a")
 }
 
@@ -420,14 +420,15 @@ func TestCommitFailure(t *testing.T) {
 }
 
 func TestTaskIDsRoundTrip(t *testing.T) {
-	for _, id := range []TaskID{{Map, 0}, {Map, 3}, {Reduce, 12345}, {Reduce, 100000}} {
+	for _, id := range []TaskID{{Kind: Map, Index: 0}, {Kind: Map, Index: 3}, {Kind: Reduce, Index: 12345}, {Kind: Reduce, Index: 100000},
+		{Kind: Combine, Index: 7, Level: 1}, {Kind: Combine, Index: 0, Level: 12}} {
 		b, _ := id.MarshalText()
 		var back TaskID
 		if err := back.UnmarshalText(b); err != nil || back != id {
 			t.Errorf("%s: read back %v, %v", b, back, err)
 		}
 	}
-	for _, bad := range []string{"", "m-", "x-00001", "m-abc", "m--0001", "m-1"} {
+	for _, bad := range []string{"", "m-", "x-00001", "m-abc", "m--0001", "m-1", "c-00001", "c0-00001", "cx-00001", "c+1-00001", "m-+0001"} {
 		if _, err := ParseTaskID(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
@@ -473,7 +474,7 @@ func TestBackupsCountFromTheFirstProgress(t *testing.T) {
 func TestRecoveredMapOutputsAreReused(t *testing.T) {
 	p := plan(3, 1)
 	rec := ok(m(1, 2), 20)
-	p.Recovered = []Recovered{{Task: TaskID{Map, 1}, Attempt: 2, Node: "n2", Output: "m-00001.a2.out", Result: rec.Result}}
+	p.Recovered = []Recovered{{Task: TaskID{Kind: Map, Index: 1}, Attempt: 2, Node: "n2", Output: "m-00001.a2.out", Result: rec.Result}}
 	s := newSim(t, p, "n2", "n3")
 	s.step(Tick{})
 	s.expect("start m-00000.a1 on n2", "start m-00002.a1 on n3")
@@ -505,11 +506,11 @@ func TestRecoveredReduceOutputsAreReused(t *testing.T) {
 	recovered := func() Plan {
 		p := plan(2, 2)
 		p.Recovered = []Recovered{
-			{Task: TaskID{Map, 0}, Attempt: 1, Node: "n2", Output: "m-00000.a1.out", Result: ok(m(0, 1), 10).Result},
-			{Task: TaskID{Map, 1}, Attempt: 1, Node: "n2", Output: "m-00001.a1.out", Result: ok(m(1, 1), 20).Result},
-			{Task: TaskID{Reduce, 0}, Attempt: 3, Node: "n3", Holders: []string{"n3"},
+			{Task: TaskID{Kind: Map, Index: 0}, Attempt: 1, Node: "n2", Output: "m-00000.a1.out", Result: ok(m(0, 1), 10).Result},
+			{Task: TaskID{Kind: Map, Index: 1}, Attempt: 1, Node: "n2", Output: "m-00001.a1.out", Result: ok(m(1, 1), 20).Result},
+			{Task: TaskID{Kind: Reduce, Index: 0}, Attempt: 3, Node: "n3", Holders: []string{"n3"},
 				Result: &task.Result{Stats: task.Stats{RecordsOut: 4}, Counters: map[string]int64{"keys": 4}}},
-			{Task: TaskID{Reduce, 1}, Attempt: 1, Node: "n3", Result: &task.Result{}}, // a reduce without holders is not an output
+			{Task: TaskID{Kind: Reduce, Index: 1}, Attempt: 1, Node: "n3", Result: &task.Result{}}, // a reduce without holders is not an output
 		}
 		return p
 	}
@@ -555,4 +556,139 @@ func TestBeatenNodeGetsTasksLast(t *testing.T) {
 	s.step(Progressed{Attempt: m(1, 2)})
 	s.step(ok(m(1, 2), 1))
 	s.expect("cancel m-00001.a1", "start r-00000.a1 on fast", "start r-00001.a1 on fast")
+}
+
+func c(level, i, n int) AttemptID { return AttemptID{TaskID{Kind: Combine, Index: i, Level: level}, n} }
+
+// okc is ok for a map of a module with a combiner.
+func okc(a AttemptID, lines int64) Succeeded {
+	e := ok(a, lines)
+	e.Result.Combiner = true
+	return e
+}
+
+func inputNames(st Start) string {
+	var names []string
+	for _, in := range st.Inputs {
+		names = append(names, in.Task.String())
+	}
+	return strings.Join(names, " ")
+}
+
+// The reduce tree: no task reads more than FanIn outputs, groups are
+// consecutive (map order), a lone output at a level's end goes up as it
+// is, and a combine starts as soon as its own group is committed.
+func TestReduceTreeBoundsWhatEachTaskReads(t *testing.T) {
+	p := plan(5, 1)
+	p.FanIn = 2
+	s := newSim(t, p, "n1")
+	if st := s.job.Status(); st.Combines != 0 {
+		t.Fatalf("a tree before any map said whether the module combines: %+v", st)
+	}
+	s.step(Tick{})
+	s.expect("start m-00000.a1 on n1", "start m-00001.a1 on n1")
+	s.step(okc(m(0, 1), 1))
+	s.expect("start m-00002.a1 on n1")
+	if st := s.job.Status(); st.Combines != 3 || len(st.Levels) != 2 || st.Levels[0].Tasks != 2 || st.Levels[1].Tasks != 1 || st.Levels[0].MaxInputs != 2 {
+		t.Fatalf("tree: %+v", st)
+	}
+	s.step(okc(m(1, 1), 1))
+	s.expect("start m-00003.a1 on n1") // maps come first
+	s.step(okc(m(2, 1), 1))
+	s.expect("start m-00004.a1 on n1")
+	s.step(okc(m(3, 1), 1))
+	s.expect("start c1-00000.a1 on n1") // its group is done; m-00004 still runs
+	if got := inputNames(s.acts[0].(Start)); got != "m-00000 m-00001" {
+		t.Fatalf("c1-00000 reads %s", got)
+	}
+	if st := s.job.Status(); st.Phase != "map" {
+		t.Fatalf("phase %s while a map runs", st.Phase)
+	}
+	s.step(okc(m(4, 1), 1))
+	s.expect("start c1-00001.a1 on n1")
+	if got := inputNames(s.acts[0].(Start)); got != "m-00002 m-00003" {
+		t.Fatalf("c1-00001 reads %s", got)
+	}
+	if st := s.job.Status(); st.Phase != "combine" {
+		t.Fatalf("phase %s", st.Phase)
+	}
+	s.step(ok(c(1, 0, 1), 1))
+	s.expect()
+	s.step(ok(c(1, 1, 1), 1))
+	s.expect("start c2-00000.a1 on n1")
+	if got := inputNames(s.acts[0].(Start)); got != "c1-00000 c1-00001" {
+		t.Fatalf("c2-00000 reads %s", got)
+	}
+	s.step(ok(c(2, 0, 1), 1))
+	s.expect("start r-00000.a1 on n1")
+	if got := inputNames(s.acts[0].(Start)); got != "c2-00000 m-00004" {
+		t.Fatalf("the reduce reads %s", got)
+	}
+	s.step(Succeeded{Attempt: r(0, 1), Result: &task.Result{Stats: task.Stats{BytesIn: 20}}, Holders: []string{"n1"}})
+	s.expect("commit 1 outputs")
+	st := s.job.Status()
+	if st.CombinesDone != 3 || st.Counters["lines"] != 8 || st.Committed.RecordsIn != 5 || st.Committed.ReduceBytesIn != 20 || st.Committed.ShuffleBytes != 50 {
+		t.Fatalf("status: %+v", st)
+	}
+	// Without a fan-in, with few enough maps, or for a module without a
+	// combiner there is no tree.
+	for _, tc := range []struct {
+		fanIn    int
+		combiner bool
+	}{{0, true}, {1, true}, {5, true}, {2, false}} {
+		p.FanIn = tc.fanIn
+		s := newSim(t, p, "n1")
+		s.step(Tick{})
+		e := ok(m(0, 1), 1)
+		e.Result.Combiner = tc.combiner
+		s.step(e)
+		if st := s.job.Status(); st.Combines != 0 || st.Reduces != 1 {
+			t.Errorf("%+v: %d combines, %d reduces", tc, st.Combines, st.Reduces)
+		}
+	}
+}
+
+// A node lost while the tree runs: the combine outputs it held run again,
+// with the map outputs they read that were lost with it; outputs whose
+// readers have all committed are not run again.
+func TestReduceTreeReRunsWhatANodeLossTook(t *testing.T) {
+	p := plan(4, 1)
+	p.FanIn = 2
+	p.Policy.NoBackups = true
+	s := newSim(t, p, "a", "b")
+	s.step(Tick{})
+	s.expect("start m-00000.a1 on a", "start m-00001.a1 on b", "start m-00002.a1 on a", "start m-00003.a1 on b")
+	s.step(okc(m(0, 1), 1))
+	s.step(okc(m(1, 1), 1))
+	s.expect("start c1-00000.a1 on a") // a holds m-00000; b's tie goes by name
+	s.step(okc(m(2, 1), 1))
+	s.step(okc(m(3, 1), 1))
+	s.expect("start c1-00001.a1 on b") // a tie of inputs; b is less busy
+	s.step(ok(c(1, 0, 1), 1))
+	// b dies: m-00001 and m-00003 are lost, and c1-00001 running there.
+	// c1-00000 has what it needed from m-00001; c1-00001 needs m-00003.
+	s.step(NodeDown{Node: "b"})
+	s.expect("cancel c1-00001.a1", "start m-00003.a2 on a")
+	if st := s.job.Status(); st.MapsDone != 3 || st.CombinesDone != 1 {
+		t.Fatalf("after b left: %+v", st)
+	}
+	s.step(okc(m(3, 2), 1))
+	s.expect("start c1-00001.a2 on a")
+	s.step(ok(c(1, 1, 2), 1))
+	s.expect("start r-00000.a1 on a")
+	// Now a holds both combine outputs; it dies too, and b comes back:
+	// both combines run again, and with them the three maps whose outputs
+	// were on a. m-00001's output is taken as still on b (if b lost it,
+	// the combine's fetch fails and it runs again, as above).
+	s.step(NodeUp{Node: "b", Slots: 2})
+	s.step(NodeDown{Node: "a"})
+	s.expect("cancel r-00000.a1", "start m-00000.a2 on b", "start m-00002.a2 on b")
+	st := s.job.Status()
+	if st.MapsDone != 1 || st.CombinesDone != 0 {
+		t.Fatalf("after a left: %d maps and %d combines done, want 1 and 0", st.MapsDone, st.CombinesDone)
+	}
+	s.step(okc(m(0, 2), 1))
+	s.expect("start m-00003.a3 on b")
+	s.step(okc(m(2, 2), 1))
+	s.expect("start c1-00000.a2 on b")
 }

@@ -10,11 +10,16 @@ import (
 // Status is a job's state for people and programs: progress, the counts of
 // committed work, and each task's latest attempts.
 type Status struct {
-	Phase       string // map, reduce, commit, succeeded, failed
+	Phase       string // map, combine, reduce, commit, succeeded, failed
 	Maps        int
 	MapsDone    int
 	Reduces     int
 	ReducesDone int
+	// Combines and CombinesDone count the reduce tree's combine tasks
+	// (Plan.FanIn); Levels describes each level of the tree, from 1.
+	Combines     int
+	CombinesDone int
+	Levels       []Level
 	// Attempts is how many attempts were started, backups and retries too.
 	Attempts int
 	Backups  int
@@ -32,6 +37,17 @@ type Status struct {
 	Err     error
 }
 
+// Level is one level of the reduce tree.
+type Level struct {
+	Level int
+	Tasks int
+	Done  int
+	// MaxInputs is the most outputs one of its tasks reads.
+	MaxInputs int
+	// BytesIn and BytesOut sum its committed tasks' input and output.
+	BytesIn, BytesOut int64
+}
+
 // Totals are the sums of committed attempts' statistics.
 type Totals struct {
 	BytesIn       int64 // map input bytes
@@ -41,6 +57,9 @@ type Totals struct {
 	Spills        int
 	RecordsOut    int64 // reduce output records
 	BytesOut      int64 // reduce output bytes
+	// ReduceBytesIn is what the reduce tasks read (fetched, on a
+	// cluster): less than ShuffleBytes where the reduce tree combined.
+	ReduceBytesIn int64
 }
 
 // AttemptRecord is one attempt as the status shows it.
@@ -58,18 +77,37 @@ type AttemptRecord struct {
 
 // Status returns the job's state; it shares nothing with the job.
 func (j *Job) Status() Status {
-	s := Status{Maps: j.maps, Reduces: len(j.tasks) - j.maps, Attempts: j.started, Backups: j.backedUp, Counters: map[string]int64{},
-		Skipped: append([]Record(nil), j.skipped...), Err: j.err}
+	s := Status{Maps: j.maps, Reduces: len(j.tasks) - j.maps - j.combines, Combines: j.combines, Attempts: j.started, Backups: j.backedUp,
+		Counters: map[string]int64{}, Skipped: append([]Record(nil), j.skipped...), Err: j.err}
 	for _, t := range j.tasks {
+		if t.id.Kind == Combine {
+			for len(s.Levels) < t.id.Level {
+				s.Levels = append(s.Levels, Level{Level: len(s.Levels) + 1})
+			}
+			l := &s.Levels[t.id.Level-1]
+			l.Tasks++
+			l.MaxInputs = max(l.MaxInputs, len(t.inputs))
+			if d := t.done; d != nil {
+				l.Done++
+				l.BytesIn += d.stats.BytesIn
+				l.BytesOut += d.stats.BytesOut
+			}
+		}
 		if d := t.done; d != nil {
-			if t.id.Kind == Map {
+			switch t.id.Kind {
+			case Map:
 				s.MapsDone++
-			} else {
+			case Combine:
+				s.CombinesDone++
+			default:
 				s.ReducesDone++
 			}
 			s.Committed.add(t.id.Kind, d)
 		}
 		for _, a := range t.running {
+			if t.id.Kind == Combine {
+				continue
+			}
 			if t.id.Kind == Map {
 				s.Live.BytesIn += a.stats.BytesIn
 				s.Live.RecordsIn += a.stats.RecordsIn
@@ -93,6 +131,10 @@ func (j *Job) Status() Status {
 		s.Phase = "failed"
 	case j.commit:
 		s.Phase = "commit"
+	case s.MapsDone < s.Maps:
+		s.Phase = "map"
+	case s.CombinesDone < s.Combines:
+		s.Phase = "combine"
 	case s.MapsDone == s.Maps:
 		s.Phase = "reduce"
 	default:
@@ -114,8 +156,12 @@ func (t *Totals) add(k Kind, a *attempt) {
 		}
 		return
 	}
+	if k == Combine {
+		return
+	}
 	t.RecordsOut += a.stats.RecordsOut
 	t.BytesOut += a.stats.BytesOut
+	t.ReduceBytesIn += a.stats.BytesIn
 }
 
 // counters sums committed attempts' counters into dst.

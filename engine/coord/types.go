@@ -14,28 +14,41 @@ import (
 // Kind is a task's kind.
 type Kind uint8
 
-// Task kinds.
+// Task kinds. A combine task is a node of the reduce tree (see Plan.FanIn):
+// it merges the outputs of at most FanIn map or combine tasks, all
+// partitions, through the module's combiner into one output shaped like a
+// map task's.
 const (
 	Map Kind = iota
 	Reduce
+	Combine
 )
 
 func (k Kind) String() string {
-	if k == Map {
+	switch k {
+	case Map:
 		return task.KindMap
+	case Combine:
+		return task.KindCombine
 	}
 	return task.KindReduce
 }
 
-// TaskID names a task: m-00003 is map task 3, r-00001 reduce task 1.
+// TaskID names a task: m-00003 is map task 3, r-00001 reduce task 1,
+// c2-00004 combine task 4 of the reduce tree's level 2 (Level is 0 for
+// maps and reduces).
 type TaskID struct {
 	Kind  Kind
 	Index int
+	Level int
 }
 
 func (t TaskID) String() string {
-	if t.Kind == Map {
+	switch t.Kind {
+	case Map:
 		return fmt.Sprintf("m-%05d", t.Index)
+	case Combine:
+		return fmt.Sprintf("c%d-%05d", t.Level, t.Index)
 	}
 	return fmt.Sprintf("r-%05d", t.Index)
 }
@@ -43,17 +56,28 @@ func (t TaskID) String() string {
 // ParseTaskID reads a task id written by String.
 func ParseTaskID(s string) (TaskID, error) {
 	var t TaskID
-	switch {
-	case strings.HasPrefix(s, "m-"):
-		t.Kind = Map
-	case strings.HasPrefix(s, "r-"):
-		t.Kind = Reduce
-	default:
-		return t, fmt.Errorf("%q is not a task id (m-NNNNN or r-NNNNN)", s)
+	bad := fmt.Errorf("%q is not a task id (m-NNNNN, cL-NNNNN or r-NNNNN)", s)
+	prefix, num, ok := strings.Cut(s, "-")
+	if !ok || len(num) < 5 {
+		return t, bad
 	}
-	i, err := strconv.Atoi(s[2:])
-	if err != nil || i < 0 || len(s) < 7 {
-		return t, fmt.Errorf("%q is not a task id (m-NNNNN or r-NNNNN)", s)
+	switch {
+	case prefix == "m":
+		t.Kind = Map
+	case prefix == "r":
+		t.Kind = Reduce
+	case len(prefix) > 1 && prefix[0] == 'c':
+		level, err := strconv.Atoi(prefix[1:])
+		if err != nil || level < 1 || prefix[1] == '+' {
+			return t, bad
+		}
+		t.Kind, t.Level = Combine, level
+	default:
+		return t, bad
+	}
+	i, err := strconv.Atoi(num)
+	if err != nil || i < 0 || num[0] == '+' {
+		return t, bad
 	}
 	t.Index = i
 	return t, nil
@@ -176,6 +200,11 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
+// DefaultFanIn is the reduce tree's fan-in unless a job asks otherwise:
+// the most outputs one combine or reduce task reads (see Plan.FanIn and
+// docs/TUNING.md for how it was chosen).
+const DefaultFanIn = 16
+
 // MaxReducers bounds a job's reduce tasks, for wmr run and the cluster.
 const MaxReducers = 100000
 
@@ -191,7 +220,14 @@ type MapInput struct {
 type Plan struct {
 	Maps    []MapInput
 	Reduces int
-	Policy  Policy
+	// FanIn, when 2 or more (jobs with a combiner), builds the reduce
+	// tree: while a partition would have more than FanIn inputs, combine
+	// tasks each merge at most FanIn consecutive outputs of the level
+	// below into one, so no task reads more than FanIn. Consecutive
+	// groups keep the map order, so values reach reduce in the same order
+	// on every run (ABI.md section 7). 0: no tree.
+	FanIn  int
+	Policy Policy
 	// Nodes are the nodes known at the start; more come with NodeUp.
 	Nodes []NodeUp
 	// Recovered are task outputs an earlier coordinator of the job had
@@ -285,7 +321,8 @@ type (
 	Action interface{ action() }
 
 	// Start: run an attempt on a node. Skip lists input records to pass
-	// over (maps); Inputs the map outputs a reduce reads, in map order.
+	// over (maps); Inputs the outputs a combine or reduce reads (map or
+	// combine tasks'), in map order.
 	Start struct {
 		Attempt AttemptID
 		Node    string
@@ -315,7 +352,8 @@ func (Cancel) action() {}
 func (Commit) action() {}
 func (Finish) action() {}
 
-// MapOutput locates a committed map task's output.
+// MapOutput locates a committed map or combine task's output (the two
+// have the same shape: a run file with a segment per partition).
 type MapOutput struct {
 	Task   TaskID
 	Node   string

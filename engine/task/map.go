@@ -192,7 +192,7 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	}
 	m.stats.Spills = len(m.spills)
 	progress(m.stats)
-	return &Result{Stats: m.stats, Index: index}, nil
+	return &Result{Stats: m.stats, Index: index, Combiner: inst.HasCombiner()}, nil
 }
 
 // recordCost says what a record of format f takes in its input, for
@@ -447,9 +447,10 @@ func (m *mapTask) removeSpills() {
 // combineSink writes a combiner's output to the run being written. A
 // combiner must keep keys (and so order and partition).
 type combineSink struct {
-	w      *runs.Writer
-	part   int
-	partOf partitioner
+	w       *runs.Writer
+	part    int
+	partOf  partitioner
+	records *int64 // if set, counts what the combiner emitted
 }
 
 func (c *combineSink) Emit(key, value []byte, partition int) error {
@@ -461,6 +462,9 @@ func (c *combineSink) Emit(key, value []byte, partition int) error {
 	}
 	if err := c.w.Add(key, value); err != nil {
 		return fmt.Errorf("the combiner emitted keys out of order (a combiner must emit the keys it is given): %w", err)
+	}
+	if c.records != nil {
+		*c.records++
 	}
 	return nil
 }

@@ -166,6 +166,8 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 		res, err = runMap(ctx, inst, spec, progress)
 	case KindReduce:
 		res, err = runReduce(ctx, inst, spec, progress)
+	case KindCombine:
+		res, err = runCombine(ctx, inst, spec, progress)
 	case KindSample:
 		res, err = runSample(ctx, inst, spec, progress)
 	default:

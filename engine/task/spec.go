@@ -14,6 +14,11 @@ import (
 const (
 	KindMap    = "map"
 	KindReduce = "reduce"
+	// KindCombine merges the outputs of several map (or combine) tasks,
+	// every partition, through the module's combiner into one output of
+	// the same shape (a node of the reduce tree). Inputs holds
+	// Partitions segments per input task, partition by partition.
+	KindCombine = "combine"
 	// KindSample runs the module's map over windows of one input file and
 	// returns the keys it emits (for the range partitioner's split
 	// points; see engine/sampling). Its output goes nowhere else.
@@ -74,7 +79,7 @@ type Spec struct {
 	Windows     []Window `msgpack:"windows"`
 	SampleBytes int64    `msgpack:"sample_bytes"`
 
-	// Reduce tasks.
+	// Reduce tasks (and combine tasks: see KindCombine).
 	Partition int            `msgpack:"partition"`
 	Inputs    []runs.Segment `msgpack:"inputs"`
 	// MergeFanIn bounds the runs one merge reads at once (0: the default,
@@ -138,8 +143,11 @@ type Stats struct {
 
 // Result is what a successful attempt produced.
 type Result struct {
-	Stats    Stats            `msgpack:"stats"`
-	Index    runs.Index       `msgpack:"index"` // map tasks: the output's partition segments
+	Stats Stats      `msgpack:"stats"`
+	Index runs.Index `msgpack:"index"` // map tasks: the output's partition segments
+	// Combiner: the module declared a combiner (maps), so the job may
+	// build a reduce tree (engine/coord Plan.FanIn).
+	Combiner bool             `msgpack:"combiner"`
 	Counters map[string]int64 `msgpack:"counters"`
 	// Sample holds the keys a sample task's map emitted.
 	Sample [][]byte `msgpack:"sample"`

@@ -42,6 +42,7 @@ type runFlags struct {
 	partitioner  string
 	inputFormat  string
 	outputFormat string
+	fanIn        int
 	maxOutput    string
 	workDir      string
 	cacheDir     string
@@ -94,6 +95,7 @@ that names the module, the task and, where it applies, the record.`,
 	fl.StringVar(&f.logFile, "log-file", "", "write the module's log lines (wmr.Log), with their task attempt, to this file (-v shows them on stderr)")
 	fl.StringVar(&f.inputFormat, "input-format", "auto", inputFormatUsage)
 	fl.StringVar(&f.outputFormat, "output-format", "text", outputFormatUsage)
+	fl.IntVar(&f.fanIn, "fan-in", coord.DefaultFanIn, fanInUsage)
 	fl.StringVar(&f.maxOutput, "max-task-output", "4GiB", "most a module may emit in one task")
 	fl.StringVar(&f.workDir, "work-dir", "", "directory for intermediate files (default: system temp)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "module and compilation cache (default: user cache dir/wmr)")
@@ -127,6 +129,10 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--reducers: %w", err)}
 	}
 	if err := checkRetryFlags(f.attempts, f.skipBad); err != nil {
+		return err
+	}
+	fanIn, err := treeFanIn(f.fanIn)
+	if err != nil {
 		return err
 	}
 	if err := sampling.Check(f.partitioner); err != nil {
@@ -184,7 +190,7 @@ func runJob(cmd *cobra.Command, f *runFlags, stdout, stderr io.Writer) error {
 	}
 	sum, err := eng.Run(ctx, engine.Job{Module: f.wasm, Inputs: f.inputs, Output: f.output, Overwrite: f.overwrite,
 		Reducers: f.reducers, Params: params, SkipBadRecords: f.skipBad, Partitioner: f.partitioner,
-		InputFormat: f.inputFormat, OutputFormat: f.outputFormat}, progress)
+		InputFormat: f.inputFormat, OutputFormat: f.outputFormat, FanIn: fanIn}, progress)
 	if bar != nil {
 		bar.finish()
 	}
@@ -255,6 +261,20 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// fanInUsage is --fan-in's help, for run and submit.
+const fanInUsage = "reduce tree: for a module with a combiner, the most map outputs one combine or reduce task reads; combine tasks merge them level by level beyond it (0: no tree)"
+
+// treeFanIn checks --fan-in and returns it as engine.Job.FanIn.
+func treeFanIn(n int) (int, error) {
+	switch {
+	case n == 0:
+		return -1, nil
+	case n < 2:
+		return 0, usageError{fmt.Errorf("--fan-in must be 0 (no reduce tree) or at least 2, not %d", n)}
+	}
+	return n, nil
+}
+
 // summaryJSON is a run's summary as --json prints it.
 func summaryJSON(s *engine.Summary) any {
 	return struct {
@@ -268,6 +288,9 @@ func summaryJSON(s *engine.Summary) any {
 		RecordsIn     int64            `json:"records_in"`
 		MapRecordsOut int64            `json:"map_records_out"`
 		ShuffleBytes  int64            `json:"shuffle_bytes"`
+		Combines      int              `json:"combines"`
+		TreeLevels    int              `json:"tree_levels"`
+		ReduceBytesIn int64            `json:"reduce_bytes_in"`
 		Spills        int              `json:"spills"`
 		RecordsOut    int64            `json:"records_out"`
 		BytesOut      int64            `json:"bytes_out"`
@@ -276,7 +299,7 @@ func summaryJSON(s *engine.Summary) any {
 		Outputs       []string         `json:"outputs"`
 		Skipped       []coord.Record   `json:"skipped"`
 	}{s.JobID, s.Module, s.Maps, s.Reduces, s.Attempts, s.InputFiles, s.BytesIn, s.RecordsIn, s.MapRecordsOut, s.ShuffleBytes,
-		s.Spills, s.RecordsOut, s.BytesOut, s.Wall.Seconds(), s.Counters, s.Outputs, s.Skipped}
+		s.Combines, s.TreeLevels, s.ReduceBytesIn, s.Spills, s.RecordsOut, s.BytesOut, s.Wall.Seconds(), s.Counters, s.Outputs, s.Skipped}
 }
 
 func printSummary(w io.Writer, s *engine.Summary, output string) {
@@ -288,9 +311,12 @@ func printSummary(w io.Writer, s *engine.Summary, output string) {
 	fmt.Fprintf(w, "  module      %s\n", s.Module)
 	fmt.Fprintf(w, "  input       %d files, %s, %s records, %d map tasks\n", s.InputFiles, formatBytes(s.BytesIn), formatCount(s.RecordsIn), s.Maps)
 	fmt.Fprintf(w, "  map output  %s records, %s shuffled after combining, %d spills\n", formatCount(s.MapRecordsOut), formatBytes(s.ShuffleBytes), s.Spills)
+	if s.Combines > 0 {
+		fmt.Fprintf(w, "  reduce tree %d combine tasks in %d levels; the reduces read %s\n", s.Combines, s.TreeLevels, formatBytes(s.ReduceBytesIn))
+	}
 	fmt.Fprintf(w, "  output      %s records, %s in %d files in %s\n", formatCount(s.RecordsOut), formatBytes(s.BytesOut), s.Reduces, output)
 	fmt.Fprintf(w, "  throughput  %.1f MB/s of input\n", mbps)
-	fmt.Fprintf(w, "  attempts    %d for %d tasks\n", s.Attempts, s.Maps+s.Reduces)
+	fmt.Fprintf(w, "  attempts    %d for %d tasks\n", s.Attempts, s.Maps+s.Combines+s.Reduces)
 	printSkipped(w, "  ", s.Skipped)
 	printCounters(w, "  ", s.Counters)
 }
@@ -353,7 +379,7 @@ func progressText(pr engine.Progress, width int) string {
 		text     string
 		priority int
 	}{
-		{fmt.Sprintf("[%s] maps %d/%d reduces %d/%d", pr.Phase, pr.MapsDone, pr.Maps, pr.ReducesDone, pr.Reduces), 0},
+		{progressTasks(pr), 0},
 		{fmt.Sprintf("%.0f%%", pct), 1},
 		{fmt.Sprintf("%s/%s", formatBytes(pr.BytesIn), formatBytes(pr.InputBytes)), 4},
 		{fmt.Sprintf("%.1f MB/s", rate), 2},
@@ -382,4 +408,12 @@ func (p *progressLine) finish() {
 	if p.drawn {
 		fmt.Fprint(p.w, "\n")
 	}
+}
+
+// progressTasks is the progress line's count of tasks done.
+func progressTasks(pr engine.Progress) string {
+	if pr.Combines > 0 {
+		return fmt.Sprintf("[%s] maps %d/%d combines %d/%d reduces %d/%d", pr.Phase, pr.MapsDone, pr.Maps, pr.CombinesDone, pr.Combines, pr.ReducesDone, pr.Reduces)
+	}
+	return fmt.Sprintf("[%s] maps %d/%d reduces %d/%d", pr.Phase, pr.MapsDone, pr.Maps, pr.ReducesDone, pr.Reduces)
 }
