@@ -496,6 +496,9 @@ type SubmitOptions struct {
 	// InputFormat, if set, must be the input dataset's; OutputFormat is
 	// "text" (default) or "kv".
 	InputFormat, OutputFormat string
+	// FanIn is the reduce tree's fan-in (engine.Job.FanIn): 0 the
+	// default, negative no tree.
+	FanIn int
 }
 
 // Submit uploads the module to the node and starts the job there; that
@@ -515,7 +518,7 @@ func (c *Client) Submit(ctx context.Context, opt SubmitOptions) (*JobStatus, err
 	b, _ := json.Marshal(JobRequest{ModuleHash: staged.Hash, ModuleName: name, Input: opt.Input, Output: opt.Output,
 		Reducers: opt.Reducers, Replicas: opt.Replicas, Params: opt.Params, TaskMemory: opt.TaskMemory, TaskTime: Duration(opt.TaskTime),
 		Attempts: opt.Attempts, SkipBadRecords: opt.SkipBadRecords, NoBackups: opt.NoBackups, Partitioner: opt.Partitioner,
-		InputFormat: opt.InputFormat, OutputFormat: opt.OutputFormat})
+		InputFormat: opt.InputFormat, OutputFormat: opt.OutputFormat, FanIn: opt.FanIn})
 	var st JobStatus
 	if err := c.do(ctx, http.MethodPost, "/v1/jobs", bytes.NewReader(b), &st); err != nil {
 		return nil, err

@@ -118,7 +118,7 @@ var _ coord.Executor = (*clusterJob)(nil)
 
 func (x *clusterJob) plan() coord.Plan {
 	p := coord.Plan{Reduces: x.req.Reducers, Policy: coord.Policy{MaxAttempts: x.req.Attempts,
-		SkipBadRecords: x.req.SkipBadRecords, NoBackups: x.req.NoBackups}}
+		SkipBadRecords: x.req.SkipBadRecords, NoBackups: x.req.NoBackups}, FanIn: engine.TreeFanIn(x.req.FanIn)}
 	for _, sh := range x.in.Shards {
 		p.Maps = append(p.Maps, coord.MapInput{Name: fmt.Sprintf("shard %s of %s, from %s", sh.ID, x.req.Input, sh.File), Nodes: sh.Holders})
 	}
@@ -197,6 +197,22 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 		}
 		treq.Partitioner, treq.Bounds = x.req.Partitioner, x.req.Bounds
 		treq.InputFormat = sh.Format
+	} else if id.Kind == coord.Combine {
+		// Every partition of each input, input after input (see
+		// task.KindCombine); the node reads those it holds in place.
+		for _, in := range st.Inputs {
+			m, ok := x.n.aliveMember(in.Node)
+			if !ok {
+				return coord.Failed{Attempt: st.Attempt, Class: coord.FetchFailed, LostMaps: []coord.TaskID{in.Task},
+					Err: fmt.Errorf("the output of task %s is on node %s, which is not alive", in.Task, in.Node)}
+			}
+			for p := range x.req.Reducers {
+				off, length := in.Index.Segment(p)
+				treq.Inputs = append(treq.Inputs, mapOutput{Task: in.Task.String(), Node: in.Node, HTTP: m.HTTP, File: in.Output, Offset: off, Length: length,
+					Sums: in.Index.Checksums(p)})
+			}
+		}
+		treq.Partitioner, treq.Bounds = x.req.Partitioner, x.req.Bounds
 	} else {
 		treq.Partition, treq.Output, treq.Replicas = id.Index, x.j.outKey, x.req.Replicas
 		treq.OutputFormat = x.req.OutputFormat
@@ -233,7 +249,7 @@ func (x *clusterJob) Run(ctx context.Context, st coord.Start, progress func(task
 	}
 	ev := coord.Failed{Attempt: st.Attempt, Class: classOf(resp.Class), Err: errors.New(resp.Error), Record: resp.Record}
 	for _, name := range resp.LostMaps {
-		if id, err := coord.ParseTaskID(name); err == nil && id.Kind == coord.Map {
+		if id, err := coord.ParseTaskID(name); err == nil && id.Kind != coord.Reduce {
 			ev.LostMaps = append(ev.LostMaps, id)
 		}
 	}

@@ -49,6 +49,9 @@ type JobRequest struct {
 	// (default) or "kv".
 	InputFormat  string `json:"input_format,omitempty"`
 	OutputFormat string `json:"output_format,omitempty"`
+	// FanIn is the reduce tree's fan-in (engine.Job.FanIn): 0 the
+	// default, negative no tree.
+	FanIn int `json:"fan_in,omitempty"`
 }
 
 // Attempt is one try of one task, as shown by status.
@@ -56,8 +59,9 @@ type Attempt struct {
 	Task       string    `json:"task"`
 	Kind       string    `json:"kind"`
 	Node       string    `json:"node"`
-	Input      string    `json:"input"` // map: the shard; reduce: the partition
-	Local      bool      `json:"local"` // map: ran on a holder of its shard
+	Input      string    `json:"input"`            // map: the shard; reduce: the partition; combine: the outputs it combines
+	Inputs     int       `json:"inputs,omitempty"` // combine, reduce: how many outputs it reads
+	Local      bool      `json:"local"`            // map: ran on a holder of its shard
 	Attempt    int       `json:"attempt"`
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end,omitzero"`
@@ -83,7 +87,15 @@ type JobStatus struct {
 	MapsDone    int        `json:"maps_done"`
 	Reduces     int        `json:"reduces"`
 	ReducesDone int        `json:"reduces_done"`
-	// Phase is map, reduce, commit, succeeded or failed.
+	// Combines counts the reduce tree's combine tasks, Tree describes its
+	// levels; ShuffleBytes is what the maps wrote for the reduces and
+	// ReduceBytesIn what the reduces read (less where the tree combined).
+	Combines      int         `json:"combines,omitempty"`
+	CombinesDone  int         `json:"combines_done,omitempty"`
+	Tree          []TreeLevel `json:"tree,omitempty"`
+	ShuffleBytes  int64       `json:"shuffle_bytes"`
+	ReduceBytesIn int64       `json:"reduce_bytes_in"`
+	// Phase is map, combine, reduce, commit, succeeded or failed.
 	Phase string `json:"phase"`
 	// Progress, committed work plus what running attempts have done.
 	InputBytes int64 `json:"input_bytes"`
@@ -97,6 +109,16 @@ type JobStatus struct {
 	AttemptsDropped int              `json:"attempts_dropped,omitempty"`
 	Skipped         []coord.Record   `json:"skipped,omitempty"`
 	Counters        map[string]int64 `json:"counters"`
+}
+
+// TreeLevel is one level of a job's reduce tree, as status shows it.
+type TreeLevel struct {
+	Level     int   `json:"level"`
+	Tasks     int   `json:"tasks"`
+	Done      int   `json:"done"`
+	MaxInputs int   `json:"max_inputs"` // the most outputs one of its tasks reads
+	BytesIn   int64 `json:"bytes_in"`
+	BytesOut  int64 `json:"bytes_out"`
 }
 
 // job is a job this node coordinates.
@@ -197,13 +219,19 @@ func (j *job) snapshot() JobStatus {
 	j.mu.Unlock()
 	st := j.driver.Status()
 	s.Phase, s.Maps, s.MapsDone, s.Reduces, s.ReducesDone = st.Phase, st.Maps, st.MapsDone, st.Reduces, st.ReducesDone
+	s.Combines, s.CombinesDone = st.Combines, st.CombinesDone
+	s.ShuffleBytes, s.ReduceBytesIn = st.Committed.ShuffleBytes, st.Committed.ReduceBytesIn
+	s.Tree = nil
+	for _, l := range st.Levels {
+		s.Tree = append(s.Tree, TreeLevel{Level: l.Level, Tasks: l.Tasks, Done: l.Done, MaxInputs: l.MaxInputs, BytesIn: l.BytesIn, BytesOut: l.BytesOut})
+	}
 	s.BytesIn, s.RecordsIn = st.Committed.BytesIn+st.Live.BytesIn, st.Committed.RecordsIn+st.Live.RecordsIn
 	s.RecordsOut = st.Committed.RecordsOut + st.Live.RecordsOut
 	s.Started, s.AttemptsDropped, s.Skipped, s.Counters = st.Attempts, st.Dropped, st.Skipped, st.Counters
 	s.Attempts = make([]Attempt, 0, len(st.History))
 	for _, a := range st.History {
 		s.Attempts = append(s.Attempts, Attempt{Task: a.Attempt.Task.String(), Kind: a.Attempt.Task.Kind.String(), Node: a.Node,
-			Input: a.Input, Local: a.Local, Attempt: a.Attempt.N, Start: a.Start, End: a.End, RecordsIn: a.Stats.RecordsIn,
+			Input: a.Input, Inputs: a.Inputs, Local: a.Local, Attempt: a.Attempt.N, Start: a.Start, End: a.End, RecordsIn: a.Stats.RecordsIn,
 			BytesIn: a.Stats.BytesIn, RecordsOut: a.Stats.RecordsOut, BytesOut: a.Stats.BytesOut, Backup: a.Backup, Outcome: a.Outcome})
 	}
 	return s

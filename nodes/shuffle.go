@@ -35,9 +35,11 @@ type mapOutput struct {
 	Sums []uint32 `json:"sums,omitempty"`
 }
 
-// fetchPartition downloads the task's partition from every map output, a
-// few at a time, into dir. It returns local segments in map order, or the
-// map tasks whose outputs could not be fetched.
+// fetchPartition downloads the segments a reduce or combine task reads
+// (req.Inputs) from the nodes holding them, a few at a time, into dir;
+// those this node holds are read where they are. It returns local
+// segments in the order of req.Inputs, or the tasks whose outputs could
+// not be fetched.
 func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string) ([]runs.Segment, []string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, &localError{err}
@@ -52,12 +54,18 @@ func (n *Node) fetchPartition(ctx context.Context, req *taskRequest, dir string)
 		if in.Length == 0 {
 			continue
 		}
+		if local := filepath.Join(n.jobDir(req.JobID), "maps", in.File); in.Node == n.name && safeFile.MatchString(in.File) {
+			if _, err := os.Stat(local); err == nil { // this node's own output: read in place, no copy
+				segs[i] = runs.Segment{Path: local, Offset: in.Offset, Length: in.Length, Sums: in.Sums, Source: in.Task}
+				continue
+			}
+		}
 		wg.Add(1)
 		go func(i int, in mapOutput) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			path := filepath.Join(dir, in.Task+".run")
+			path := filepath.Join(dir, fmt.Sprintf("%05d-%s.run", i, in.Task)) // a combine reads several segments of one output
 			err := n.whileAlive(ctx, in.Node, func(ctx context.Context) error {
 				return n.fetchSegment(ctx, in, req.JobID, path)
 			})

@@ -101,7 +101,7 @@ func failedResponse(err error) *taskResponse {
 	return resp
 }
 
-var safeFile = regexp.MustCompile(`^m-[0-9]{5}\.a[0-9]+\.out$`)
+var safeFile = regexp.MustCompile(`^(m|c[0-9]+)-[0-9]{5}\.a[0-9]+\.out$`)
 
 func (n *Node) jobDir(job string) string { return filepath.Join(n.cfg.DataDir, "jobs", job) }
 
@@ -292,6 +292,24 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 		if err == nil {
 			err = writeMapResult(spec.OutputPath, res)
 		}
+		if err != nil {
+			return fail(err)
+		}
+		return &taskResponse{Result: res, File: file}
+	case task.KindCombine:
+		shuffle := filepath.Join(dir, "shuffle", fmt.Sprintf("%s.a%d", req.TaskID, req.Attempt))
+		defer os.RemoveAll(shuffle)
+		segs, lost, err := n.fetchPartition(ctx, req, shuffle)
+		if err != nil {
+			if len(lost) == 0 {
+				return &taskResponse{Error: err.Error(), Class: classNames[coord.LocalFault]}
+			}
+			return &taskResponse{Error: err.Error(), Class: classNames[coord.FetchFailed], LostMaps: lost}
+		}
+		spec.Inputs = segs
+		file := fmt.Sprintf("%s.a%d.out", req.TaskID, req.Attempt)
+		spec.OutputPath = filepath.Join(dir, "maps", file) // served as map outputs are
+		res, err := n.engine.RunTask(ctx, &spec, nil)
 		if err != nil {
 			return fail(err)
 		}

@@ -133,11 +133,15 @@ func killDuring(t *testing.T, kind string) {
 	ns := cluster(t, 3)
 	dir, paths := putCorpus(t, ns[0], "books", 2, 3, 40<<10)
 	params := map[string]string{"spin": "300000", "reduce_spin": "1"}
-	if kind == "reduce" {
+	fanIn := 0
+	switch kind {
+	case "reduce":
 		params = map[string]string{"spin": "1", "reduce_spin": "40000000"}
+	case "combine": // a reduce tree of fan-in 2 over the shards, slow to combine
+		params, fanIn = map[string]string{"spin": "1", "combine_spin": "2000000"}, 2
 	}
 	st, err := ns[0].client().Submit(context.Background(), nodes.SubmitOptions{Module: testwasm.Path(t, "testing/slowwords"),
-		Input: "books", Output: "counts", Reducers: 3, Params: params})
+		Input: "books", Output: "counts", Reducers: 3, Params: params, FanIn: fanIn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +212,10 @@ func killDuring(t *testing.T, kind string) {
 
 func TestClusterSurvivesNodeLossInMapPhase(t *testing.T)    { killDuring(t, "map") }
 func TestClusterSurvivesNodeLossInReducePhase(t *testing.T) { killDuring(t, "reduce") }
+
+// A node SIGKILLed while the reduce tree's combine tasks run: what it held
+// runs again and the job gives the same bytes.
+func TestClusterSurvivesNodeLossInReduceTree(t *testing.T) { killDuring(t, "combine") }
 
 func TestClusterJobFailsWithoutLiveReplica(t *testing.T) {
 	ns := cluster(t, 3)

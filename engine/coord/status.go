@@ -67,6 +67,7 @@ type AttemptRecord struct {
 	Attempt AttemptID
 	Node    string
 	Input   string // what the task reads
+	Inputs  int    // how many outputs a combine or reduce reads (0 for maps)
 	Local   bool   // a map that ran on a holder of its input
 	Backup  bool   // started as a backup of a straggler
 	Start   time.Time
@@ -118,7 +119,7 @@ func (j *Job) Status() Status {
 		}
 		for _, a := range t.history {
 			local := t.id.Kind == Map && len(t.nodes) > 0 && slices.Contains(t.nodes, a.node)
-			s.History = append(s.History, AttemptRecord{Attempt: a.id, Node: a.node, Input: t.input, Local: local, Backup: a.backup,
+			s.History = append(s.History, AttemptRecord{Attempt: a.id, Node: a.node, Input: t.input, Inputs: len(t.inputs), Local: local, Backup: a.backup,
 				Start: a.start, End: a.end, Stats: a.stats, Outcome: a.outcome})
 		}
 		s.Dropped += t.dropped

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	var opt nodes.SubmitOptions
 	var params []string
 	var wait, quiet, backups, asJSON bool
+	var fanIn int
 	var taskMemory, taskTime string
 	cmd := &cobra.Command{
 		Use:     "submit --wasm FILE --input DATASET --output DATASET [--reducers N] [--wait]",
@@ -46,6 +48,9 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 			}
 			opt.NoBackups = !backups
+			if opt.FanIn, err = treeFanIn(fanIn); err != nil {
+				return err
+			}
 			if err := checkRetryFlags(opt.Attempts, opt.SkipBadRecords); err != nil {
 				return err
 			}
@@ -96,6 +101,7 @@ func newSubmitCmd(stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&opt.Partitioner, "partitioner", "hash", partitionerUsage)
 	fl.StringVar(&opt.InputFormat, "input-format", "auto", "how the input dataset is read: as it was put (auto), or a format it must have been put with")
 	fl.StringVar(&opt.OutputFormat, "output-format", "text", outputFormatUsage)
+	fl.IntVar(&fanIn, "fan-in", coord.DefaultFanIn, fanInUsage)
 	fl.StringArrayVar(&params, "param", nil, "job parameter key=value (repeatable)")
 	fl.StringVar(&taskMemory, "task-memory", "", "module memory cap per task, at most the tenant's quota (default: the quota, else the node's)")
 	fl.StringVar(&taskTime, "task-timeout", "", "wall-clock limit per task attempt, at most the tenant's quota (default: the quota, else the node's)")
@@ -142,6 +148,7 @@ func waitJob(cmd *cobra.Command, c *nodes.Client, id string, stdout, stderr io.W
 		}
 		if tty {
 			bar.update(engine.Progress{Phase: st.Phase, Maps: st.Maps, MapsDone: st.MapsDone, Reduces: st.Reduces, ReducesDone: st.ReducesDone,
+				Combines: st.Combines, CombinesDone: st.CombinesDone,
 				BytesIn: st.BytesIn, InputBytes: st.InputBytes, RecordsIn: st.RecordsIn, RecordsOut: st.RecordsOut, Elapsed: time.Since(st.Created)})
 		}
 		if st.State != "running" {
@@ -229,8 +236,10 @@ func newStatusCmd(stdout io.Writer) *cobra.Command {
 			if st.Error != "" {
 				fmt.Fprintf(stdout, "error: %s\n", st.Error)
 			}
-			fmt.Fprintf(stdout, "module %s  input %s  output %s  maps %d/%d  reduces %d/%d\n\n", st.Request.ModuleName,
+			fmt.Fprintf(stdout, "module %s  input %s  output %s  maps %d/%d  reduces %d/%d\n", st.Request.ModuleName,
 				st.Request.Input, st.Request.Output, st.MapsDone, st.Maps, st.ReducesDone, st.Reduces)
+			printTree(stdout, st)
+			fmt.Fprintln(stdout)
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			// Columns that fit 100 columns; every field is in --json.
 			fmt.Fprintln(tw, "TASK\tNODE\tTRY\tSECS\tRECORDS IN>OUT\tBYTES IN>OUT\tOUTCOME\tINPUT")
@@ -369,4 +378,21 @@ job ends. A job keeps at most 10,000 lines; wmr run writes them with
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the job ends")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	return cmd
+}
+
+// printTree shows a job's reduce tree, level by level, and what the
+// reduces read against what the maps wrote (the attempts table shows
+// where each combine task ran).
+func printTree(w io.Writer, st *nodes.JobStatus) {
+	for i, l := range st.Tree {
+		head := "reduce tree "
+		if i > 0 {
+			head = strings.Repeat(" ", len(head))
+		}
+		fmt.Fprintf(w, "%slevel %d: %d/%d combine tasks done, each reading at most %d outputs, %s in > %s out\n",
+			head, l.Level, l.Done, l.Tasks, l.MaxInputs, formatBytes(l.BytesIn), formatBytes(l.BytesOut))
+	}
+	if st.ShuffleBytes > 0 || st.ReduceBytesIn > 0 {
+		fmt.Fprintf(w, "shuffle      the maps wrote %s for the reduces; the reduces read %s\n", formatBytes(st.ShuffleBytes), formatBytes(st.ReduceBytesIn))
+	}
 }

@@ -43,7 +43,7 @@ type Job struct {
 type TaskContext struct {
 	JobID         string
 	TaskID        string
-	TaskKind      string // "map" or "reduce"
+	TaskKind      string // "map", "reduce" or "combine" (a task of the reduce tree, which only combines)
 	Attempt       int
 	InputFile     string // map tasks: base name of the input file
 	InputFormat   string // map tasks: "text", "fixed:N" or "kv" (ABI.md section 4.2.1)

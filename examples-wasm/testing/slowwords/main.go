@@ -1,6 +1,7 @@
 // Command slowwords is word count made deliberately slow for cluster
 // tests that kill nodes mid-phase: --param spin=N burns N loop iterations
-// per input line in map, --param reduce_spin=N per key in reduce (modules
+// per input line in map, --param reduce_spin=N per key in reduce,
+// --param combine_spin=N per key in a combine task of the reduce tree (modules
 // have no clock, so the delay is work, and deterministic). Counters "lines"
 // (map input lines) and "keys" (reduce groups) let tests check that only
 // committed work is counted.
@@ -50,7 +51,14 @@ func init() {
 			emit.EmitInt(key, n)
 			return err
 		},
-		Combine: wmr.Sum,
+		Combine: func(key []byte, values *wmr.Values, emit *wmr.Emitter) error {
+			if wmr.Task().TaskKind == "combine" {
+				spin("combine_spin")
+			}
+			n, err := values.SumInts()
+			emit.EmitInt(key, n)
+			return err
+		},
 	})
 }
 

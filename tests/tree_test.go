@@ -1,0 +1,118 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wmr-dev/wmr/internal/testwasm"
+	"github.com/wmr-dev/wmr/nodes"
+)
+
+// sumSquaresInput writes the integers 1..n, a line each.
+func sumSquaresInput(t *testing.T, n int) string {
+	t.Helper()
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintln(&b, i)
+	}
+	p := filepath.Join(t.TempDir(), "numbers.txt")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The issue's global aggregate: the sum of the squares of 1..2,000,000 over
+// some 2,000 splits, with wmr run and on 3 nodes, tree and flat: the exact
+// answer every time, the same bytes, and no task reading more than the
+// fan-in (the status says what each read).
+func TestReduceTreeSumSquares(t *testing.T) {
+	const want = "sum_of_squares\t2666668666667000000\n" // n(n+1)(2n+1)/6
+	numbers := sumSquaresInput(t, 2000000)               // 14.9 MB
+	module := testwasm.Path(t, "sumsquares")
+	split := []string{"--block-size", "7500"}
+
+	// wmr run: the tree (default fan-in 16) and the flat path.
+	tree := filepath.Join(t.TempDir(), "tree")
+	r := wmr(t, append([]string{"run", "--json", "--wasm", module, "--input", numbers, "--output", tree}, split...)...)
+	var sum struct {
+		Maps, Combines int
+		TreeLevels     int   `json:"tree_levels"`
+		ShuffleBytes   int64 `json:"shuffle_bytes"`
+		ReduceBytesIn  int64 `json:"reduce_bytes_in"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); r.code != 0 || err != nil {
+		t.Fatalf("wmr run: exit %d %v: %s", r.code, err, r.stderr)
+	}
+	if c, l := treeShape(sum.Maps, 16); sum.Maps < 1900 || sum.Combines != c || sum.TreeLevels != l || sum.ReduceBytesIn*100 > sum.ShuffleBytes {
+		t.Errorf("summary %+v: want ~2,000 maps, %d combines in %d levels, and the reduce reading a fraction of the shuffle", sum, c, l)
+	}
+	got, _ := os.ReadFile(filepath.Join(tree, "part-r-00000"))
+	if string(got) != want {
+		t.Fatalf("wmr run with the tree: %q, want %q", got, want)
+	}
+	if flat := runWith(t, append([]string{"--fan-in", "0"}, split...), module, numbers, 1); flat != want {
+		t.Fatalf("wmr run without the tree: %q, want %q", flat, want)
+	}
+
+	// The cluster.
+	ns := cluster(t, 3)
+	if r := wmr(t, "put", "--node", "http://"+ns[0].http, "--dataset", "numbers", "--block-size", "7500", numbers); r.code != 0 {
+		t.Fatalf("put: %s", r.stderr)
+	}
+	for _, fanIn := range []string{"16", "0"} {
+		out := "sums-" + fanIn
+		r := wmr(t, "submit", "--node", "http://"+ns[1].http, "--wasm", module, "--input", "numbers", "--output", out, "--fan-in", fanIn, "--wait", "--json")
+		var st nodes.JobStatus
+		if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || st.State != "succeeded" {
+			t.Fatalf("submit --fan-in %s: exit %d %v: %s %s", fanIn, r.code, err, st.Error, r.stderr)
+		}
+		if got, err := catString(t, ns[2].client(), out); err != nil || got != want {
+			t.Fatalf("cluster, --fan-in %s: %q %v, want %q", fanIn, got, err, want)
+		}
+		if fanIn == "0" {
+			if st.Combines != 0 {
+				t.Errorf("--fan-in 0 ran %d combines", st.Combines)
+			}
+			continue
+		}
+		if c, l := treeShape(st.Maps, 16); st.Combines != c || len(st.Tree) != l || st.Tree[0].MaxInputs > 16 || st.Tree[1].MaxInputs > 16 {
+			t.Errorf("tree %+v (%d combines over %d maps), want %d combines in %d levels", st.Tree, st.Combines, st.Maps, c, l)
+		}
+		nodesUsed := map[string]bool{}
+		for _, a := range st.Attempts {
+			if a.Inputs > 16 {
+				t.Errorf("%s read %d outputs, more than the fan-in", a.Task, a.Inputs)
+			}
+			if a.Kind == "combine" && a.Outcome == "succeeded" {
+				nodesUsed[a.Node] = true
+			}
+		}
+		if len(nodesUsed) < 2 {
+			t.Errorf("the combines ran on %d nodes, want them spread", len(nodesUsed))
+		}
+		// wmr status shows the levels.
+		line := fmt.Sprintf("reduce tree level 1: %d/%d combine tasks done, each reading at most 16 outputs", st.Tree[0].Tasks, st.Tree[0].Tasks)
+		if r := wmr(t, "status", st.ID, "--node", "http://"+ns[0].http); !strings.Contains(r.stdout, line) {
+			t.Errorf("status does not show the tree:\n%s", r.stdout)
+		}
+	}
+}
+
+// treeShape is how many combine tasks, in how many levels, a tree of
+// fan-in k builds over n maps: groups of k, a lone output at a level's end
+// going up as it is, until at most k remain.
+func treeShape(n, k int) (combines, levels int) {
+	for ; n > k; levels++ {
+		combines += n / k
+		if n%k > 1 {
+			combines++
+		}
+		n = (n + k - 1) / k
+	}
+	return combines, levels
+}
