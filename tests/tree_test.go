@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wmr-dev/wmr/internal/jobtest"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 	"github.com/wmr-dev/wmr/nodes"
 )
@@ -101,6 +102,46 @@ func TestReduceTreeSumSquares(t *testing.T) {
 			t.Errorf("status does not show the tree:\n%s", r.stdout)
 		}
 	}
+}
+
+// Word count over many small splits on 3 nodes: the same bytes with and
+// without the tree, and the reduces read less with it (status says so).
+func TestReduceTreeWordCountReadsLess(t *testing.T) {
+	ns := cluster(t, 3)
+	_, paths := putCorpus(t, ns[0], "books", 2, 3, 120<<10)
+	var outs []string
+	var read []int64
+	for _, fanIn := range []string{"3", "0"} {
+		out := "counts-" + fanIn
+		r := wmr(t, "submit", "--node", "http://"+ns[0].http, "--wasm", testwasm.Path(t, "wordcount"), "--input", "books", "--output", out,
+			"--reducers", "2", "--fan-in", fanIn, "--wait", "--json")
+		var st nodes.JobStatus
+		if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || st.State != "succeeded" {
+			t.Fatalf("submit --fan-in %s: exit %d %v: %s %s", fanIn, r.code, err, st.Error, r.stderr)
+		}
+		if (st.Combines > 0) != (fanIn != "0") || st.Maps < 10 {
+			t.Fatalf("--fan-in %s: %d combines over %d maps", fanIn, st.Combines, st.Maps)
+		}
+		got, err := catString(t, ns[1].client(), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, read = append(outs, got), append(read, st.ReduceBytesIn)
+		if fanIn == "0" && st.ReduceBytesIn != st.ShuffleBytes {
+			t.Errorf("without the tree the reduces read %d bytes of the maps' %d", st.ReduceBytesIn, st.ShuffleBytes)
+		}
+	}
+	want, _ := jobtest.WordCount(paths)
+	if d := jobtest.Diff(parse(outs[0]), want); d != "" {
+		t.Fatalf("word count with the tree differs from the reference:\n%s", d)
+	}
+	if outs[0] != outs[1] {
+		t.Fatal("word count with the tree is not byte-identical to without")
+	}
+	if read[0]*3 > read[1]*2 {
+		t.Errorf("the reduces read %d bytes with the tree, %d without: want at most two thirds", read[0], read[1])
+	}
+	t.Logf("the reduces read %d bytes with the tree, %d without", read[0], read[1])
 }
 
 // treeShape is how many combine tasks, in how many levels, a tree of
