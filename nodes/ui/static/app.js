@@ -163,6 +163,10 @@ async function viewJob(view, id) {
     h("h2", {}, "Progress"),
     h("div", { class: "phase", id: "progress-map" }, h("span", { class: "label" }, "map"),
       bar(j.maps ? j.maps_done / j.maps : 0), ` ${j.maps_done} of ${j.maps} maps`),
+    j.combines ? h("div", { class: "phase", id: "progress-combine" }, h("span", { class: "label" }, "combine"),
+      bar(j.combines_done / j.combines, "combine"),
+      ` ${j.combines_done} of ${j.combines} combines in the reduce tree (` +
+      (j.tree || []).map((l) => `level ${l.level}: ${l.done}/${l.tasks}, at most ${l.max_inputs} inputs each`).join("; ") + ")") : null,
     h("div", { class: "phase", id: "progress-reduce" }, h("span", { class: "label" }, "reduce"),
       bar(j.reduces ? j.reduces_done / j.reduces : 0, "reduce"), ` ${j.reduces_done} of ${j.reduces} reduces`),
     h("h2", {}, "Timeline"),
@@ -196,7 +200,7 @@ async function cancelJob(id) {
 
 function legend() {
   return h("div", { class: "legend" },
-    ...[["map", "map"], ["reduce", "reduce"], ["sample", "sample"], ["running", "running"],
+    ...[["map", "map"], ["combine", "combine"], ["reduce", "reduce"], ["sample", "sample"], ["running", "running"],
       ["failed", "failed"], ["lost", "lost / output lost"], ["cancelled", "cancelled"], ["backup", "backup attempt"]]
       .map(([cls, label]) => h("span", {}, h("i", { class: cls }), label)));
 }
@@ -211,7 +215,7 @@ function attemptClass(a) {
 }
 
 const colours = {
-  map: "var(--map)", reduce: "var(--reduce)", sample: "var(--sample)", running: "var(--running)",
+  map: "var(--map)", combine: "var(--combine)", reduce: "var(--reduce)", sample: "var(--sample)", running: "var(--running)",
   failed: "var(--failed)", lost: "var(--lost)", cancelled: "var(--cancelled)",
 };
 
