@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"sync/atomic"
 )
 
 // ErrOutOfOrder is returned by Writer.Add for a record that would break
@@ -293,14 +294,15 @@ func (b *blockReader) Read(p []byte) (int, error) {
 
 // Reader reads the records of a segment. It implements Stream.
 type Reader struct {
-	f     *os.File
-	r     *blockReader
-	left  int64
-	key   []byte
-	value []byte
-	ok    bool
-	err   error
-	seg   Segment
+	f      *os.File
+	r      *blockReader
+	left   int64
+	key    []byte
+	value  []byte
+	ok     bool
+	err    error
+	seg    Segment
+	closed bool
 }
 
 // OpenSegment opens a reader on seg; it holds one block in memory.
@@ -309,6 +311,7 @@ func OpenSegment(seg Segment) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run: %w", err)
 	}
+	openReaders.open()
 	br := &blockReader{src: io.NewSectionReader(f, seg.Offset, seg.Length), seg: seg, buf: make([]byte, 0, min(int64(BlockSize), seg.Length))}
 	r := &Reader{f: f, r: br, left: seg.Length, seg: seg}
 	r.Advance()
@@ -380,7 +383,29 @@ func (r *Reader) fail(err error) {
 }
 
 // Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	openReaders.close()
+	return r.f.Close()
+}
+
+// openReaders counts the segment readers open in this process, and the
+// most ever open at once: the merge fan-in is a bound on open files, and
+// tests check it holds.
+var openReaders gauge
+
+type gauge struct{ now, peak atomic.Int64 }
+
+func (g *gauge) open() {
+	n := g.now.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+}
+
+func (g *gauge) close() { g.now.Add(-1) }
 
 // SegmentChecker verifies a segment's bytes against its block checksums as
 // they stream past (a shuffle fetch writing them to a file): Write never

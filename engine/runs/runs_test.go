@@ -306,6 +306,7 @@ func TestReduceFanInKeepsOrder(t *testing.T) {
 		off, n := ix.Segment(0)
 		segs = append(segs, Segment{Path: path, Offset: off, Length: n, Sums: ix.Checksums(0)})
 	}
+	openReaders.peak.Store(openReaders.now.Load())
 	merged, remove, err := ReduceFanIn(segs, 2, dir, "r")
 	if err != nil {
 		t.Fatal(err)
@@ -313,6 +314,11 @@ func TestReduceFanInKeepsOrder(t *testing.T) {
 	defer remove()
 	if len(merged) > 2 {
 		t.Fatalf("%d segments left, want at most the fan-in", len(merged))
+	}
+	// 23 runs, more than fan-in x fan-in: the passes never held more than
+	// the fan-in open at once.
+	if peak := openReaders.peak.Load(); peak > 2 {
+		t.Fatalf("%d runs were open at once during the passes, more than the fan-in of 2", peak)
 	}
 	var streams []Stream
 	for _, s := range merged {
