@@ -157,3 +157,73 @@ func treeShape(n, k int) (combines, levels int) {
 	}
 	return combines, levels
 }
+
+// Every example's output is byte-identical with and without the reduce
+// tree (a fan-in of 2 over some 40 splits: five levels), in every language
+// it is written in; those without a combiner get no tree at all.
+func TestEveryExampleSameWithAndWithoutTree(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text")
+	os.Mkdir(text, 0o755)
+	if _, err := jobtest.WriteCorpus(text, 4, 150<<10, 100<<10, 5); err != nil {
+		t.Fatal(err)
+	}
+	var nums, years strings.Builder
+	for i := -3000; i <= 60000; i++ {
+		fmt.Fprintf(&nums, "%d\n", i)
+		fmt.Fprintf(&years, "%d\n", 1900+i%120)
+	}
+	numbers, yearsFile := filepath.Join(dir, "numbers.txt"), filepath.Join(dir, "years.txt")
+	os.WriteFile(numbers, []byte(nums.String()), 0o644)
+	os.WriteFile(yearsFile, []byte(years.String()), 0o644)
+	for _, c := range []struct {
+		example string
+		langs   []string
+		input   string
+		extra   []string
+	}{
+		{"wordcount", []string{"go", "rust", "c", "as"}, text, nil},
+		{"indexer", []string{"go", "rust", "c"}, text, nil},
+		{"grep", []string{"go", "rust", "c"}, text, []string{"--param", "pattern=[Tt]he|caf."}},
+		{"sumsquares", []string{"go", "wat"}, numbers, nil},
+		{"evenyears", []string{"go"}, yearsFile, nil},
+		{"sort", []string{"go", "rust"}, text, []string{"--partitioner", "range"}},
+	} {
+		for _, lang := range c.langs {
+			t.Run(c.example+"-"+lang, func(t *testing.T) {
+				module := testwasm.Lang(t, c.example, lang)
+				var outs []string
+				var combines []int
+				for _, fanIn := range []string{"2", "0"} {
+					out := filepath.Join(t.TempDir(), "out")
+					args := append([]string{"run", "--json", "--wasm", module, "--input", c.input, "--output", out, "--reducers", "2",
+						"--block-size", "16KiB", "--fan-in", fanIn, "--output-format", "kv"}, c.extra...)
+					r := wmr(t, args...)
+					var sum struct{ Maps, Combines int }
+					if err := json.Unmarshal([]byte(r.stdout), &sum); r.code != 0 || err != nil {
+						t.Fatalf("--fan-in %s: exit %d %v: %s", fanIn, r.code, err, r.stderr)
+					}
+					if sum.Maps < 20 {
+						t.Fatalf("%d maps: want many", sum.Maps)
+					}
+					var b strings.Builder
+					for p := range 2 {
+						data, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
+						if err != nil {
+							t.Fatal(err)
+						}
+						b.Write(data)
+					}
+					outs, combines = append(outs, b.String()), append(combines, sum.Combines)
+				}
+				if outs[0] != outs[1] {
+					t.Fatalf("the output with the tree (%d combines) differs from without", combines[0])
+				}
+				if len(outs[0]) < 10 {
+					t.Fatalf("output of %d bytes", len(outs[0]))
+				}
+				t.Logf("%d combines with the tree", combines[0])
+			})
+		}
+	}
+}
