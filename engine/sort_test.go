@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wmr-dev/wmr/engine/runs"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 )
 
@@ -172,5 +173,17 @@ func TestMergeFanIn(t *testing.T) {
 		if c.example == "sort" && !bytes.Equal(outs[1], want) {
 			t.Fatal("sort with merge passes is not the sorted input")
 		}
+	}
+	// Open files stay bounded by the fan-in whatever the number of map
+	// outputs: one task at a time, in this process, so its readers count.
+	e := newEngine(t, Config{BlockSize: 256, MergeFanIn: 3, InProcess: true, Parallelism: 1})
+	runs.ResetOpenReadersPeak()
+	sum, err := e.Run(context.Background(), Job{Module: testwasm.Path(t, "sort"), Inputs: []string{path}, Output: filepath.Join(t.TempDir(), "out"),
+		Reducers: 2, Partitioner: "range"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, peak := runs.OpenReaders(); sum.Maps < 9 || peak > 3 || peak == 0 {
+		t.Fatalf("%d map outputs merged with at most %d runs open at once, want more than 9 and at most the fan-in of 3", sum.Maps, peak)
 	}
 }

@@ -407,6 +407,13 @@ func (g *gauge) open() {
 
 func (g *gauge) close() { g.now.Add(-1) }
 
+// OpenReaders returns how many segment readers this process has open now
+// and the most it had open at once since ResetOpenReadersPeak.
+func OpenReaders() (now, peak int64) { return openReaders.now.Load(), openReaders.peak.Load() }
+
+// ResetOpenReadersPeak starts the peak OpenReaders reports again from now.
+func ResetOpenReadersPeak() { openReaders.peak.Store(openReaders.now.Load()) }
+
 // SegmentChecker verifies a segment's bytes against its block checksums as
 // they stream past (a shuffle fetch writing them to a file): Write never
 // fails; Check reports the first damaged block, or a wrong length.
