@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/wmr-dev/wmr/engine/coord"
@@ -54,6 +55,11 @@ type Config struct {
 	// Placer, if set, puts worker processes into the resource group their
 	// task names (task.Spec.Group): a cluster node's per-tenant cgroups.
 	Placer worker.Placer
+	// WorkerCredential, if set, is the unprivileged user worker processes
+	// run as (a cluster node running as root; see nodes.Config.WorkerUser).
+	// The engine then keeps its module cache readable by that user, never
+	// writable: workers only read what the engine compiled.
+	WorkerCredential *syscall.Credential
 	// Logger receives the engine's and modules' log messages; nil discards.
 	Logger *slog.Logger
 	// ModuleLog, if set, receives every task attempt's module log lines

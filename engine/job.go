@@ -127,12 +127,18 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WorkerCredential != nil { // what an earlier run compiled, too
+		if err := shareWithWorkers(cfg.CacheDir); err != nil {
+			host.Close(ctx)
+			return nil, fmt.Errorf("let worker processes read the module cache: %w", err)
+		}
+	}
 	e := &Engine{cfg: cfg, host: host}
 	if cfg.InProcess {
 		e.exec = newInProcess(cfg.Logger)
 	} else {
 		pool, err := worker.NewPool(worker.PoolConfig{Command: cfg.WorkerCommand, Logger: cfg.Logger, DataLimit: cfg.workerDataLimit(),
-			Placer: cfg.Placer, MaxIdle: 2 * cfg.Parallelism})
+			Placer: cfg.Placer, MaxIdle: 2 * cfg.Parallelism, Credential: cfg.WorkerCredential})
 		if err != nil {
 			host.Close(ctx)
 			return nil, err
@@ -401,6 +407,11 @@ func (e *Engine) stageBytes(ctx context.Context, name string, wasm []byte) (*sta
 			return nil, fmt.Errorf("stage module: %w", err)
 		}
 	}
+	if e.cfg.WorkerCredential != nil {
+		if err := shareWithWorkers(e.cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("let worker processes read the module cache: %w", err)
+		}
+	}
 	return &stagedModule{path: staged, name: name, hash: hash}, nil
 }
 
@@ -614,3 +625,37 @@ type jobError struct {
 
 func (e *jobError) Error() string   { return e.msg }
 func (e *jobError) Unwrap() []error { return e.errs }
+
+// shareWithWorkers makes the module cache under dir readable, and no more,
+// by worker processes that run as another user: wazero writes its
+// compiled modules for its own user only (0700 directories, 0600 files).
+// Workers find what the engine compiled there and never write: one
+// tenant's worker that could write the cache could plant code in
+// another's.
+func shareWithWorkers(dir string) error {
+	// A file may vanish under the walk (another compile's temporary file,
+	// renamed): that is no error.
+	gone := func(err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return gone(err)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return gone(err)
+		}
+		mode := os.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		if info.Mode().Perm() != mode {
+			return gone(os.Chmod(path, mode))
+		}
+		return nil
+	})
+}

@@ -100,6 +100,11 @@ type Config struct {
 	// (the default: with a tenants file, where the machine allows it),
 	// "required" (refuse to start without them) or "off".
 	Cgroups string
+	// WorkerUser, if set, is the unprivileged user (name or uid) worker
+	// processes run as; the node must run as root. A root node with
+	// tenants refuses to start without it unless AllowRootWorkers.
+	WorkerUser       string
+	AllowRootWorkers bool
 	// AuditLog is where the audit trail (who read, wrote, submitted or
 	// deleted what) goes as JSON lines; default DataDir/audit.log.
 	AuditLog string

@@ -126,6 +126,9 @@ func New(cfg Config) (*Node, error) {
 		ecfg.WorkDir = filepath.Join(cfg.DataDir, "tmp")
 	}
 	ecfg.Logger = log.With("node", name)
+	if ecfg.WorkerCredential, err = workerCredential(cfg, tn != nil, log); err != nil {
+		return nil, err
+	}
 	groups, err := openIsolation(cfg, name, tn, log)
 	if err != nil {
 		return nil, err

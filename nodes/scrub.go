@@ -59,6 +59,16 @@ func (i *integrity) event(ds, shard string) (replicaEvent, bool) {
 // replaced by a good copy from another holder first, so the task still
 // reads correct input; only when no good copy exists does it fail.
 func (n *Node) inputRange(ctx context.Context, ds, shard string) (string, int64, int64, error) {
+	path, off, length, err := n.verifiedRange(ctx, ds, shard)
+	if err == nil {
+		if err := n.readableByWorkers(path); err != nil {
+			return "", 0, 0, fmt.Errorf("let the worker user read shard %s/%s: %w", ds, shard, err)
+		}
+	}
+	return path, off, length, err
+}
+
+func (n *Node) verifiedRange(ctx context.Context, ds, shard string) (string, int64, int64, error) {
 	path, off, length, err := n.store.shardRange(ds, shard, time.Now())
 	switch {
 	case errors.Is(err, errCorrupt):

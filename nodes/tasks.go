@@ -233,6 +233,11 @@ func (n *Node) runTask(ctx context.Context, t *Tenant, req *taskRequest) *taskRe
 			return fail(err)
 		}
 	}
+	// The worker writes spills, map and combine outputs and reduce output;
+	// the node alone writes what it fetches (shuffle).
+	if err := n.forWorkers(filepath.Join(dir, "work"), filepath.Join(dir, "maps"), filepath.Join(dir, "out")); err != nil {
+		return fail(fmt.Errorf("give the job's directories to the worker user: %w", err))
+	}
 	spec := task.Spec{JobID: req.JobID, TaskID: req.TaskID, Kind: req.Kind, Attempt: req.Attempt,
 		ModulePath: modPath, ModuleName: req.ModuleName, ModuleHash: req.ModuleHash,
 		Params: req.Params, Partitions: req.Partitions, WorkDir: filepath.Join(dir, "work")}

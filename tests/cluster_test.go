@@ -67,6 +67,10 @@ type nodeOpts struct {
 	secrets, ca, tenants     string // a secure node: its secrets dir, the CA cert, the tenants file
 	token                    string // to check readiness with
 	extra                    []string
+	// A node with tenants, running as root (as the tests do), is told
+	// that its workers may be root too, unless extra names
+	// --worker-user; strictRoot leaves that out (the refusal test).
+	strictRoot bool
 	// race runs the node from the race-instrumented build (when the tests
 	// run with -race): the job and fault tests' nodes do (startNodeAt); the
 	// TLS tenant tests' stay on the plain build, whose crypto the detector
@@ -114,6 +118,9 @@ func launchNode(t *testing.T, o nodeOpts) (*testNode, error) {
 	}
 	if o.tenants != "" {
 		args = append(args, "--tenants", o.tenants)
+		if os.Geteuid() == 0 && !o.strictRoot && !slices.Contains(o.extra, "--worker-user") {
+			args = append(args, "--allow-root-workers")
+		}
 	}
 	args = append(args, o.extra...)
 	bin := plainBin

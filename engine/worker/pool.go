@@ -62,6 +62,9 @@ type PoolConfig struct {
 	// MaxIdle bounds the idle workers kept for reuse (0: no bound); past
 	// it the longest idle one exits.
 	MaxIdle int
+	// Credential, if set, is the unprivileged user and group worker
+	// processes run as (the parent must be root to switch to it).
+	Credential *syscall.Credential
 }
 
 // Placer puts worker processes into resource groups: per-tenant cgroups
@@ -128,15 +131,25 @@ func (p *Pool) countEnd(reason string) {
 	p.mu.Unlock()
 }
 
+// Executable is the wmr binary a pool without a Command starts workers
+// from: EnvWorkerExecutable's, else this process's own.
+func Executable() (string, error) {
+	if other := os.Getenv(EnvWorkerExecutable); other != "" {
+		return other, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own executable to start workers: %w", err)
+	}
+	return exe, nil
+}
+
 // NewPool creates a pool. Processes start on demand.
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	if len(cfg.Command) == 0 {
-		exe, err := os.Executable()
+		exe, err := Executable()
 		if err != nil {
-			return nil, fmt.Errorf("find own executable to start workers: %w", err)
-		}
-		if other := os.Getenv(EnvWorkerExecutable); other != "" {
-			exe = other
+			return nil, err
 		}
 		cfg.Command = []string{exe, "worker"}
 	}
@@ -166,7 +179,7 @@ func (p *Pool) start(group string) (*proc, error) {
 	}
 	// Die with the parent, and keep our own process group so signals to
 	// the terminal's group reach the parent only.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: p.cfg.Credential}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

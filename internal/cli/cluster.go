@@ -100,6 +100,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 			}
 			base.SecretsDir, base.TenantsFile, base.AuditLog, base.Insecure = secretsDir, tenantsFile, auditLog, insecure
 			base.Cgroups = cgroupsMode
+			base.WorkerUser, base.AllowRootWorkers = cfg.WorkerUser, cfg.AllowRootWorkers
 			if cmd.Flags().Changed("slots") {
 				if slots < 1 {
 					return usageError{fmt.Errorf("--slots must be at least 1")}
@@ -185,6 +186,8 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging, memberlist's included")
 	fl.StringVar(&secretsDir, "secrets", "", "node secrets directory from 'wmr ca issue': TLS everywhere, encrypted gossip, node certificates (without it: insecure dev mode, loopback only)")
 	fl.StringVar(&tenantsFile, "tenants", "", "tenants file: tenants, hashed tokens, quotas (see 'wmr tenants add'); needs --secrets")
+	fl.StringVar(&cfg.WorkerUser, "worker-user", "", "run worker processes (the tenants' modules) as this unprivileged user, name or uid; the node must run as root")
+	fl.BoolVar(&cfg.AllowRootWorkers, "allow-root-workers", false, "with --tenants, let a node running as root run worker processes as root (without it such a node refuses to start unless --worker-user)")
 	fl.StringVar(&cgroupsMode, "cgroups", "auto", "per-tenant cgroups for worker processes (CPU by cpu_weight, memory by the memory quota): auto (with --tenants, where the machine allows), required, off")
 	fl.IntVar(&slots, "slots", 0, "tasks this node runs at once (default: the number of CPUs)")
 	fl.StringVar(&auditLog, "audit-log", "", "audit log file, JSON lines (default: DATA/audit.log)")
