@@ -320,6 +320,9 @@ func validateJob(job *Job) error {
 	if job.SkipBadRecords < 0 {
 		problems = append(problems, "the number of bad records to skip must not be negative")
 	}
+	if job.FanIn == 1 {
+		problems = append(problems, fmt.Sprintf("the reduce tree's fan-in must be 0 (the default, %d), negative (no tree) or at least 2", coord.DefaultFanIn))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrBadJob, strings.Join(problems, "; "))
 	}

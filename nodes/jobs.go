@@ -361,6 +361,9 @@ func (n *Node) submit(ctx context.Context, t *Tenant, req *JobRequest) (*JobStat
 	if req.Attempts < 1 || req.SkipBadRecords < 0 {
 		return nil, fmt.Errorf("%w: attempts must be at least 1 and skipped records not negative", errBadJob)
 	}
+	if req.FanIn == 1 {
+		return nil, fmt.Errorf("%w: fan_in must be 0 (the default, %d), negative (no reduce tree) or at least 2", errBadJob, coord.DefaultFanIn)
+	}
 	if req.Replicas < 1 || req.Replicas > 16 {
 		return nil, fmt.Errorf("%w: output replicas must be 1 to 16", errBadJob)
 	}
