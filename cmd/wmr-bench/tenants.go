@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -63,7 +64,15 @@ func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 		if out, err := exec.Command(wmr, "ca", "issue", filepath.Join(dir, "ca"), "--name", fmt.Sprintf("n%d", i), "--host", "127.0.0.1", "--out", secrets).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("ca issue: %v: %s", err, out)
 		}
-		return []string{"--secrets", secrets, "--tenants", tenants}, nil
+		args := []string{"--secrets", secrets, "--tenants", tenants}
+		if os.Geteuid() == 0 { // as production runs: the tenants' modules in workers of an unprivileged user
+			if _, err := user.Lookup("nobody"); err == nil {
+				args = append(args, "--worker-user", "nobody")
+			} else {
+				args = append(args, "--allow-root-workers")
+			}
+		}
+		return args, nil
 	}
 	ns, err := startCluster(wmr, dir, size, extra, func(n *clusterNode) error {
 		_, err := r.cliOn("alice", n, "members")
