@@ -69,8 +69,9 @@ type Attempt struct {
 	BytesIn    int64     `json:"bytes_in"`
 	RecordsOut int64     `json:"records_out"`
 	BytesOut   int64     `json:"bytes_out"`
-	Backup     bool      `json:"backup,omitempty"` // started as a backup of a straggler
-	Outcome    string    `json:"outcome"`          // running, succeeded, failed: ..., lost: ..., cancelled: ..., output lost: ...
+	PeakRSS    int64     `json:"peak_rss,omitempty"` // the most memory its worker process held (bytes), once it ended
+	Backup     bool      `json:"backup,omitempty"`   // started as a backup of a straggler
+	Outcome    string    `json:"outcome"`            // running, succeeded, failed: ..., lost: ..., cancelled: ..., output lost: ...
 }
 
 // JobStatus is a job as its coordinator sees it.
@@ -232,7 +233,7 @@ func (j *job) snapshot() JobStatus {
 	for _, a := range st.History {
 		s.Attempts = append(s.Attempts, Attempt{Task: a.Attempt.Task.String(), Kind: a.Attempt.Task.Kind.String(), Node: a.Node,
 			Input: a.Input, Inputs: a.Inputs, Local: a.Local, Attempt: a.Attempt.N, Start: a.Start, End: a.End, RecordsIn: a.Stats.RecordsIn,
-			BytesIn: a.Stats.BytesIn, RecordsOut: a.Stats.RecordsOut, BytesOut: a.Stats.BytesOut, Backup: a.Backup, Outcome: a.Outcome})
+			BytesIn: a.Stats.BytesIn, RecordsOut: a.Stats.RecordsOut, BytesOut: a.Stats.BytesOut, PeakRSS: a.Stats.PeakRSS, Backup: a.Backup, Outcome: a.Outcome})
 	}
 	return s
 }

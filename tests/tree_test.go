@@ -92,6 +92,9 @@ func TestReduceTreeSumSquares(t *testing.T) {
 			if a.Kind == "combine" && a.Outcome == "succeeded" {
 				nodesUsed[a.Node] = true
 			}
+			if a.Outcome == "succeeded" && (a.PeakRSS < 1<<20 || a.PeakRSS > 4<<30) {
+				t.Errorf("%s's worker peaked at %d bytes: not a measurement", a.Task, a.PeakRSS)
+			}
 		}
 		if len(nodesUsed) < 2 {
 			t.Errorf("the combines ran on %d nodes, want them spread", len(nodesUsed))

@@ -76,17 +76,18 @@ func printTree(wmr, dir string, paths []string, want map[string]int64) int {
 			fmt.Fprintf(os.Stderr, "wmr-bench: sumsquares --fan-in %s gave %q (%v)\n", fanIn, b.String(), err)
 			return 1
 		}
-		inputs := 0
+		inputs, peak := 0, int64(0)
 		for _, a := range st.Attempts {
 			if a.Kind == "reduce" && a.Outcome == "succeeded" {
-				inputs = a.Inputs
+				inputs, peak = a.Inputs, a.PeakRSS
 			}
 		}
 		what := "flat"
 		if st.Combines > 0 {
 			what = fmt.Sprintf("tree, fan-in %s: %d combines in %d levels", fanIn, st.Combines, len(st.Tree))
 		}
-		fmt.Printf("    %-40s %5d maps  %7.2f s  the final reduce read %d outputs, %d bytes\n", what, st.Maps, wall.Seconds(), inputs, st.ReduceBytesIn)
+		fmt.Printf("    %-40s %5d maps  %7.2f s  the final reduce read %d outputs, %d bytes; its worker peaked at %.0f MiB\n",
+			what, st.Maps, wall.Seconds(), inputs, st.ReduceBytesIn, float64(peak)/(1<<20))
 	}
 	if err := put("words", "2MiB", paths...); err != nil {
 		fmt.Fprintln(os.Stderr, "wmr-bench:", err)

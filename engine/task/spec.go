@@ -139,6 +139,10 @@ type Stats struct {
 	RecordsOut int64 `msgpack:"records_out"`
 	BytesOut   int64 `msgpack:"bytes_out"`
 	Spills     int   `msgpack:"spills"`
+	// PeakRSS is the most memory the worker process held during the task
+	// (its resident set, module instance included), where measured; 0 if
+	// not (in-process runs).
+	PeakRSS int64 `msgpack:"peak_rss"`
 }
 
 // Result is what a successful attempt produced.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -110,7 +112,11 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger
 				writeFrame(w, frameProgress, &s)
 			}
 		}
+		measured := resetPeakRSS()
 		res, err := runner.Run(ctx, &spec, progress)
+		if err == nil && measured {
+			res.Stats.PeakRSS = peakRSS()
+		}
 		if err != nil {
 			if err := writeFrame(w, frameError, newTaskError(err)); err != nil {
 				return err
@@ -121,4 +127,29 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger
 			return err
 		}
 	}
+}
+
+// resetPeakRSS starts the process's peak resident set (VmHWM) again from
+// what it holds now, so that a reused worker reports each task's own
+// peak; false if the kernel would not.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// peakRSS is the process's peak resident set in bytes since the last
+// reset (VmHWM), or 0.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
