@@ -41,6 +41,7 @@ func run() int {
 	tenantsOnly := flag.Bool("tenants-only", false, "run only the tenant-isolation figure (A alone vs under B's hostile load)")
 	failoverOnly := flag.Bool("failover-only", false, "run only the coordinator failover figure (its SIGKILL mid-map to the job's success)")
 	stragglerOnly := flag.Bool("straggler-only", false, "run only the straggler figure (one node slowed 10x, with and without backups)")
+	treeFanIns := flag.String("tree-fan-ins", "0,16", "the reduce tree's fan-ins the global sum runs with (0: flat)")
 	treeOnly := flag.Bool("tree-only", false, "run only the reduce tree figure (a global sum over ~2,000 shards and a word count, flat and with the tree, on 3 nodes)")
 	sortLines := flag.Int("sort-lines", 3_000_000, "lines of 100 bytes for the text sort figure")
 	sortOnly := flag.Bool("sort-only", false, "run only the text sort figure")
@@ -80,7 +81,7 @@ func run() int {
 		return printFailover(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1))
 	}
 	if *treeOnly {
-		return printTree(*wmr, *dir, stragglerInput, nativeWordCount(stragglerInput, 1))
+		return printTree(*wmr, *dir, stragglerInput, nativeWordCount(stragglerInput, 1), strings.Split(*treeFanIns, ","))
 	}
 
 	// Warm the page cache so every contender reads from memory.
@@ -250,7 +251,7 @@ func run() int {
 		if code := printFailover(*wmr, *wasm, *dir, stragglerInput, nativeWordCount(stragglerInput, 1)); code != 0 {
 			return code
 		}
-		if code := printTree(*wmr, *dir, stragglerInput, nativeWordCount(stragglerInput, 1)); code != 0 {
+		if code := printTree(*wmr, *dir, stragglerInput, nativeWordCount(stragglerInput, 1), strings.Split(*treeFanIns, ",")); code != 0 {
 			return code
 		}
 	}
