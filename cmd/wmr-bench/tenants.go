@@ -46,6 +46,9 @@ func (r *tenantRun) cliOn(tenant string, n *clusterNode, args ...string) ([]byte
 func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 	os.RemoveAll(dir)
 	r := &tenantRun{wmr: wmr, ca: filepath.Join(dir, "ca", "ca.crt"), tokens: map[string]string{}}
+	if err := os.MkdirAll(dir, 0o711); err != nil { // the nodes' worker user reaches their data directories through it
+		return nil, err
+	}
 	if out, err := exec.Command(wmr, "ca", "init", filepath.Join(dir, "ca")).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ca init: %v: %s", err, out)
 	}
