@@ -230,13 +230,3 @@ func TestEveryExampleSameWithAndWithoutTree(t *testing.T) {
 		}
 	}
 }
-
-// A fan-in of 1 is no tree at all: refused, saying what is allowed.
-func TestFanInOfOneIsRefused(t *testing.T) {
-	in := filepath.Join(t.TempDir(), "in.txt")
-	os.WriteFile(in, []byte("a b\n"), 0o644)
-	r := wmr(t, "run", "--wasm", testwasm.Path(t, "wordcount"), "--input", in, "--output", filepath.Join(t.TempDir(), "o"), "--fan-in", "1")
-	if r.code != 2 || !strings.Contains(r.stderr, "--fan-in must be 0 (no reduce tree) or at least 2") {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-}
