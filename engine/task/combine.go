@@ -60,13 +60,7 @@ func runCombine(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progre
 			sink := &combineSink{w: w, part: p, partOf: part, records: &stats.RecordsOut}
 			_, values, err := g.run(runs.NewMerger(streams), func(chunk []byte, src wasmhost.ValueSource) error {
 				if err := inst.Combine(ctx, chunk, src, sink); err != nil {
-					var me *wasmhost.ModuleError
-					if errors.As(err, &me) {
-						if k, ok := g.groupKey(me.Record); ok {
-							return fmt.Errorf("combining key %q: %w", truncKey(k), err)
-						}
-					}
-					return err
+					return g.keyed("combining", err)
 				}
 				if calls++; calls%16 == 0 {
 					progress(stats)

@@ -2,6 +2,8 @@ package task
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine/runs"
@@ -142,4 +144,16 @@ func (gs *groupSource) PeekValue() ([]byte, bool, error) {
 func (gs *groupSource) SkipValue() {
 	gs.s.Advance()
 	gs.taken++
+}
+
+// keyed names the key of the group a module error happened on ("reducing
+// key \"the\": ..."); doing says what the module was doing.
+func (g *grouper) keyed(doing string, err error) error {
+	var me *wasmhost.ModuleError
+	if errors.As(err, &me) {
+		if k, ok := g.groupKey(me.Record); ok {
+			return fmt.Errorf("%s key %q: %w", doing, truncKey(k), err)
+		}
+	}
+	return err
 }

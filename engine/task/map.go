@@ -374,15 +374,7 @@ func (m *mapTask) writeRun(path string, streams []runs.Stream, combine bool) (ru
 }
 
 // keyed adds the failing key to a combiner's error.
-func (m *mapTask) keyed(err error) error {
-	var me *wasmhost.ModuleError
-	if errors.As(err, &me) {
-		if k, ok := m.group.groupKey(me.Record); ok {
-			return fmt.Errorf("combining key %q: %w", truncKey(k), err)
-		}
-	}
-	return err
-}
+func (m *mapTask) keyed(err error) error { return m.group.keyed("combining", err) }
 
 func copyStream(s runs.Stream, w *runs.Writer) error {
 	for {

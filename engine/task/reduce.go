@@ -193,13 +193,7 @@ func runReduce(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progres
 	calls := 0
 	_, values, err := g.run(runs.NewMerger(streams), func(chunk []byte, src wasmhost.ValueSource) error {
 		if err := inst.Reduce(ctx, chunk, src, sink); err != nil {
-			var me *wasmhost.ModuleError
-			if errors.As(err, &me) {
-				if k, ok := g.groupKey(me.Record); ok {
-					return fmt.Errorf("reducing key %q: %w", truncKey(k), err)
-				}
-			}
-			return err
+			return g.keyed("reducing", err)
 		}
 		if calls++; calls%16 == 0 {
 			progress(stats)
