@@ -379,6 +379,21 @@ func (c *checker) runReduce(ctx context.Context, combine bool, keys [][]byte, va
 	if combine {
 		init = c.mapInit(c.params())
 	}
+	return c.runCombineOrReduce(ctx, init, combine, false, keys, values)
+}
+
+// combineTaskInit is the init of a combine task of the reduce tree.
+func (c *checker) combineTaskInit() *abi.Init {
+	return &abi.Init{ABI: abi.Version, JobID: "wmr-check", TaskID: "c1-00000", TaskKind: abi.TaskCombine, Attempt: 1,
+		NumPartitions: 3, Params: c.params(), Finish: true}
+}
+
+// runCombineOrReduce reduces keys, or combines them key by key, in a
+// fresh instance initialised with init; finish adds what the combining
+// instance emits at wmr_finish (a map task's module may hold its
+// combined output until then; a combine task's output is what its combine
+// calls emit: the host never calls wmr_finish in one).
+func (c *checker) runCombineOrReduce(ctx context.Context, init *abi.Init, combine, finish bool, keys [][]byte, values map[string][][]byte) ([]abi.Record, error) {
 	inst, err := c.fresh(ctx, init)
 	if err != nil {
 		return nil, err
@@ -396,6 +411,12 @@ func (c *checker) runReduce(ctx context.Context, combine bool, keys [][]byte, va
 	for _, k := range keys {
 		s.onlyKey = k
 		if err := inst.Combine(ctx, chunk([][]byte{k}, values), nil, s); err != nil {
+			return nil, firstErr(s.err, err)
+		}
+	}
+	if finish {
+		s.onlyKey = nil
+		if err := inst.Finish(ctx, s); err != nil {
 			return nil, firstErr(s.err, err)
 		}
 	}
@@ -459,6 +480,19 @@ func (c *checker) sample(ctx context.Context) Result {
 	if c.caps&abi.CapCombine != 0 {
 		if _, err := c.runReduce(ctx, true, keys, values); err != nil {
 			return fail("combining the module's own map output: %v", err)
+		}
+		inMap, err := c.runCombineOrReduce(ctx, c.mapInit(c.params()), true, true, keys, values)
+		if err != nil {
+			return fail("combining the module's own map output, then ending the task: %v", err)
+		}
+		inTree, err := c.runCombineOrReduce(ctx, c.combineTaskInit(), true, false, keys, values)
+		if err != nil {
+			return fail("combining the module's own map output in a combine task (task_kind \"combine\", the reduce tree): %v", err)
+		}
+		if !sameRecords(inMap, inTree) {
+			return fail("in a combine task (task_kind \"combine\") the combiner's calls emitted %d records, in a map task's (with its end-of-task call) %d: "+
+				"a combine task's output must be emitted by its wmr_combine calls (ABI.md section 1: any task_kind but \"map\" is not a map task)",
+				len(inTree), len(inMap))
 		}
 	}
 	detail := fmt.Sprintf("%d lines mapped to %d records, reduced over %d keys", accepted, len(c.pairs), len(keys))
