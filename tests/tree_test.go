@@ -29,8 +29,9 @@ func sumSquaresInput(t *testing.T, n int) string {
 
 // The global aggregate: the sum of the squares of 1..2,000,000 over
 // some 2,000 splits, with wmr run and on 3 nodes, tree and flat: the exact
-// answer every time, the same bytes, and no task reading more than the
-// fan-in (the status says what each read).
+// answer every time, the same bytes, no task reading more than the fan-in
+// (the status says what each read), and on the cluster the reduce reading
+// one output per node.
 func TestReduceTreeSumSquares(t *testing.T) {
 	const want = "sum_of_squares\t2666668666667000000\n" // n(n+1)(2n+1)/6
 	numbers := sumSquaresInput(t, 2000000)               // 14.9 MB
@@ -81,13 +82,23 @@ func TestReduceTreeSumSquares(t *testing.T) {
 			}
 			continue
 		}
-		if c, l := treeShape(st.Maps, 16); st.Combines != c || len(st.Tree) != l || st.Tree[0].MaxInputs > 16 || st.Tree[1].MaxInputs > 16 {
-			t.Errorf("tree %+v (%d combines over %d maps), want %d combines in %d levels", st.Tree, st.Combines, st.Maps, c, l)
+		if st.Combines < st.Maps/16 || len(st.Tree) < 2 {
+			t.Errorf("tree %+v (%d combines over %d maps)", st.Tree, st.Combines, st.Maps)
+		}
+		for _, l := range st.Tree {
+			if l.MaxInputs > 16 {
+				t.Errorf("level %d: a task read %d outputs", l.Level, l.MaxInputs)
+			}
 		}
 		nodesUsed := map[string]bool{}
 		for _, a := range st.Attempts {
 			if a.Inputs > 16 {
 				t.Errorf("%s read %d outputs, more than the fan-in", a.Task, a.Inputs)
+			}
+			// Each node's maps are combined down to one output: the
+			// reduce reads one per node.
+			if a.Kind == "reduce" && a.Inputs > len(ns) {
+				t.Errorf("the reduce read %d outputs, more than one per node", a.Inputs)
 			}
 			if a.Kind == "combine" && a.Outcome == "succeeded" {
 				nodesUsed[a.Node] = true

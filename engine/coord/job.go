@@ -3,6 +3,7 @@ package coord
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -131,6 +132,14 @@ func (j *Job) add(t *taskState, inputs []*taskState) {
 // reduces bound their merges themselves: task.Spec.MergeFanIn). Only the
 // first committed map decides, so no combine or reduce has started yet:
 // the tree exists only with more maps than the fan-in.
+//
+// The maps whose input has the same first holder (the plan's, so the
+// same on every run of the job over the same data; on one machine, all
+// maps) are combined among themselves, consecutive maps k at a time, level
+// after level, until that node's maps have one output: the node-level
+// combine, so a reduce reads one output per node. Those are then
+// combined k at a time, consecutive nodes in name order, until at most k
+// remain. On one machine the tree stops as soon as at most k remain.
 func (j *Job) decideTree(res *task.Result) {
 	k := j.fanIn
 	if k == 0 || res == nil {
@@ -142,25 +151,47 @@ func (j *Job) decideTree(res *task.Result) {
 	}
 	reduces := slices.Clone(j.tasks[j.maps:])
 	j.tasks = j.tasks[:j.maps]
+	byHome := map[string][]*taskState{}
 	for _, m := range j.tasks {
 		m.consumers = nil
+		home := ""
+		if len(m.nodes) > 0 {
+			home = m.nodes[0]
+		}
+		byHome[home] = append(byHome[home], m)
 	}
-	top := j.tasks[:j.maps:j.maps] // what the reduces read
-	for level := 1; len(top) > k; level++ {
+	homes := slices.Sorted(maps.Keys(byHome))
+	indices := map[int]int{} // the next combine task's index, per level
+	up := func(level int, outs []*taskState) []*taskState {
 		var next []*taskState
-		for g := 0; g*k < len(top); g++ {
-			group := top[g*k : min((g+1)*k, len(top))]
+		for g := 0; g*k < len(outs); g++ {
+			group := outs[g*k : min((g+1)*k, len(outs))]
 			if len(group) == 1 { // nothing to combine it with: it goes up as it is
 				next = append(next, group[0])
 				continue
 			}
-			t := &taskState{id: TaskID{Kind: Combine, Index: len(next), Level: level},
+			t := &taskState{id: TaskID{Kind: Combine, Index: indices[level], Level: level},
 				input: fmt.Sprintf("%d outputs, %s to %s", len(group), group[0].id, group[len(group)-1].id)}
+			indices[level]++
 			j.add(t, group)
 			next = append(next, t)
 			j.combines++
 		}
-		top = next
+		return next
+	}
+	var top []*taskState // what the reduces read
+	level := 1
+	for _, h := range homes {
+		outs := byHome[h]
+		l := 1
+		for ; len(outs) > k || len(homes) > 1 && len(outs) > 1; l++ {
+			outs = up(l, outs)
+		}
+		level = max(level, l)
+		top = append(top, outs...)
+	}
+	for ; len(top) > k; level++ {
+		top = up(level, top)
 	}
 	for _, r := range reduces {
 		r.inputs = nil
@@ -170,6 +201,10 @@ func (j *Job) decideTree(res *task.Result) {
 			in.consumers = append(in.consumers, r)
 		}
 	}
+	// The tasks in level order, so that status and scheduling walk the
+	// tree bottom up (the per-node subtrees were built one after another).
+	combines := j.tasks[j.maps : j.maps+j.combines]
+	slices.SortStableFunc(combines, func(a, b *taskState) int { return a.id.Level - b.id.Level })
 }
 
 // Finished reports whether the job is over, and how it ended.

@@ -692,3 +692,48 @@ func TestReduceTreeReRunsWhatANodeLossTook(t *testing.T) {
 	s.step(okc(m(2, 2), 1))
 	s.expect("start c1-00000.a2 on b")
 }
+
+// On a cluster the maps are grouped by their input's first holder: each
+// node's maps are combined among themselves down to one output, so a
+// reduce reads one output per node (the node-level combine), and only
+// then are nodes combined with each other.
+func TestReduceTreeCombinesEachNodesMapsFirst(t *testing.T) {
+	p := Plan{Reduces: 1, FanIn: 2, Policy: Policy{NoBackups: true}}
+	homes := []string{"a", "b", "a", "b", "a", "b", "c"}
+	for i, h := range homes {
+		p.Maps = append(p.Maps, MapInput{Name: fmt.Sprint("shard ", i), Nodes: []string{h, "z"}})
+	}
+	s := newSim(t, p, "a", "b", "c", "z")
+	inputsOf := map[string]string{}
+	step := func(ev Event) {
+		for _, a := range s.step(ev) {
+			if start, ok := a.(Start); ok {
+				inputsOf[start.Attempt.Task.String()] = inputNames(start)
+			}
+		}
+	}
+	step(Tick{})
+	for i := range homes {
+		step(okc(m(i, 1), 1))
+	}
+	// a: m0 m2 -> c1, then with m4 -> c2; b: m1 m3 -> c1, with m5 -> c2;
+	// c: m6 alone. The reduce would read a's, b's and c's: 3 > 2, so one
+	// more level.
+	if st := s.job.Status(); st.Combines != 5 || len(st.Levels) != 3 {
+		t.Fatalf("tree %+v (%d combines)", st.Levels, st.Combines)
+	}
+	step(ok(c(1, 0, 1), 1))
+	step(ok(c(1, 1, 1), 1))
+	step(ok(c(2, 0, 1), 1))
+	step(ok(c(2, 1, 1), 1))
+	step(ok(c(3, 0, 1), 1))
+	for id, want := range map[string]string{
+		"c1-00000": "m-00000 m-00002", "c1-00001": "m-00001 m-00003",
+		"c2-00000": "c1-00000 m-00004", "c2-00001": "c1-00001 m-00005",
+		"c3-00000": "c2-00000 c2-00001", "r-00000": "c3-00000 m-00006",
+	} {
+		if inputsOf[id] != want {
+			t.Errorf("%s reads %q, want %q", id, inputsOf[id], want)
+		}
+	}
+}

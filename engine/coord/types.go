@@ -220,12 +220,13 @@ type MapInput struct {
 type Plan struct {
 	Maps    []MapInput
 	Reduces int
-	// FanIn, when 2 or more (jobs with a combiner), builds the reduce
-	// tree: while a partition would have more than FanIn inputs, combine
-	// tasks each merge at most FanIn consecutive outputs of the level
-	// below into one, so no task reads more than FanIn. Consecutive
-	// groups keep the map order, so values reach reduce in the same order
-	// on every run (ABI.md section 7). 0: no tree.
+	// FanIn, when 2 or more (jobs with a combiner) and below the number
+	// of maps, builds the reduce tree: combine tasks each merge at most
+	// FanIn outputs of the level below into one, each node's maps (by
+	// their input's first holder, MapInput.Nodes[0]) down to one output
+	// first, so no task reads more than FanIn and a reduce one output per
+	// node. The shape depends only on the plan, so values reach reduce in
+	// the same order on every run (ABI.md section 7). 0: no tree.
 	FanIn  int
 	Policy Policy
 	// Nodes are the nodes known at the start; more come with NodeUp.
