@@ -574,8 +574,9 @@ func (j *Job) anyUp(t *taskState) bool {
 
 // place picks a node for t with a free slot: one it may run on, other than
 // except, preferring nodes it has not failed on, then nodes whose attempts
-// backups beat least often (a slow node), then the least busy, then by
-// name (deterministic).
+// backups beat least often (a slow node), then (combines) the node holding
+// most of its inputs, then the least busy, then (maps) its input's first
+// holder, then by name (deterministic).
 func (j *Job) place(t *taskState, except string) (string, bool) {
 	var best *node
 	better := func(a, b *node) bool {
@@ -592,6 +593,10 @@ func (j *Job) place(t *taskState, except string) (string, bool) {
 		}
 		if a.busy != b.busy {
 			return a.busy < b.busy
+		}
+		// A map's first holder is where the reduce tree combines it.
+		if len(t.nodes) > 0 && (a.name == t.nodes[0]) != (b.name == t.nodes[0]) {
+			return a.name == t.nodes[0]
 		}
 		return a.name < b.name
 	}
