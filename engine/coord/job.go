@@ -502,8 +502,17 @@ func (t *taskState) ready() bool {
 func (j *Job) schedule(now time.Time) []Action {
 	var acts []Action
 	pending := map[Kind]bool{}
+	// Every reduce reads the same outputs (all maps, or the tree's top):
+	// check them once per step, not once per reduce (maps x reduces).
+	reducesReady := false
+	if r := j.tasks[len(j.tasks)-1]; r.id.Kind == Reduce {
+		reducesReady = r.ready()
+	}
 	for _, t := range j.tasks {
-		if t.done != nil || len(t.running) > 0 || !t.ready() || t.id.Kind == Combine && !j.needed(t) {
+		if t.done != nil || len(t.running) > 0 {
+			continue
+		}
+		if t.id.Kind == Reduce && !reducesReady || t.id.Kind == Combine && (!t.ready() || !j.needed(t)) {
 			continue
 		}
 		pending[t.id.Kind] = true
