@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wmr-dev/wmr/abi"
@@ -86,7 +87,14 @@ func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
 		WithStartFunctions().
 		WithStdout(&i.output).
 		WithStderr(&i.output)
-	mod, err := m.host.runtime.InstantiateModule(ctx, m.compiled, cfg)
+	allocCtx := ctx
+	if !m.host.cfg.CloseOnContextDone {
+		// With CloseOnContextDone, wazero frees a module's memory from the
+		// goroutine that saw the context end while the guest may still be
+		// running on it: only a garbage-collected slice is safe then.
+		allocCtx = experimental.WithMemoryAllocator(ctx, mappedMemories)
+	}
+	mod, err := m.host.runtime.InstantiateModule(allocCtx, m.compiled, cfg)
 	if err != nil {
 		return nil, &ModuleError{Module: m.name, Record: abi.NoRecord, Msg: "cannot be instantiated: " + firstLine(err.Error()), Kind: ErrInvalidModule, Cause: err}
 	}

@@ -61,20 +61,21 @@ func Main() int {
 }
 
 // heapLimit keeps the worker's heap near what its task may hold: the sort
-// buffer (a quarter more, for its entries and the spill being written), the
-// module's linear memory as it is now, and the runtime's own share. With
-// GOGC at 400 alone, a heap of a few large buffers would grow to five
-// times what is live before a collection (measured: 400 MB for a 128 MiB
-// sort buffer). The limit is soft: the collector runs harder near it, and
-// never past the hard limit of RLIMIT_DATA (see applyLimits).
+// buffer (a quarter more, for its entries and the spill being written) and
+// the runtime's own share. With GOGC at 400 alone, a heap of a few large
+// buffers would grow to five times what is live before a collection
+// (measured: 400 MB for a 128 MiB sort buffer). The limit is soft: the
+// collector runs harder near it, and never past the hard limit of
+// RLIMIT_DATA (see applyLimits), which the module's linear memory, mapped
+// outside the Go heap, shares.
 func heapLimit(spec *task.Spec, guestBytes int64) {
 	sort := spec.SortBufferBytes
 	if sort <= 0 {
 		sort = task.DefaultSortBufferBytes
 	}
-	limit := sort*5/4 + guestBytes + 48<<20
-	if hard := dataLimit(); hard > 0 {
-		limit = min(limit, hard/10*8)
+	limit := sort*5/4 + 48<<20
+	if room := dataLimit() - guestBytes; dataLimit() > 0 && room > 0 {
+		limit = min(limit, room/10*8)
 	}
 	debug.SetMemoryLimit(limit)
 }
