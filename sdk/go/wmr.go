@@ -361,12 +361,9 @@ func (e *Emitter) Emit(key, value []byte) {
 				// keyWords, written out: Go will not inline it.
 				b := key[:16:16]
 				k0, k1 := binary.LittleEndian.Uint64(b[:8])&keyMask[n][0], binary.LittleEndian.Uint64(b[8:])&keyMask[n][1]
-				if s := t.slots[keyHash(k0, k1, key)&uint64(len(t.slots)-1)]; s != 0 {
-					if en := &t.ents[s-1]; en.k0 == k0 && en.k1 == k1 && int(en.klen) == n {
-						en.sum += int64(value[0] - '0')
-						en.n++
-						return
-					}
+				if en := &t.slots[keyHash(k0, k1, key)&uint64(len(t.slots)-1)]; en.k0 == k0 && en.k1 == k1 && int(en.used) == n+1 {
+					en.sum += int64(value[0] - '0')
+					return
 				}
 			}
 			t.addSum(key, int64(value[0]-'0'))

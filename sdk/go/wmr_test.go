@@ -440,22 +440,22 @@ func TestWordsMatchesReference(t *testing.T) {
 // 40 slots, on average, from where their probes begin.
 func TestCombineTableSpreadsKeysThatDifferLate(t *testing.T) {
 	for _, format := range []string{"user_%06d", "%d", "abcdefg%d", "aaaaaaaaaa%d", "a long common prefix %d", "%08d-suffix"} {
-		tab := &combineTable{sum: true, budget: 1 << 30, slots: make([]int32, 1024)}
+		tab := &combineTable{sum: true, budget: 1 << 30, slots: make([]combineEntry, 1024)}
 		for k := 0; k < 20000; k++ {
 			key := []byte(fmt.Sprintf(format, k))
 			tab.entry(key[:len(key):len(key)])
 		}
 		mask := uint64(len(tab.slots) - 1)
 		total := uint64(0)
-		for i, s := range tab.slots {
-			if s == 0 {
+		for i := range tab.slots {
+			e := &tab.slots[i]
+			if e.used == 0 {
 				continue
 			}
-			e := &tab.ents[s-1]
-			home := keyHash(e.k0, e.k1, tab.keys[e.koff:e.koff+e.klen]) & mask
+			home := keyHash(e.k0, e.k1, tab.keys[e.koff:e.koff+e.used-1]) & mask
 			total += (uint64(i) - home) & mask
 		}
-		if avg := float64(total) / float64(len(tab.ents)); avg > 2 {
+		if avg := float64(total) / float64(len(tab.order)); avg > 2 {
 			t.Errorf("keys %q: %.1f slots on average from their home slot, want at most 2", format, avg)
 		}
 	}
