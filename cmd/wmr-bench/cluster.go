@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -75,10 +76,16 @@ func startCluster(wmr, dir string, size int, extra func(i int) ([]string, error)
 	return ns, nil
 }
 
+// stopCluster stops the nodes as an operator would (SIGTERM), so they
+// remove their cgroups; one that has not stopped after 10 s is killed.
 func stopCluster(ns []*clusterNode) {
 	for _, n := range ns {
-		n.cmd.Process.Kill()
+		n.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, n := range ns {
+		t := time.AfterFunc(10*time.Second, func() { n.cmd.Process.Kill() })
 		n.cmd.Wait()
+		t.Stop()
 	}
 }
 

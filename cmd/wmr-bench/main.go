@@ -573,5 +573,6 @@ func printTenants(wmr, wasm, dir string, paths []string) int {
 		fmt.Printf("  run %d: alone %v, under B's load %v: %.2fx\n", i+1, alone[i].Round(time.Millisecond), loaded[i].Round(time.Millisecond), ratios[i])
 	}
 	fmt.Printf("  under hostile load / alone: median %.2fx, worst %.2fx   (target: worst <= 1.2x)\n", median, sorted[runs-1])
+	fmt.Printf("  the tenants' wmr commands (on this machine, as the nodes are) used %v of CPU in all\n", time.Duration(clientCPU.Load()).Round(time.Millisecond))
 	return 0
 }

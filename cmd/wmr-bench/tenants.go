@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,11 +35,18 @@ func (r *tenantRun) cliOn(tenant string, n *clusterNode, args ...string) ([]byte
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
+	if st := cmd.ProcessState; st != nil {
+		clientCPU.Add(int64(st.UserTime() + st.SystemTime()))
+	}
 	if err != nil {
 		return out.Bytes(), fmt.Errorf("wmr %s: %v: %s", strings.Join(args[:2], " "), err, out.Bytes())
 	}
 	return out.Bytes(), nil
 }
+
+// clientCPU is the CPU time the bench's own wmr commands (the tenants'
+// clients) used.
+var clientCPU atomic.Int64
 
 // startSecureCluster starts size nodes with secrets and a tenants file
 // holding alice and bob (bob with tight per-task quotas, as an operator
@@ -92,6 +100,9 @@ var lastTimeline string
 // timeline reads a job's final status (submit --wait --json) and says
 // when, after the client started, the job was created, its first and last
 // attempt of each kind started and ended, and when it finished.
+// verbose prints every run's timelines, not only a slow one's.
+var verbose = flag.Bool("v", false, "print the timeline of every run of the tenant-isolation figure")
+
 func timeline(status []byte, start time.Time) string {
 	var st struct {
 		Created  time.Time `json:"created"`
@@ -122,7 +133,13 @@ func timeline(status []byte, start time.Time) string {
 			out += fmt.Sprintf(", %ss %s-%s", k, at(f), at(last[k]))
 		}
 	}
-	return out + ", finished " + at(st.Finished)
+	out += ", finished " + at(st.Finished)
+	if *verbose {
+		for _, a := range st.Attempts {
+			out += fmt.Sprintf("\n      %s on %s %s-%s", a.Kind, a.Node, at(a.Start), at(a.End))
+		}
+	}
+	return out
 }
 
 // hostileModules are the examples-wasm/hostile modules bob runs, in turn
@@ -205,11 +222,12 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, load
 		if err != nil {
 			return nil, nil, 0, err
 		}
+		aloneTimeline := lastTimeline
 		stop := load()
 		time.Sleep(2 * time.Second) // bob's load is under way
 		l, err := timeAlice()
-		if l > a*3/2 {
-			fmt.Printf("  (a slow run under load: %s)\n", lastTimeline)
+		if l > a*3/2 || *verbose {
+			fmt.Printf("  (alone: %s)\n  (under load: %s)\n", aloneTimeline, lastTimeline)
 		}
 		stop()
 		if err != nil {

@@ -26,6 +26,10 @@ type Runner struct {
 	// progress report how much linear memory the module holds, so a
 	// worker can keep its heap near what the task may use.
 	Memory func(spec *Spec, guestBytes int64)
+	// OwnProcess says the runner has its process to itself (a worker):
+	// garbage collection is then held off while guest code runs (see
+	// wasmhost.Config.PauseGCDuringCalls).
+	OwnProcess bool
 
 	hosts   map[hostKey]*wasmhost.Host
 	modules map[moduleKey]*wasmhost.Module
@@ -99,7 +103,7 @@ func (r *Runner) module(ctx context.Context, spec *Spec, hk hostKey, mk moduleKe
 	if !ok {
 		var err error
 		h, err = wasmhost.New(ctx, wasmhost.Config{CacheDir: spec.CacheDir, MemoryLimitBytes: hk.memory,
-			MaxOutputBytes: hk.output, CloseOnContextDone: r.CloseOnContextDone, Logger: r.Logger})
+			MaxOutputBytes: hk.output, CloseOnContextDone: r.CloseOnContextDone, PauseGCDuringCalls: r.OwnProcess, Logger: r.Logger})
 		if err != nil {
 			return nil, err
 		}

@@ -36,6 +36,17 @@ type Config struct {
 	// CloseOnContextDone makes calls stop when their context ends, at a
 	// large cost in guest speed. Leave it off in worker processes.
 	CloseOnContextDone bool
+	// PauseGCDuringCalls turns the process's garbage collector off while
+	// guest code runs and back on between calls. Go cannot stop a
+	// goroutine in guest code, so a collection that starts during a long
+	// call cannot finish: the runtime then wakes every 100 µs to signal
+	// the guest's thread until the call returns, for as long as a module
+	// computes without calling the host (measured: 6,000 wake-ups a
+	// second, and the kernel's scheduler gave such a worker, in a cgroup
+	// of weight 10, both CPUs for seconds while everything else waited).
+	// Only for a process that runs one instance at a time: the setting
+	// is the whole process's.
+	PauseGCDuringCalls bool
 	// Logger receives the module's log messages; nil discards them.
 	Logger *slog.Logger
 }

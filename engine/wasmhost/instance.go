@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
@@ -109,14 +113,19 @@ func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
 	i.fFinish = mod.ExportedFunction(abi.ExportFinish)
 	if start := mod.ExportedFunction(abi.ExportStart); start != nil {
 		i.call = abi.ExportStart
-		if _, err := start.Call(i.callCtx(ctx)); err != nil {
+		resume := i.pauseGC()
+		_, err := start.Call(i.callCtx(ctx))
+		resume()
+		if err != nil {
 			err = i.callError(ctx, err)
 			mod.Close(ctx)
 			return nil, err
 		}
 	}
 	i.call = abi.ExportABIVersion
+	resume := i.pauseGC()
 	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(i.callCtx(ctx))
+	resume()
 	if err != nil {
 		err = i.callError(ctx, err)
 		mod.Close(ctx)
@@ -166,7 +175,7 @@ func (i *Instance) Partition(ctx context.Context, key []byte, r int) (p int, ok 
 	}
 	i.call = abi.ExportPartition
 	i.stack[0], i.stack[1], i.stack[2] = uint64(ptr), uint64(len(key)), api.EncodeI32(int32(r))
-	if err := i.fPart.CallWithStack(cctx, i.stack[:]); err != nil {
+	if err := i.callGuest(cctx, i.fPart); err != nil {
 		return 0, true, i.callError(ctx, err)
 	}
 	return int(api.DecodeI32(i.stack[0])), true, nil
@@ -254,7 +263,7 @@ func (i *Instance) Finish(ctx context.Context, sink Sink) error {
 	i.abort, i.failed, i.failMsg, i.failRecord = nil, false, "", abi.NoRecord
 	i.call, i.sink, i.values = abi.ExportFinish, sink, nil
 	defer func() { i.sink = nil }()
-	if err := i.fFinish.CallWithStack(i.callCtx(ctx), i.stack[:]); err != nil {
+	if err := i.callGuest(i.callCtx(ctx), i.fFinish); err != nil {
 		return i.callError(ctx, err)
 	}
 	if status := api.DecodeI32(i.stack[0]); status != abi.StatusOK {
@@ -277,6 +286,48 @@ func (i *Instance) Combine(ctx context.Context, chunk []byte, values ValueSource
 	return err
 }
 
+// callGuest calls fn with the instance's stack as arguments and results.
+func (i *Instance) callGuest(cctx context.Context, fn api.Function) error {
+	resume := i.pauseGC()
+	err := fn.CallWithStack(cctx, i.stack[:])
+	resume()
+	return err
+}
+
+// pauseGC turns the garbage collector off for a guest call where the
+// host's Config asks for it, and returns what turns it back on (see
+// Config.PauseGCDuringCalls). No cycle may be running when the guest
+// starts: turning the collector off waits for a cycle's marking, and a
+// cycle that ended since the last call is waited for to its very end,
+// whose last step (flushing each P's caches) needs this goroutine too.
+func (i *Instance) pauseGC() (resume func()) {
+	if !i.module.host.cfg.PauseGCDuringCalls {
+		return func() {}
+	}
+	percent := debug.SetGCPercent(-1)
+	limit := debug.SetMemoryLimit(math.MaxInt64)
+	metrics.Read(gcCycles.sample)
+	if n := gcCycles.sample[0].Value.Uint64(); n != gcCycles.seen {
+		// ReadMemStats stops the world, which it can only do once the
+		// collector has let go of it, at the end of its cycle.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		gcCycles.seen = n
+	}
+	return func() {
+		debug.SetMemoryLimit(limit)
+		debug.SetGCPercent(percent)
+	}
+}
+
+// gcCycles counts the collector's completed cycles (for pauseGC, which
+// runs on one goroutine at a time: PauseGCDuringCalls is for a process
+// with one instance).
+var gcCycles = struct {
+	sample []metrics.Sample
+	seen   uint64
+}{sample: []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}}
+
 func (i *Instance) callCtx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, instanceKey{}, i)
 }
@@ -296,7 +347,7 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 	defer func() { i.sink, i.values = nil, nil }()
 	i.stack[0] = uint64(ptr)
 	i.stack[1] = uint64(len(data))
-	if err := fn.CallWithStack(cctx, i.stack[:]); err != nil {
+	if err := i.callGuest(cctx, fn); err != nil {
 		return 0, i.callError(ctx, err)
 	}
 	status := api.DecodeI32(i.stack[0])
@@ -318,7 +369,7 @@ func (i *Instance) copyIn(ctx, cctx context.Context, data []byte) (uint32, error
 	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
 	i.stack[0] = api.EncodeI32(int32(len(data)))
 	i.allocating = uint64(len(data))
-	err := i.fAlloc.CallWithStack(cctx, i.stack[:])
+	err := i.callGuest(cctx, i.fAlloc)
 	if err != nil {
 		err = i.callError(ctx, err)
 	}

@@ -88,7 +88,7 @@ const progressEvery = 200 * time.Millisecond
 func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger) error {
 	r := bufio.NewReaderSize(in, 64<<10)
 	w := bufio.NewWriter(out)
-	runner := &task.Runner{Logger: logger, Memory: heapLimit}
+	runner := &task.Runner{Logger: logger, Memory: heapLimit, OwnProcess: true}
 	defer runner.Close(ctx)
 	for {
 		typ, body, err := readFrame(r)

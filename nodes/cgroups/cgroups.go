@@ -30,7 +30,7 @@ type Limits struct {
 
 // Options locate the kernel's files (tests point them at a fake tree).
 type Options struct {
-	// Name makes the node's group wmr-NAME-PID.
+	// Name makes the node's groups NAME-PID (one per tenant).
 	Name string
 	// MountInfo and SelfCgroup default to /proc/self/mountinfo and
 	// /proc/self/cgroup.
@@ -40,11 +40,21 @@ type Options struct {
 }
 
 // Manager owns the node's groups. Safe for concurrent use.
+//
+// The groups are tenant first, node second: wmr/t-TENANT/NODE-PID under
+// the node's own cgroup. Nodes started from the same cgroup (several on
+// one machine) share wmr and each tenant's t-TENANT, which holds the
+// tenant's CPU weight, so the machine's CPU is shared between tenants,
+// not between nodes: with a group per node at the top, a node running
+// only a low-weight tenant's work had as much CPU as a node running the
+// others'. Each node's own NODE-PID holds its workers, its memory cap and
+// its accounting.
 type Manager struct {
 	version int
-	// v1: the node's group in each hierarchy, by controller ("cpu",
+	// v1: the shared wmr group in each hierarchy, by controller ("cpu",
 	// "memory", "cpuacct"); v2: one directory, under "".
 	base map[string]string
+	leaf string // this node's group in each tenant's: NODE-PID
 	mu   sync.Mutex
 	set  map[string]Limits // tenant -> limits written
 }
@@ -86,13 +96,15 @@ func Open(o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	group := fmt.Sprintf("wmr-%s-%d", o.Name, o.PID)
-	m2, err2 := openV2(mounts, self, group, o.Name)
+	leaf := fmt.Sprintf("%s-%d", o.Name, o.PID)
+	m2, err2 := openV2(mounts, self, o.Name)
 	if err2 == nil {
+		m2.leaf = leaf
 		return m2, nil
 	}
-	m1, err1 := openV1(mounts, self, group, o.Name)
+	m1, err1 := openV1(mounts, self, o.Name)
 	if err1 == nil {
+		m1.leaf = leaf
 		return m1, nil
 	}
 	return nil, fmt.Errorf("no usable cgroup hierarchy: v2: %v; v1: %v", err2, err1)
@@ -171,7 +183,11 @@ func (m mount) under(p string) string {
 	return filepath.Join(m.dir, rel)
 }
 
-func openV2(mounts []mount, self map[string]string, group, node string) (*Manager, error) {
+// sharedGroup is the group under a node's own cgroup that every node
+// started from that cgroup shares.
+const sharedGroup = "wmr"
+
+func openV2(mounts []mount, self map[string]string, node string) (*Manager, error) {
 	var mt *mount
 	for i := range mounts {
 		if mounts[i].v2 {
@@ -197,18 +213,18 @@ func openV2(mounts []mount, self map[string]string, group, node string) (*Manage
 		return nil, fmt.Errorf("%s cannot hand cpu and memory to its children (a cgroup that holds processes cannot): %w", parent, err)
 	}
 	cleanStale(parent, node)
-	dir := filepath.Join(parent, group)
+	dir := filepath.Join(parent, sharedGroup)
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
 	if err := write(filepath.Join(dir, "cgroup.subtree_control"), "+cpu +memory"); err != nil {
-		os.Remove(dir)
+		removeShared(dir)
 		return nil, err
 	}
 	return &Manager{version: 2, base: map[string]string{"": dir}, set: map[string]Limits{}}, nil
 }
 
-func openV1(mounts []mount, self map[string]string, group, node string) (*Manager, error) {
+func openV1(mounts []mount, self map[string]string, node string) (*Manager, error) {
 	base := map[string]string{}
 	for _, c := range []string{"cpu", "memory", "cpuacct"} {
 		for _, mt := range mounts {
@@ -217,7 +233,7 @@ func openV1(mounts []mount, self map[string]string, group, node string) (*Manage
 			}
 			parent := mt.under(self[c])
 			cleanStale(parent, node)
-			dir := filepath.Join(parent, group)
+			dir := filepath.Join(parent, sharedGroup)
 			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				if c == "cpuacct" {
 					break // accounting only: go on without it
@@ -239,23 +255,57 @@ func openV1(mounts []mount, self map[string]string, group, node string) (*Manage
 }
 
 // cleanStale removes the groups of nodes of the same name whose process
-// is gone (a node killed without closing its manager), when empty.
+// is gone (a node killed without closing its manager), when empty, and
+// then the tenants' shared groups that nothing uses any more. It also
+// removes groups of the earlier layout, wmr-NODE-PID/t-TENANT.
 func cleanStale(parent, node string) {
-	ents, _ := os.ReadDir(parent)
-	prefix := "wmr-" + node + "-"
-	for _, e := range ents {
-		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), prefix))
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) || err != nil || alive(pid) {
-			continue
-		}
-		dir := filepath.Join(parent, e.Name())
-		subs, _ := os.ReadDir(dir)
-		for _, s := range subs {
-			if s.IsDir() {
-				syscall.Rmdir(filepath.Join(dir, s.Name()))
+	prefix := node + "-"
+	stale := func(name string) bool {
+		pid, err := strconv.Atoi(strings.TrimPrefix(name, prefix))
+		return strings.HasPrefix(name, prefix) && err == nil && !alive(pid)
+	}
+	shared := filepath.Join(parent, sharedGroup)
+	for _, t := range subdirs(shared) {
+		for _, leaf := range subdirs(filepath.Join(shared, t)) {
+			if stale(leaf) {
+				syscall.Rmdir(filepath.Join(shared, t, leaf))
 			}
 		}
+		removeShared(filepath.Join(shared, t))
+	}
+	for _, old := range subdirs(parent) {
+		if !stale(strings.TrimPrefix(old, "wmr-")) || !strings.HasPrefix(old, "wmr-") {
+			continue
+		}
+		for _, t := range subdirs(filepath.Join(parent, old)) {
+			syscall.Rmdir(filepath.Join(parent, old, t))
+		}
+		syscall.Rmdir(filepath.Join(parent, old))
+	}
+}
+
+// subdirs lists the directories in dir.
+func subdirs(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// removeShared removes a group other nodes may still use: only when it
+// has no groups in it (the kernel refuses otherwise; on a fake tree, the
+// test's, it is checked here).
+func removeShared(dir string) {
+	if isCgroupFS(dir) {
 		syscall.Rmdir(dir)
+		return
+	}
+	if len(subdirs(dir)) == 0 {
+		os.RemoveAll(dir)
 	}
 }
 
@@ -294,8 +344,15 @@ func write(path, value string) error {
 	return nil
 }
 
-// tenantDir is the directory of tenant's group in a hierarchy.
+// tenantDir is the directory of tenant's group in a hierarchy, shared by
+// the nodes started from one cgroup: it holds the tenant's CPU weight.
 func tenantDir(base, tenant string) string { return filepath.Join(base, "t-"+tenant) }
+
+// nodeDir is the directory of this node's group in tenant's: the
+// tenant's workers on this node, their memory cap and accounting.
+func (m *Manager) nodeDir(controller, tenant string) string {
+	return filepath.Join(tenantDir(m.base[controller], tenant), m.leaf)
+}
 
 // Set makes tenant's group if needed and writes its limits when they
 // changed.
@@ -309,28 +366,14 @@ func (m *Manager) Set(tenant string, l Limits) error {
 	if old, ok := m.set[tenant]; ok && old == l {
 		return nil
 	}
-	for _, base := range m.base {
-		if err := os.Mkdir(tenantDir(base, tenant), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("make tenant %s's cgroup: %w", tenant, err)
-		}
-	}
+	// Another node may remove the tenant's shared group when its own last
+	// group in it goes, between our making it and our group in it: try
+	// again then.
 	var err error
-	if m.version == 2 {
-		dir := tenantDir(m.base[""], tenant)
-		mem := "max"
-		if l.Memory > 0 {
-			mem = strconv.FormatInt(l.Memory, 10)
+	for try := 0; try < 3; try++ {
+		if err = m.makeGroups(tenant, l); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
 		}
-		err = errors.Join(write(filepath.Join(dir, "cpu.weight"), strconv.Itoa(l.CPUWeight)),
-			write(filepath.Join(dir, "memory.max"), mem),
-			write(filepath.Join(dir, "memory.swap.max"), "0"))
-	} else {
-		mem := "-1"
-		if l.Memory > 0 {
-			mem = strconv.FormatInt(l.Memory, 10)
-		}
-		err = errors.Join(write(filepath.Join(tenantDir(m.base["cpu"], tenant), "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
-			write(filepath.Join(tenantDir(m.base["memory"], tenant), "memory.limit_in_bytes"), mem))
 	}
 	if err != nil {
 		return fmt.Errorf("set tenant %s's cgroup limits: %w", tenant, err)
@@ -339,13 +382,47 @@ func (m *Manager) Set(tenant string, l Limits) error {
 	return nil
 }
 
+// makeGroups makes tenant's shared group and this node's in it, and
+// writes their limits: the CPU weight on the shared one, the memory cap
+// on the node's.
+func (m *Manager) makeGroups(tenant string, l Limits) error {
+	for c, base := range m.base {
+		for _, dir := range []string{tenantDir(base, tenant), m.nodeDir(c, tenant)} {
+			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("make tenant %s's cgroup: %w", tenant, err)
+			}
+			if m.version == 2 && dir == tenantDir(base, tenant) {
+				if err := write(filepath.Join(dir, "cgroup.subtree_control"), "+cpu +memory"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if m.version == 2 {
+		mem := "max"
+		if l.Memory > 0 {
+			mem = strconv.FormatInt(l.Memory, 10)
+		}
+		node := m.nodeDir("", tenant)
+		return errors.Join(write(filepath.Join(tenantDir(m.base[""], tenant), "cpu.weight"), strconv.Itoa(l.CPUWeight)),
+			write(filepath.Join(node, "memory.max"), mem),
+			write(filepath.Join(node, "memory.swap.max"), "0"))
+	}
+	mem := "-1"
+	if l.Memory > 0 {
+		mem = strconv.FormatInt(l.Memory, 10)
+	}
+	return errors.Join(write(filepath.Join(tenantDir(m.base["cpu"], tenant), "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
+		write(filepath.Join(m.nodeDir("memory", tenant), "memory.limit_in_bytes"), mem))
+}
+
 // Shares is cgroup v1's cpu.shares for a v2-scale weight (100 -> 1024).
 func Shares(weight int) int { return max(2, weight*1024/DefaultWeight) }
 
 // Place moves process pid into tenant's group (Set must have made it).
 func (m *Manager) Place(tenant string, pid int) error {
 	for _, c := range m.controllers() {
-		if err := write(filepath.Join(tenantDir(m.base[c], tenant), "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+		if err := write(filepath.Join(m.nodeDir(c, tenant), "cgroup.procs"), strconv.Itoa(pid)); err != nil {
 			return fmt.Errorf("move worker %d into tenant %s's cgroup: %w", pid, tenant, err)
 		}
 	}
@@ -369,7 +446,7 @@ func (m *Manager) PlaceThread(tenant string, tid int) error {
 		if m.base[c] == "" {
 			continue
 		}
-		if err := write(filepath.Join(tenantDir(m.base[c], tenant), "tasks"), strconv.Itoa(tid)); err != nil {
+		if err := write(filepath.Join(m.nodeDir(c, tenant), "tasks"), strconv.Itoa(tid)); err != nil {
 			return fmt.Errorf("move thread %d into tenant %s's cgroup: %w", tid, tenant, err)
 		}
 	}
@@ -392,9 +469,9 @@ func (m *Manager) controllers() []string {
 func (m *Manager) OOMKills(tenant string) int64 {
 	var path string
 	if m.version == 2 {
-		path = filepath.Join(tenantDir(m.base[""], tenant), "memory.events")
+		path = filepath.Join(m.nodeDir("", tenant), "memory.events")
 	} else {
-		path = filepath.Join(tenantDir(m.base["memory"], tenant), "memory.oom_control")
+		path = filepath.Join(m.nodeDir("memory", tenant), "memory.oom_control")
 	}
 	return readKey(path, "oom_kill")
 }
@@ -423,13 +500,13 @@ func (m *Manager) Limits(tenant string) (Limits, bool) {
 // where the hierarchy does not account it (v1 without cpuacct).
 func (m *Manager) CPUTime(tenant string) (time.Duration, bool) {
 	if m.version == 2 {
-		us := readKey(filepath.Join(tenantDir(m.base[""], tenant), "cpu.stat"), "usage_usec")
+		us := readKey(filepath.Join(m.nodeDir("", tenant), "cpu.stat"), "usage_usec")
 		return time.Duration(us) * time.Microsecond, us >= 0
 	}
 	if m.base["cpuacct"] == "" {
 		return 0, false
 	}
-	b, err := os.ReadFile(filepath.Join(tenantDir(m.base["cpuacct"], tenant), "cpuacct.usage"))
+	b, err := os.ReadFile(filepath.Join(m.nodeDir("cpuacct", tenant), "cpuacct.usage"))
 	if err != nil {
 		return 0, false
 	}
@@ -454,25 +531,24 @@ func readKey(path, key string) int64 {
 	return -1
 }
 
-// Close removes the node's groups; a group still holding a process (a
-// worker that has not exited yet) stays, and the next node of the same
-// name removes it.
+// Close removes the node's groups, then the shared ones no other node
+// uses; a group still holding a process (a worker that has not exited
+// yet) stays, and the next node of the same name removes it.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error
 	for _, base := range m.base {
-		subs, _ := os.ReadDir(base)
-		for _, s := range subs {
-			if s.IsDir() && strings.HasPrefix(s.Name(), "t-") {
-				if err := rmdirWait(filepath.Join(base, s.Name())); err != nil {
-					errs = append(errs, err)
-				}
+		for _, t := range subdirs(base) {
+			if !strings.HasPrefix(t, "t-") {
+				continue
 			}
+			if err := rmdirWait(filepath.Join(base, t, m.leaf)); err != nil {
+				errs = append(errs, err)
+			}
+			removeShared(filepath.Join(base, t))
 		}
-		if err := rmdirWait(base); err != nil {
-			errs = append(errs, err)
-		}
+		removeShared(base)
 	}
 	return errors.Join(errs...)
 }

@@ -38,13 +38,13 @@ func TestRealHierarchy(t *testing.T) {
 	}
 	own, _ := os.ReadFile("/proc/" + strconv.Itoa(spin.Process.Pid) + "/cgroup")
 	spin.Wait()
-	if !strings.Contains(string(own), "/t-alice") {
+	if !strings.Contains(string(own), "/t-alice/"+m.leaf) {
 		t.Errorf("the placed process's cgroups:\n%s", own)
 	}
 	if m.Version() == 1 {
 		for file, want := range map[string]string{
-			filepath.Join(m.base["cpu"], "t-alice", "cpu.shares"):               "3072",
-			filepath.Join(m.base["memory"], "t-alice", "memory.limit_in_bytes"): strconv.Itoa(64 << 20),
+			filepath.Join(m.base["cpu"], "t-alice", "cpu.shares"):                "3072",
+			filepath.Join(m.nodeDir("memory", "alice"), "memory.limit_in_bytes"): strconv.Itoa(64 << 20),
 		} {
 			if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != want {
 				t.Errorf("%s = %q, want %s", file, b, want)
@@ -60,10 +60,65 @@ func TestRealHierarchy(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range m.base {
-		if _, err := os.Stat(d); !os.IsNotExist(err) {
-			t.Errorf("%s left after Close: %v", d, err)
+	for c, base := range m.base {
+		// The shared groups stay while another node (a test running in
+		// parallel) has a group in them.
+		for _, d := range []string{m.nodeDir(c, "alice"), tenantDir(base, "alice"), base} {
+			if _, err := os.Stat(d); !os.IsNotExist(err) && (d == m.nodeDir(c, "alice") || len(subdirs(d)) == 0) {
+				t.Errorf("%s left after Close: %v", d, err)
+			}
 		}
+	}
+}
+
+// Two nodes started from one cgroup (two nodes on one machine) share each
+// tenant's group, where its CPU weight is, and each has its own group in
+// it; the shared group goes when the last node's does.
+func TestNodesShareTenantGroups(t *testing.T) {
+	n1, err := Open(Options{Name: "share1"})
+	if err != nil {
+		t.Skipf("no writable cgroup here: %v", err)
+	}
+	defer n1.Close()
+	n2, err := Open(Options{Name: "share2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	for _, m := range []*Manager{n1, n2} {
+		if err := m.Set("carol", Limits{CPUWeight: 200, Memory: 32 << 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := "cpu"
+	if n1.Version() == 2 {
+		c = ""
+	}
+	shared := tenantDir(n1.base[c], "carol")
+	if shared != tenantDir(n2.base[c], "carol") {
+		t.Fatalf("the nodes' tenant groups differ: %s and %s", shared, tenantDir(n2.base[c], "carol"))
+	}
+	if got := subdirs(shared); !slices.Contains(got, n1.leaf) || !slices.Contains(got, n2.leaf) {
+		t.Fatalf("%s holds %q, want both nodes' groups", shared, got)
+	}
+	if err := n1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shared); err != nil {
+		t.Fatalf("the tenant's group went with one node while the other used it: %v", err)
+	}
+	if _, err := os.Stat(n1.nodeDir(c, "carol")); !os.IsNotExist(err) {
+		t.Fatalf("the closed node's group stayed: %v", err)
+	}
+	// The other node can still place work there, and make groups anew.
+	if err := n2.Set("dave", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shared); !os.IsNotExist(err) {
+		t.Fatalf("the tenant's group stayed after both nodes closed: %v", err)
 	}
 }
 
@@ -86,20 +141,22 @@ func TestV2FakeTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Version() != 2 || m.base[""] != filepath.Join(self, "wmr-n1-4242") {
+	if m.Version() != 2 || m.base[""] != filepath.Join(self, "wmr") {
 		t.Fatalf("opened %s", m)
 	}
 	if err := m.Set("bob", Limits{CPUWeight: 50, Memory: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(m.base[""], "t-bob", "memory.events"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644)
-	os.WriteFile(filepath.Join(m.base[""], "t-bob", "cpu.stat"), []byte("usage_usec 1500000\nuser_usec 1000000\n"), 0o644)
+	node := filepath.Join(m.base[""], "t-bob", "n1-4242")
+	os.WriteFile(filepath.Join(node, "memory.events"), []byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"), 0o644)
+	os.WriteFile(filepath.Join(node, "cpu.stat"), []byte("usage_usec 1500000\nuser_usec 1000000\n"), 0o644)
 	for file, want := range map[string]string{
-		filepath.Join(self, "cgroup.subtree_control"):         "+cpu +memory",
-		filepath.Join(m.base[""], "cgroup.subtree_control"):   "+cpu +memory",
-		filepath.Join(m.base[""], "t-bob", "cpu.weight"):      "50",
-		filepath.Join(m.base[""], "t-bob", "memory.max"):      strconv.Itoa(1 << 30),
-		filepath.Join(m.base[""], "t-bob", "memory.swap.max"): "0",
+		filepath.Join(self, "cgroup.subtree_control"):                "+cpu +memory",
+		filepath.Join(m.base[""], "cgroup.subtree_control"):          "+cpu +memory",
+		filepath.Join(m.base[""], "t-bob", "cgroup.subtree_control"): "+cpu +memory",
+		filepath.Join(m.base[""], "t-bob", "cpu.weight"):             "50",
+		filepath.Join(node, "memory.max"):                            strconv.Itoa(1 << 30),
+		filepath.Join(node, "memory.swap.max"):                       "0",
 	} {
 		if b, _ := os.ReadFile(file); string(b) != want {
 			t.Errorf("%s = %q, want %q", file, b, want)
@@ -108,7 +165,7 @@ func TestV2FakeTree(t *testing.T) {
 	if err := m.Place("bob", 777); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(m.base[""], "t-bob", "cgroup.procs")); string(b) != "777" {
+	if b, _ := os.ReadFile(filepath.Join(node, "cgroup.procs")); string(b) != "777" {
 		t.Errorf("cgroup.procs = %q", b)
 	}
 	if n := m.OOMKills("bob"); n != 1 {
@@ -119,6 +176,9 @@ func TestV2FakeTree(t *testing.T) {
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(m.base[""]); !os.IsNotExist(err) {
+		t.Errorf("%s left after Close: %v", m.base[""], err)
 	}
 
 	// Without the controllers delegated (as on our machines), v2 says so.
@@ -185,7 +245,7 @@ func TestPlaceThread(t *testing.T) {
 		if len(f) != 3 {
 			continue
 		}
-		controllers, inBob := strings.Split(f[1], ","), strings.HasSuffix(f[2], "/t-bob")
+		controllers, inBob := strings.Split(f[1], ","), strings.HasSuffix(f[2], "/t-bob/"+m.leaf)
 		if slices.Contains(controllers, "cpu") && !inBob || slices.Contains(controllers, "memory") && inBob {
 			t.Errorf("thread %d's cgroup line %q", p.tid, line)
 		}
@@ -199,5 +259,43 @@ func TestPlaceThread(t *testing.T) {
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A node killed without closing its manager leaves its groups; the next
+// node of the same name removes them when it starts, and the shared
+// tenant group with them when nothing else uses it.
+func TestStaleGroupsOfAKilledNode(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := Open(Options{Name: "stale-unit", PID: gone.Process.Pid})
+	if err != nil {
+		t.Skipf("no writable cgroup here: %v", err)
+	}
+	if err := dead.Set("erin", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	c := "cpu"
+	if dead.Version() == 2 {
+		c = ""
+	}
+	left := dead.nodeDir(c, "erin")
+	if _, err := os.Stat(left); err != nil {
+		t.Fatal(err)
+	}
+	next, err := Open(Options{Name: "stale-unit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Fatalf("the killed node's group %s stayed: %v", left, err)
+	}
+	if d := tenantDir(next.base[c], "erin"); len(subdirs(d)) == 0 {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Fatalf("the unused tenant group %s stayed: %v", d, err)
+		}
 	}
 }

@@ -12,7 +12,11 @@
 //     cgroup (cpu.shares, memory.limit_in_bytes, memory.oom_control,
 //     cpuacct.usage).
 //
-// Under the node's cgroup in each hierarchy it makes wmr-NODE-PID, and
-// in it one group per tenant, t-TENANT. Neither usable is an error that
-// says why; the node then runs workers as before (fair share by slots).
+// Under the node's cgroup in each hierarchy it makes wmr/t-TENANT/NODE-PID:
+// a group per tenant, shared by the nodes started from the same cgroup
+// (several on one machine), with the tenant's CPU weight, and in it the
+// node's own group with the tenant's workers there and its memory cap.
+// The machine's CPU is so shared between tenants, not between nodes.
+// Neither usable is an error that says why; the node then runs workers as
+// before (fair share by slots).
 package cgroups
