@@ -36,8 +36,9 @@ type Config struct {
 	// CloseOnContextDone makes calls stop when their context ends, at a
 	// large cost in guest speed. Leave it off in worker processes.
 	CloseOnContextDone bool
-	// PauseGCDuringCalls turns the process's garbage collector off while
-	// guest code runs and back on between calls. Go cannot stop a
+	// PauseGCDuringCalls turns the process's garbage collector's GOGC
+	// pacing off while guest code runs (its memory limit stays) and back
+	// on between calls. Go cannot stop a
 	// goroutine in guest code, so a collection that starts during a long
 	// call cannot finish: the runtime then wakes every 100 µs to signal
 	// the guest's thread until the call returns, for as long as a module

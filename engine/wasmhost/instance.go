@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -294,18 +293,21 @@ func (i *Instance) callGuest(cctx context.Context, fn api.Function) error {
 	return err
 }
 
-// pauseGC turns the garbage collector off for a guest call where the
-// host's Config asks for it, and returns what turns it back on (see
-// Config.PauseGCDuringCalls). No cycle may be running when the guest
-// starts: turning the collector off waits for a cycle's marking, and a
-// cycle that ended since the last call is waited for to its very end,
-// whose last step (flushing each P's caches) needs this goroutine too.
+// pauseGC turns the garbage collector's GOGC pacing off for a guest call
+// where the host's Config asks for it, and returns what turns it back on
+// (see Config.PauseGCDuringCalls). The memory limit stays: a call whose
+// host functions allocate past it is still collected (keeping the
+// worker's memory within its budget matters more; a collection that
+// starts in a host function can finish at the guest's next call into the
+// host). No cycle may be running when the guest starts: turning the
+// pacing off waits for a cycle's marking, and a cycle that ended since
+// the last call is waited for to its very end, whose last step (flushing
+// each P's caches) needs this goroutine too.
 func (i *Instance) pauseGC() (resume func()) {
 	if !i.module.host.cfg.PauseGCDuringCalls {
 		return func() {}
 	}
 	percent := debug.SetGCPercent(-1)
-	limit := debug.SetMemoryLimit(math.MaxInt64)
 	metrics.Read(gcCycles.sample)
 	if n := gcCycles.sample[0].Value.Uint64(); n != gcCycles.seen {
 		// ReadMemStats stops the world, which it can only do once the
@@ -314,10 +316,7 @@ func (i *Instance) pauseGC() (resume func()) {
 		runtime.ReadMemStats(&ms)
 		gcCycles.seen = n
 	}
-	return func() {
-		debug.SetMemoryLimit(limit)
-		debug.SetGCPercent(percent)
-	}
+	return func() { debug.SetGCPercent(percent) }
 }
 
 // gcCycles counts the collector's completed cycles (for pauseGC, which
