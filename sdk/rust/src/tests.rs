@@ -358,3 +358,22 @@ fn words_agree_with_runes_one_at_a_time() {
         assert_eq!(words(&line).collect::<Vec<_>>(), reference(&line), "line {:?}", String::from_utf8_lossy(&line));
     }
 }
+
+/// word_at agrees with reading byte by byte, for every length and offset
+/// around one and two words.
+#[test]
+fn word_at_matches_bytes() {
+    let all: Vec<u8> = (1..=24u8).map(|i| i.wrapping_mul(37)).collect();
+    for n in 0..=all.len() {
+        let b = &all[..n];
+        for at in 0..=n + 9 {
+            let mut want = 0u64;
+            for i in 0..8 {
+                if at + i < n {
+                    want |= (b[at + i] as u64) << (8 * i);
+                }
+            }
+            assert_eq!(crate::text::word_at(b, at), want, "len {} at {}", n, at);
+        }
+    }
+}

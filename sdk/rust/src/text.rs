@@ -83,11 +83,16 @@ pub(crate) fn word_at(b: &[u8], at: usize) -> u64 {
         // The last 8 bytes, shifted so that byte `at` comes first.
         return u64::from_le_bytes(b[n - 8..].try_into().unwrap()) >> (8 * (8 - (n - at)));
     }
-    let mut x = 0u64;
-    for (i, &c) in b[at..].iter().enumerate() {
-        x |= (c as u64) << (8 * i);
+    // 1 to 7 bytes (most words): two overlapping loads, or three bytes,
+    // not a loop; the overlapping bytes are the same in both.
+    let r = &b[at..];
+    let m = r.len();
+    if m >= 4 {
+        let lo = u32::from_le_bytes(r[..4].try_into().unwrap()) as u64;
+        let hi = u32::from_le_bytes(r[m - 4..].try_into().unwrap()) as u64;
+        return lo | hi << (8 * (m - 4));
     }
-    x
+    r[0] as u64 | (r[m / 2] as u64) << (8 * (m / 2)) | (r[m - 1] as u64) << (8 * (m - 1))
 }
 
 /// The high bit of each byte of x, gathered into 8 bits.
