@@ -112,9 +112,9 @@ func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
 	i.fFinish = mod.ExportedFunction(abi.ExportFinish)
 	if start := mod.ExportedFunction(abi.ExportStart); start != nil {
 		i.call = abi.ExportStart
-		resume := i.pauseGC()
+		gc := i.pauseGC()
 		_, err := start.Call(i.callCtx(ctx))
-		resume()
+		i.resumeGC(gc)
 		if err != nil {
 			err = i.callError(ctx, err)
 			mod.Close(ctx)
@@ -122,9 +122,9 @@ func (m *Module) Instantiate(ctx context.Context) (*Instance, error) {
 		}
 	}
 	i.call = abi.ExportABIVersion
-	resume := i.pauseGC()
+	gc := i.pauseGC()
 	res, err := mod.ExportedFunction(abi.ExportABIVersion).Call(i.callCtx(ctx))
-	resume()
+	i.resumeGC(gc)
 	if err != nil {
 		err = i.callError(ctx, err)
 		mod.Close(ctx)
@@ -287,15 +287,15 @@ func (i *Instance) Combine(ctx context.Context, chunk []byte, values ValueSource
 
 // callGuest calls fn with the instance's stack as arguments and results.
 func (i *Instance) callGuest(cctx context.Context, fn api.Function) error {
-	resume := i.pauseGC()
+	gc := i.pauseGC()
 	err := fn.CallWithStack(cctx, i.stack[:])
-	resume()
+	i.resumeGC(gc)
 	return err
 }
 
 // pauseGC turns the garbage collector's GOGC pacing off for a guest call
-// where the host's Config asks for it, and returns what turns it back on
-// (see Config.PauseGCDuringCalls). The memory limit stays: a call whose
+// where the host's Config asks for it, and returns the setting resumeGC
+// puts back (see Config.PauseGCDuringCalls). The memory limit stays: a call whose
 // host functions allocate past it is still collected (keeping the
 // worker's memory within its budget matters more; a collection that
 // starts in a host function can finish at the guest's next call into the
@@ -303,11 +303,11 @@ func (i *Instance) callGuest(cctx context.Context, fn api.Function) error {
 // pacing off waits for a cycle's marking, and a cycle that ended since
 // the last call is waited for to its very end, whose last step (flushing
 // each P's caches) needs this goroutine too.
-func (i *Instance) pauseGC() (resume func()) {
+func (i *Instance) pauseGC() (percent int) {
 	if !i.module.host.cfg.PauseGCDuringCalls {
-		return func() {}
+		return 0
 	}
-	percent := debug.SetGCPercent(-1)
+	percent = debug.SetGCPercent(-1)
 	metrics.Read(gcCycles.sample)
 	if n := gcCycles.sample[0].Value.Uint64(); n != gcCycles.seen {
 		// ReadMemStats stops the world, which it can only do once the
@@ -316,7 +316,14 @@ func (i *Instance) pauseGC() (resume func()) {
 		runtime.ReadMemStats(&ms)
 		gcCycles.seen = n
 	}
-	return func() { debug.SetGCPercent(percent) }
+	return percent
+}
+
+// resumeGC puts back the pacing pauseGC returned.
+func (i *Instance) resumeGC(percent int) {
+	if i.module.host.cfg.PauseGCDuringCalls {
+		debug.SetGCPercent(percent)
+	}
 }
 
 // gcCycles counts the collector's completed cycles (for pauseGC, which
