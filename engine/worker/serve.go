@@ -74,8 +74,8 @@ func heapLimit(spec *task.Spec, guestBytes int64) {
 		sort = task.DefaultSortBufferBytes
 	}
 	limit := sort*5/4 + 48<<20
-	if room := dataLimit() - guestBytes; dataLimit() > 0 && room > 0 {
-		limit = min(limit, room/10*8)
+	if hard := dataLimit(); hard > 0 && hard > guestBytes {
+		limit = min(limit, (hard-guestBytes)/10*8)
 	}
 	debug.SetMemoryLimit(limit)
 }

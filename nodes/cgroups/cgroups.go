@@ -274,7 +274,7 @@ func cleanStale(parent, node string) {
 		removeShared(filepath.Join(shared, t))
 	}
 	for _, old := range subdirs(parent) {
-		if !stale(strings.TrimPrefix(old, "wmr-")) || !strings.HasPrefix(old, "wmr-") {
+		if !strings.HasPrefix(old, "wmr-") || !stale(strings.TrimPrefix(old, "wmr-")) {
 			continue
 		}
 		for _, t := range subdirs(filepath.Join(parent, old)) {

@@ -537,9 +537,9 @@ static void emit_to_host(wmr_emitter *e, wmr_bytes key, wmr_bytes value);
  * at the slot its probe begins at, the usual case of a word count; it
  * returns 0 for any other, which ct_sum then takes. */
 static inline int ct_hit(const uint8_t *kp, size_t kn, int64_t x) {
-    if (kn > 16 || !ct.nslots || !in_memory16(kp)) return 0;
-    uint64_t a = ct_load64(kp), b = ct_load64(kp + 8);
-    uint64_t k0 = kn >= 8 ? a : a & ~(~0ULL << (8 * kn)), k1 = kn <= 8 ? 0 : kn >= 16 ? b : b & ~(~0ULL << (8 * (kn - 8)));
+    if (kn > 16 || !ct.nslots) return 0;
+    uint64_t k0, k1;
+    ct_words(kp, kn, &k0, &k1);
     centry *e = &ct.slots[ct_hash(k0, k1, kp, kn) & (ct.nslots - 1)];
     if (e->k0 != k0 || e->k1 != k1 || e->used != kn + 1) return 0;
     e->sum += x;
