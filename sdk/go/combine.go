@@ -30,6 +30,8 @@ type combineTable struct {
 	g      *guest
 	sum    bool           // the combiner is Sum: values are counted in entry.sum
 	slots  []combineEntry // open addressing; used == 0: empty
+	base   unsafe.Pointer // &slots[0]
+	mask   uint64         // len(slots) - 1
 	order  []int32        // the slot of each key, in the order keys first came
 	chains []valueChain   // each key's values, by its place in order (not Sum)
 	keys   []byte         // every entry's key, back to back
@@ -81,7 +83,8 @@ func newCombineTable(g *guest, job *Job, memoryLimit int64) *combineTable {
 			budget = n
 		}
 	}
-	t := &combineTable{g: g, budget: int(budget), slots: make([]combineEntry, 1024)}
+	t := &combineTable{g: g, budget: int(budget)}
+	t.setSlots(make([]combineEntry, 1024))
 	t.sum = reflect.ValueOf(job.Combine).Pointer() == sumPointer
 	return t
 }
@@ -92,27 +95,43 @@ func (t *combineTable) bytes() int {
 		cap(t.order)*4 + cap(t.chains)*int(unsafe.Sizeof(valueChain{}))
 }
 
-// keyWords reads key's first 16 bytes as two zero-padded little-endian
-// words when the key's slice has 16 bytes of capacity to load at once (a
-// key from Words, a subslice of the host's batch, usually has); ok is
-// false otherwise, and keyWordsCopied reads it.
-func keyWords(key []byte) (k0, k1 uint64, ok bool) {
-	if cap(key) < 16 {
+// keyWords reads key's first 16 bytes (n of them its own, n <= 16) as
+// two zero-padded little-endian words, when the 16 bytes from its start
+// may be read at once: within its capacity, or within the host's batch
+// (a word from Words, a subslice of a line, usually is). ok is false
+// otherwise, and keyWordsCopied reads it. Small enough to inline.
+func keyWords(key []byte, n int) (k0, k1 uint64, ok bool) {
+	p := unsafe.Pointer(unsafe.SliceData(key))
+	if cap(key) < 16 && uintptr(p)-batchLo >= batchReach {
 		return 0, 0, false
 	}
-	b, n := key[:16:16], min(len(key), 16)
-	return binary.LittleEndian.Uint64(b[:8]) & keyMask[n][0], binary.LittleEndian.Uint64(b[8:]) & keyMask[n][1], true
+	s := uint(8 * n) // shifts of 64 or more give 0 in Go
+	return *(*uint64)(p) & (1<<s - 1), *(*uint64)(unsafe.Add(p, 8)) & (^uint64(0) >> (128 - s)), true
 }
 
-// keyMask[n] keeps a key's first n bytes (of 16) in its two words.
-var keyMask = func() (m [17][2]uint64) {
-	for n := range m {
-		for i := 0; i < n; i++ {
-			m[n][i/8] |= 0xff << (8 * (i % 8))
-		}
+// batchLo and batchLen bound the module's input buffer (guest.alloc),
+// which holds the host's batch and at least readSlack bytes past it:
+// Words and keyWords read whole words past a line's or a key's end
+// there, and mask off what is not theirs. A line's slice cannot offer
+// those bytes as capacity: the next record lies there, and a map that
+// appends to its line would overwrite it.
+var batchLo, batchLen uintptr
+
+// batchReach is batchLen less 16: a key starting below batchLo+batchReach
+// has 16 bytes to read in the buffer.
+var batchReach uintptr
+
+// readSlack is the room past a batch in the input buffer.
+const readSlack = 16
+
+// readableFrom is how many bytes from the start of b may be read:
+// to the input buffer's end when b lies in it, else its capacity.
+func readableFrom(b []byte) int {
+	if p := uintptr(unsafe.Pointer(unsafe.SliceData(b))) - batchLo; p < batchLen {
+		return int(batchLen - p)
 	}
-	return m
-}()
+	return cap(b)
+}
 
 // keyWordsCopied is keyWords through a copy, for a key with less capacity.
 func keyWordsCopied(key []byte) (k0, k1 uint64) {
@@ -137,7 +156,7 @@ func keyHash(k0, k1 uint64, key []byte) uint64 {
 
 // entry finds or adds (added) key's entry.
 func (t *combineTable) entry(key []byte) (e *combineEntry, added bool) {
-	k0, k1, ok := keyWords(key)
+	k0, k1, ok := keyWords(key, min(len(key), 16))
 	if !ok {
 		k0, k1 = keyWordsCopied(key)
 	}
@@ -161,10 +180,14 @@ func (t *combineTable) entry(key []byte) (e *combineEntry, added bool) {
 	}
 }
 
+func (t *combineTable) setSlots(s []combineEntry) {
+	t.slots, t.base, t.mask = s, unsafe.Pointer(&s[0]), uint64(len(s)-1)
+}
+
 // grow doubles the table, moving the entries in the order keys first came.
 func (t *combineTable) grow() {
 	old := t.slots
-	t.slots = make([]combineEntry, len(old)*2)
+	t.setSlots(make([]combineEntry, len(old)*2))
 	mask := uint64(len(t.slots) - 1)
 	for k, at := range t.order {
 		e := &old[at]

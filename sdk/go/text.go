@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // isASCIILetter is unicode.IsLetter for the ASCII range, the common case.
@@ -41,7 +42,12 @@ func Words(line []byte) iter.Seq[[]byte] {
 		// (Go's wasm code pays for every byte a loop touches). Only where a
 		// byte outside ASCII matters are runes decoded one at a time.
 		i, n := 0, len(line)
-		whole := line[:cap(line)]
+		if n == 0 {
+			return
+		}
+		// The bytes past the line that may be read: within the host's
+		// batch (readableFrom), or the line's capacity.
+		whole := unsafe.Slice(unsafe.SliceData(line), readableFrom(line))
 		for i < n {
 			var x uint64
 			if i+8 <= len(whole) {

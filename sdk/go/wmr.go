@@ -1,12 +1,12 @@
 package wmr
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"github.com/wmr-dev/wmr/abi"
 )
@@ -139,8 +139,10 @@ func Log(level int, format string, args ...any) {
 }
 
 func (g *guest) alloc(size int32) []byte {
-	if int(size) > cap(g.input) {
-		g.input = make([]byte, size)
+	if int(size)+readSlack > cap(g.input) {
+		g.input = make([]byte, size, int(size)+readSlack)
+		batchLo = uintptr(unsafe.Pointer(unsafe.SliceData(g.input)))
+		batchLen, batchReach = uintptr(cap(g.input)), uintptr(cap(g.input)-16)
 	}
 	return g.input[:size]
 }
@@ -357,13 +359,12 @@ func (e *Emitter) Emit(key, value []byte) {
 			// every word of a word count) is counted here, without the calls
 			// into the table: in Go's wasm code they cost more than the
 			// lookup. This is the table's entry for that case.
-			if n := len(key); cap(key) >= 16 && n <= 16 {
-				// keyWords, written out: Go will not inline it.
-				b := key[:16:16]
-				k0, k1 := binary.LittleEndian.Uint64(b[:8])&keyMask[n][0], binary.LittleEndian.Uint64(b[8:])&keyMask[n][1]
-				if en := &t.slots[keyHash(k0, k1, key)&uint64(len(t.slots)-1)]; en.k0 == k0 && en.k1 == k1 && int(en.used) == n+1 {
-					en.sum += int64(value[0] - '0')
-					return
+			if n := len(key); n <= 16 {
+				if k0, k1, ok := keyWords(key, n); ok {
+					if en := (*combineEntry)(unsafe.Add(t.base, (keyHash(k0, k1, key)&t.mask)*32)); (en.k0^k0)|(en.k1^k1)|uint64(en.used^uint32(n+1)) == 0 {
+						en.sum += int64(value[0] - '0')
+						return
+					}
 				}
 			}
 			t.addSum(key, int64(value[0]-'0'))

@@ -414,15 +414,21 @@ func TestWordsMatchesReference(t *testing.T) {
 	pieces := []string{"a", "Z", " ", ",", "1", "é", "日", "\u2160", "λ", "\xe9", "\xc3", "\xff", "\u00a0", "ß",
 		"word", "abcdefghijklmnopqrstu", "@", "[", "`", "{", "\t"}
 	rng := rand.New(rand.NewPCG(1, 2))
+	g := newGuest(nil)
+	t.Cleanup(func() { batchLo, batchLen, batchReach = 0, 0, 0 })
 	for range 20000 {
 		var b []byte
 		for range rng.IntN(40) {
 			b = append(b, pieces[rng.IntN(len(pieces))]...)
 		}
-		// Words reads past a line's end where its slice has capacity (a
-		// line in the host's batch): letters there must not count.
+		// Words reads past a line's end where its slice has capacity, or
+		// where the line lies in the host's batch (the module's input
+		// buffer, which the line's slice gives no capacity of): letters
+		// there must not count.
 		followed := append(append([]byte(nil), b...), "lettersafter"[:rng.IntN(13)]...)
-		for _, line := range [][]byte{b, followed[:len(b)]} {
+		inBatch := g.alloc(int32(len(followed)))
+		copy(inBatch, followed)
+		for _, line := range [][]byte{b, followed[:len(b)], inBatch[:len(b):len(b)]} {
 			var got []string
 			for w := range Words(line) {
 				got = append(got, string(w))
@@ -440,7 +446,8 @@ func TestWordsMatchesReference(t *testing.T) {
 // 40 slots, on average, from where their probes begin.
 func TestCombineTableSpreadsKeysThatDifferLate(t *testing.T) {
 	for _, format := range []string{"user_%06d", "%d", "abcdefg%d", "aaaaaaaaaa%d", "a long common prefix %d", "%08d-suffix"} {
-		tab := &combineTable{sum: true, budget: 1 << 30, slots: make([]combineEntry, 1024)}
+		tab := &combineTable{sum: true, budget: 1 << 30}
+		tab.setSlots(make([]combineEntry, 1024))
 		for k := 0; k < 20000; k++ {
 			key := []byte(fmt.Sprintf(format, k))
 			tab.entry(key[:len(key):len(key)])
@@ -457,6 +464,34 @@ func TestCombineTableSpreadsKeysThatDifferLate(t *testing.T) {
 		}
 		if avg := float64(total) / float64(len(tab.order)); avg > 2 {
 			t.Errorf("keys %q: %.1f slots on average from their home slot, want at most 2", format, avg)
+		}
+	}
+}
+
+// keyWords reads a key's 16 bytes at once where its slice has the
+// capacity or it lies in the host's batch, and masks off what is not the
+// key's; elsewhere it declines (and keyWordsCopied reads the key).
+func TestKeyWordsReadsOnlyTheKey(t *testing.T) {
+	g := newGuest(nil)
+	t.Cleanup(func() { batchLo, batchLen, batchReach = 0, 0, 0 })
+	batch := g.alloc(64)
+	for i := range batch {
+		batch[i] = byte('a' + i%26)
+	}
+	for n := 0; n <= 16; n++ {
+		for at := 0; at+n <= 64; at++ {
+			key := batch[at : at+n : at+n]
+			k0, k1, ok := keyWords(key, n)
+			if !ok {
+				t.Fatalf("key of %d bytes at %d of the batch: not read at once", n, at)
+			}
+			if w0, w1 := keyWordsCopied(key); k0 != w0 || k1 != w1 {
+				t.Fatalf("key %q: words %x %x, want %x %x", key, k0, k1, w0, w1)
+			}
+		}
+		outside := []byte("abcdefghijklmnop")[:n:n]
+		if _, _, ok := keyWords(outside, n); ok && n < 16 {
+			t.Fatalf("key of %d bytes outside the batch with capacity %d: read 16 bytes at once", n, cap(outside))
 		}
 	}
 }
