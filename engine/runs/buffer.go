@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // entry locates one record in a Buffer's arena. prefix holds the key's
@@ -22,20 +23,70 @@ type entry struct {
 const entrySize = 32
 
 // Buffer collects records in memory and sorts them. It is not safe for
-// concurrent use.
+// concurrent use. A Buffer given regions (Map) must be Released when done
+// with, and not copied while in use.
 type Buffer struct {
 	arena   []byte
 	entries []entry
 	sorted  bool
+	// arenaMem and entriesMem, when set, are where arena and entries grow
+	// in place (mapped_unix.go); past them, or without them, they grow
+	// in the Go heap.
+	arenaMem, entriesMem *region
+}
+
+// Map reserves room for the buffer to grow in place: up to max bytes of
+// records and max bytes of entries, address space only until used. It
+// does nothing to a buffer that has records or regions, or where the
+// system has no way to reserve.
+func (b *Buffer) Map(max int) {
+	if b.arenaMem != nil || len(b.entries) > 0 || len(b.arena) > 0 {
+		return
+	}
+	a := newRegion(max)
+	if a == nil {
+		return
+	}
+	e := newRegion(max)
+	if e == nil {
+		a.free()
+		return
+	}
+	b.arenaMem, b.entriesMem = a, e
+	b.arena, b.entries = nil, nil
+}
+
+// Reach is how many bytes of records the buffer can hold without moving
+// them (0 without regions).
+func (b *Buffer) Reach() int {
+	if b.arenaMem == nil {
+		return 0
+	}
+	return len(b.arenaMem.mem)
 }
 
 // Reserve makes room for n more bytes of records, so that the next
 // records up to n never copy the arena (growth the caller bounds; append's
 // own doubling could take a buffer near its budget to twice it).
 func (b *Buffer) Reserve(n int) {
-	if cap(b.arena)-len(b.arena) < n {
-		b.arena = slices.Grow(b.arena, n)
+	if cap(b.arena)-len(b.arena) >= n {
+		return
 	}
+	if r := b.arenaMem; r != nil && r.grow(len(b.arena)+n) {
+		b.arena = r.mem[:len(b.arena):r.accessible]
+		return
+	}
+	b.arena = slices.Grow(b.arena, n) // into the Go heap: past the region
+}
+
+// growEntries makes room for one more entry.
+func (b *Buffer) growEntries() {
+	n := len(b.entries)
+	if r := b.entriesMem; r != nil && r.grow((n+1)*entrySize) {
+		b.entries = unsafe.Slice((*entry)(unsafe.Pointer(unsafe.SliceData(r.mem))), r.accessible/entrySize)[:n]
+		return
+	}
+	b.entries = slices.Grow(b.entries, 1)
 }
 
 // Room is how many record bytes fit before the arena must grow.
@@ -50,6 +101,9 @@ func (b *Buffer) Footprint() int { return cap(b.arena) + cap(b.entries)*entrySiz
 // Add copies a record into the buffer.
 func (b *Buffer) Add(part int, key, value []byte) {
 	off := len(b.arena)
+	if len(b.entries) == cap(b.entries) {
+		b.growEntries()
+	}
 	b.arena = append(b.arena, key...)
 	b.arena = append(b.arena, value...)
 	b.entries = append(b.entries, entry{prefix: keyPrefix(key), off: off, part: uint32(part), klen: uint32(len(key)), vlen: uint32(len(value))})
@@ -71,15 +125,38 @@ func (b *Buffer) Len() int { return len(b.entries) }
 // Bytes is the memory the buffer's records take.
 func (b *Buffer) Bytes() int { return len(b.arena) + len(b.entries)*entrySize }
 
-// Reset empties the buffer, keeping its memory.
+// Reset empties the buffer, keeping its memory (its regions' too, where
+// it grew past them).
 func (b *Buffer) Reset() {
 	b.arena = b.arena[:0]
 	b.entries = b.entries[:0]
+	if r := b.arenaMem; r != nil && !onRegion(b.arena, r) {
+		b.arena = r.mem[:0:r.accessible]
+	}
+	if r := b.entriesMem; r != nil && (cap(b.entries) == 0 || !onRegion(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b.entries))), 1), r)) {
+		b.entries = nil
+		b.growEntries()
+	}
 	b.sorted = false
 }
 
-// Release empties the buffer and frees its memory.
-func (b *Buffer) Release() { *b = Buffer{} }
+// onRegion says whether s starts in r's memory.
+func onRegion(s []byte, r *region) bool {
+	if cap(s) == 0 || len(r.mem) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(r.mem)))
+	return p-lo < uintptr(len(r.mem))
+}
+
+// Release empties the buffer and frees its memory: its regions at once.
+func (b *Buffer) Release() {
+	if b.arenaMem != nil {
+		b.arenaMem.free()
+		b.entriesMem.free()
+	}
+	*b = Buffer{}
+}
 
 func (b *Buffer) key(e *entry) []byte { return b.arena[e.off : e.off+int(e.klen)] }
 

@@ -238,9 +238,15 @@ func TestChecksumsCatchDamage(t *testing.T) {
 // partitions, shared prefixes, zero bytes and keys of 0 to 20 bytes.
 func TestSortMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, n := range []int{0, 1, 63, 64, 65, 1000, 30000} {
+	for _, n := range []int{0, 1, 63, 64, 65, 1000, 30000, 100000} {
 		for _, parts := range []int{1, 2, 7, 300} {
 			var b Buffer
+			// Half the runs in regions too small for the larger n, so
+			// the records move on to the Go heap midway.
+			if parts%2 == 0 {
+				b.Map(1 << 20)
+			}
+			defer b.Release()
 			var want []rec
 			for i := range n {
 				k := make([]byte, rng.IntN(21))
@@ -251,6 +257,7 @@ func TestSortMatchesReference(t *testing.T) {
 					k = append([]byte("stem-stem-"), k...)
 				}
 				r := rec{part: rng.IntN(parts), key: string(k), value: fmt.Sprint(i), seq: i}
+				b.Reserve(len(k) + len(r.value))
 				b.Add(r.part, k, []byte(r.value))
 				want = append(want, r)
 			}
@@ -340,5 +347,62 @@ func TestReduceFanInKeepsOrder(t *testing.T) {
 	}
 	if got := drain(t, NewMerger(streams)); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
+
+// A buffer with regions grows in place: its records never move while
+// they fit, move to the Go heap intact when they do not, and come back
+// to the regions when the buffer is reset.
+func TestMappedBufferGrowsInPlace(t *testing.T) {
+	var b Buffer
+	b.Map(8 << 20)
+	defer b.Release()
+	if b.Reach() == 0 {
+		t.Skip("no way to reserve address space here")
+	}
+	fill := func(upTo int) (want []string) {
+		var first *byte
+		for i := 0; b.Bytes() < upTo; i++ {
+			k := fmt.Sprintf("key-%09d-%s", (i*7919)%1000003, strings.Repeat("x", i%40))
+			b.Reserve(len(k))
+			b.Add(0, []byte(k), nil)
+			want = append(want, k)
+			if first == nil {
+				first = &b.arena[0]
+			} else if &b.arena[0] != first && b.Bytes() < 8<<20 {
+				t.Fatalf("the records moved at %d bytes, within the region", b.Bytes())
+			}
+		}
+		return want
+	}
+	check := func(want []string) {
+		b.Sort()
+		slices.Sort(want)
+		s := b.Partition(0)
+		for i, w := range want {
+			k, _, ok, _ := s.Peek()
+			if !ok || string(k) != w {
+				t.Fatalf("record %d: %q, want %q", i, k, w)
+			}
+			s.Advance()
+		}
+	}
+	check(fill(6 << 20))
+	if !onRegion(b.arena, b.arenaMem) {
+		t.Fatal("the records are not in the region")
+	}
+	b.Reset()
+	check(fill(20 << 20)) // past the regions: on into the heap
+	if onRegion(b.arena, b.arenaMem) {
+		t.Fatal("20 MiB of records in an 8 MiB region")
+	}
+	b.Reset()
+	if !onRegion(b.arena[:0:1], b.arenaMem) || b.Footprint() > 8<<20+8<<20 {
+		t.Fatalf("after Reset the buffer is not back in its regions (footprint %d)", b.Footprint())
+	}
+	check(fill(1 << 20))
+	b.Release()
+	if b.Reach() != 0 || b.Len() != 0 {
+		t.Fatal("a released buffer still holds regions or records")
 	}
 }

@@ -286,34 +286,45 @@ func feedSplit(ctx context.Context, spec *Spec, split input.Split, skip []int64,
 
 // spareBuffer keeps the last map task's sort buffer for the next one (a
 // worker runs one task at a time, so one is enough): growing a buffer to
-// its budget again would copy and clear every byte of it. A worker holds
+// its budget again would fault in every page of it anew. A worker holds
 // at most its sort budget this way between tasks.
 var spareBuffer struct {
 	sync.Mutex
 	buf runs.Buffer
 }
 
-// takeBuffer returns the spare buffer, empty, if it fits budget.
+// takeBuffer returns the spare buffer, empty, if it fits budget, or a new
+// one; either grows in place up to budget where the system allows
+// (runs.Buffer.Map).
 func takeBuffer(budget int64) runs.Buffer {
 	spareBuffer.Lock()
-	defer spareBuffer.Unlock()
 	b := spareBuffer.buf
 	spareBuffer.buf = runs.Buffer{}
+	spareBuffer.Unlock()
 	if int64(b.Cap()) > budget { // kept under a larger budget
-		return runs.Buffer{}
+		b.Release()
 	}
 	b.Reset()
+	if int64(b.Reach()) < budget {
+		var fresh runs.Buffer
+		if fresh.Map(int(budget)); fresh.Reach() > 0 {
+			b.Release()
+			b = fresh
+		}
+	}
 	return b
 }
 
-// keepBuffer makes b the spare buffer if it is larger than the one kept.
+// keepBuffer makes b the spare buffer if it is larger than the one kept,
+// and releases the other.
 func keepBuffer(b runs.Buffer) {
 	b.Reset()
 	spareBuffer.Lock()
-	defer spareBuffer.Unlock()
 	if b.Footprint() > spareBuffer.buf.Footprint() {
-		spareBuffer.buf = b
+		b, spareBuffer.buf = spareBuffer.buf, b
 	}
+	spareBuffer.Unlock()
+	b.Release()
 }
 
 // spill sorts the buffer and writes it to a new run file, combining when
