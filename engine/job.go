@@ -188,6 +188,11 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	if err := prepareOutput(job.Output, job.Overwrite); err != nil {
 		return nil, err
 	}
+	if p, ok := e.exec.(*worker.Pool); ok {
+		// The workers start while the module is staged and the input
+		// planned. A failure to start shows again at the first task.
+		_ = p.Warm("", e.cfg.Parallelism)
+	}
 	mod, err := e.stageModule(ctx, job.Module)
 	if err != nil {
 		return nil, err

@@ -235,6 +235,29 @@ func (p *Pool) get(group string) (*proc, error) {
 	return p.start(group)
 }
 
+// Warm starts worker processes for group until n of them are idle, so
+// that a job's first tasks find workers that have already started (a
+// worker takes tens of milliseconds to start, much of a short job). It
+// returns once they are started, not ready: they get ready while the
+// caller goes on.
+func (p *Pool) Warm(group string, n int) error {
+	p.mu.Lock()
+	for _, pr := range p.idle {
+		if pr.group == group {
+			n--
+		}
+	}
+	p.mu.Unlock()
+	for ; n > 0; n-- {
+		pr, err := p.start(group)
+		if err != nil {
+			return err
+		}
+		p.put(pr)
+	}
+	return nil
+}
+
 func (p *Pool) put(pr *proc) {
 	p.mu.Lock()
 	p.idle = append(p.idle, pr)

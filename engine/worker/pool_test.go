@@ -218,3 +218,32 @@ func TestSeccompAllowlistHasNoEscapes(t *testing.T) {
 		t.Errorf("the allowlist lacks what every Go program needs: %v", AllowedSyscalls(info))
 	}
 }
+
+// Warm starts the workers a job will want before its first task, and
+// the tasks then run in them rather than in new ones.
+func TestWarmWorkersRunTheFirstTasks(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(input, []byte("a b a\n"), 0o644)
+	p, err := NewPool(PoolConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Warm("", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Warm("", 2); err != nil { // already there: nothing more
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Started != 2 || st.Idle != 2 {
+		t.Fatalf("after warming 2 workers: %+v", st)
+	}
+	for range 3 {
+		if _, err := p.Run(context.Background(), mapSpec(t, "wordcount", input), time.Minute, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.Started != 2 {
+		t.Fatalf("tasks started workers of their own beside the warm ones: %+v", st)
+	}
+}
