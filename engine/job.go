@@ -230,6 +230,10 @@ func (e *Engine) Run(ctx context.Context, job Job, progress func(Progress)) (*Su
 	}()
 
 	r := &jobRun{e: e, job: job, mod: mod, splits: splits, workDir: workDir, tmpOut: tmpOut}
+	if p, ok := e.exec.(*worker.Pool); ok {
+		spec := r.baseSpec(coord.Map.String(), "load")
+		p.Load("", &spec)
+	}
 	if job.Partitioner == sampling.Range {
 		if progress != nil {
 			progress(Progress{Phase: "sample", Maps: len(splits), Reduces: job.Reducers, Elapsed: time.Since(start)})

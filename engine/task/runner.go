@@ -124,6 +124,14 @@ func (r *Runner) module(ctx context.Context, spec *Spec, hk hostKey, mk moduleKe
 	return m, nil
 }
 
+// Load makes ready the instance spec's task would run in (compiling or
+// loading its module, instantiating it) ahead of the task, so that a
+// worker idle at a job's start is ready when its first task comes.
+func (r *Runner) Load(ctx context.Context, spec *Spec) error {
+	_, err := r.instance(ctx, spec)
+	return err
+}
+
 // Run runs one task attempt. progress, if not nil, is called now and then
 // from the calling goroutine.
 func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Result, error) {

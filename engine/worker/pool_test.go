@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,5 +248,46 @@ func TestWarmWorkersRunTheFirstTasks(t *testing.T) {
 	}
 	if st := p.Stats(); st.Started != 2 {
 		t.Fatalf("tasks started workers of their own beside the warm ones: %+v", st)
+	}
+}
+
+// A load frame readies a task's module without a reply; the task that
+// follows runs in what it loaded. A load that fails stays quiet, and the
+// task that needs the module reports the failure itself.
+func TestLoadFrameReadiesTheModuleWithoutAReply(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(input, []byte("a b a\n"), 0o644)
+	good := mapSpec(t, "wordcount", input)
+	bad := *good
+	bad.ModulePath = filepath.Join(t.TempDir(), "missing.wasm")
+	bad.JobID, bad.ModuleHash = "other", strings.Repeat("0", 64)
+
+	var in bytes.Buffer
+	w := bufio.NewWriter(&in)
+	for _, f := range []struct {
+		typ  byte
+		spec *task.Spec
+	}{{frameLoad, good}, {frameRun, good}, {frameLoad, &bad}, {frameRun, &bad}} {
+		if err := writeFrame(w, f.typ, f.spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := Serve(context.Background(), &in, &out, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(&out)
+	var got []byte
+	for {
+		typ, _, err := readFrame(r)
+		if err != nil {
+			break
+		}
+		if typ != frameProgress {
+			got = append(got, typ)
+		}
+	}
+	if string(got) != string([]byte{frameDone, frameError}) {
+		t.Fatalf("replies %q, want a result for the first task and an error for the second, nothing for the loads", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 // Frame types.
 const (
 	frameRun      byte = 'R' // parent → worker: a task.Spec
+	frameLoad     byte = 'L' // parent → worker: a task.Spec whose module to load now; no reply
 	frameProgress byte = 'P' // worker → parent: task.Stats so far
 	frameDone     byte = 'D' // worker → parent: a task.Result
 	frameError    byte = 'E' // worker → parent: a TaskError

@@ -100,12 +100,20 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, logger *slog.Logger
 		if err != nil {
 			return err
 		}
-		if typ != frameRun {
+		if typ != frameRun && typ != frameLoad {
 			return fmt.Errorf("unexpected frame type %q", typ)
 		}
 		var spec task.Spec
 		if err := msgpack.Unmarshal(body, &spec); err != nil {
 			return fmt.Errorf("decode task: %w", err)
+		}
+		if typ == frameLoad {
+			// A failure here comes back with the first task that needs
+			// the module, as that task's error.
+			if err := runner.Load(ctx, &spec); err != nil {
+				logger.Debug("loading a module ahead of its tasks failed", "module", spec.ModuleName, "err", err)
+			}
+			continue
 		}
 		forbiddenSyscallForTest()
 		last := time.Now()
