@@ -40,16 +40,24 @@ func mapSpec(t *testing.T, example, input string) *task.Spec {
 		SplitLength: 1 << 20, WorkDir: dir, OutputPath: filepath.Join(dir, "out"), CacheDir: filepath.Join(dir, "cache")}
 }
 
-// A worker killed from outside is a failed attempt that says so; the pool
-// keeps working with a fresh process.
-func TestWorkerKilledFromOutsideIsAFailedAttempt(t *testing.T) {
+// newTestPool returns a pool closed at the test's end, and a small text
+// input.
+func newTestPool(t *testing.T) (*Pool, string) {
+	t.Helper()
 	input := filepath.Join(t.TempDir(), "in.txt")
 	os.WriteFile(input, []byte("a b a\n"), 0o644)
 	p, err := NewPool(PoolConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(p.Close)
+	return p, input
+}
+
+// A worker killed from outside is a failed attempt that says so; the pool
+// keeps working with a fresh process.
+func TestWorkerKilledFromOutsideIsAFailedAttempt(t *testing.T) {
+	p, input := newTestPool(t)
 
 	done := make(chan error, 1)
 	go func() {
@@ -75,7 +83,7 @@ func TestWorkerKilledFromOutsideIsAFailedAttempt(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	err = <-done
+	err := <-done
 	// Killed by a signal the pool did not send: the machine's doing, which
 	// the job core does not charge to the task.
 	if !errors.Is(err, ErrWorkerKilled) || errors.Is(err, ErrWorkerCrashed) || !strings.Contains(err.Error(), "signal killed") {
@@ -225,13 +233,7 @@ func TestSeccompAllowlistHasNoEscapes(t *testing.T) {
 // Warm starts the workers a job will want before its first task, and
 // the tasks then run in them rather than in new ones.
 func TestWarmWorkersRunTheFirstTasks(t *testing.T) {
-	input := filepath.Join(t.TempDir(), "in.txt")
-	os.WriteFile(input, []byte("a b a\n"), 0o644)
-	p, err := NewPool(PoolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, input := newTestPool(t)
 	if err := p.Warm("", 2); err != nil {
 		t.Fatal(err)
 	}
