@@ -23,8 +23,17 @@ type mapTask struct {
 	spec *Spec
 	part partitioner
 	buf  runs.Buffer
-	// agg replaces buf when the module has a combiner.
-	agg    *runs.Aggregator
+	// agg replaces buf when the module has a combiner it does not run
+	// itself (no end-of-task call, so no in-module combining).
+	agg *runs.Aggregator
+	// inModule: the module has a combiner and the end-of-task call, so it
+	// combines its own output (ABI.md 2.6) and emits each key once per
+	// flush of its table. Its output goes to buf as it comes: what the
+	// aggregator would do again is hashing, copying and sorting keys that
+	// are distinct already. repeats says a key may still come twice (the
+	// module emitted before wmr_finish: its table flushed mid-task), so
+	// the output is combined when written.
+	inModule, repeats, finishing bool
 	budget int64
 	spills []spill
 	stats  Stats
@@ -73,6 +82,9 @@ func (m *mapTask) Emit(key, value []byte, partition int) error {
 			}
 		}
 		m.buf.Add(partition, key, value)
+	}
+	if !m.finishing {
+		m.repeats = true
 	}
 	m.stats.RecordsOut++
 	m.stats.BytesOut += int64(len(key) + len(value))
@@ -147,7 +159,9 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		m.budget = DefaultSortBufferBytes
 	}
 	if inst.HasCombiner() {
-		m.agg = &runs.Aggregator{}
+		if m.inModule = inst.HasFinish(); !m.inModule {
+			m.agg = &runs.Aggregator{}
+		}
 	}
 	m.buf = takeBuffer(m.budget)
 	defer func() { keepBuffer(m.buf) }()
@@ -176,9 +190,9 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	// The end-of-task call: a module that combines in itself emits what
 	// it holds now.
 	if inst.HasFinish() {
-		m.inGuest = true
+		m.inGuest, m.finishing = true, true
 		err := inst.Finish(ctx, m)
-		m.inGuest = false
+		m.inGuest, m.finishing = false, false
 		if err == nil {
 			err = m.afterBatch()
 		}
@@ -356,7 +370,7 @@ func (m *mapTask) writeBuffer(path string, combine bool) (runs.Index, error) {
 	for p := range streams {
 		streams[p] = m.buf.Partition(p)
 	}
-	return m.writeRun(path, streams, combine)
+	return m.writeRun(path, streams, combine && (!m.inModule || m.repeats))
 }
 
 // writeRun writes one run file from one sorted stream per partition.
