@@ -34,10 +34,10 @@ type mapTask struct {
 	// module emitted before wmr_finish: its table flushed mid-task), so
 	// the output is combined when written.
 	inModule, repeats, finishing bool
-	budget int64
-	spills []spill
-	stats  Stats
-	group  grouper
+	budget                       int64
+	spills                       []spill
+	stats                        Stats
+	group                        grouper
 	// inGuest is set while wmr_map runs: a spill then cannot call the
 	// combiner (the guest is not re-entrant).
 	inGuest bool
