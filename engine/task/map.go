@@ -25,7 +25,15 @@ type mapTask struct {
 	buf  runs.Buffer
 	// agg replaces buf when the module has a combiner it does not run
 	// itself (no end-of-task call, so no in-module combining).
-	agg *runs.Aggregator
+	agg    *runs.Aggregator
+	budget int64
+	spills []spill
+	stats  Stats
+	group  grouper
+	// inGuest is set while wmr_map runs: a spill then cannot call the
+	// combiner (the guest is not re-entrant).
+	inGuest bool
+	err     error
 	// inModule: the module has a combiner and the end-of-task call, so it
 	// combines its own output (ABI.md 2.6) and emits each key once per
 	// flush of its table. Its output goes to buf as it comes: what the
@@ -34,14 +42,6 @@ type mapTask struct {
 	// module emitted before wmr_finish: its table flushed mid-task), so
 	// the output is combined when written.
 	inModule, repeats, finishing bool
-	budget                       int64
-	spills                       []spill
-	stats                        Stats
-	group                        grouper
-	// inGuest is set while wmr_map runs: a spill then cannot call the
-	// combiner (the guest is not re-entrant).
-	inGuest bool
-	err     error
 }
 
 type spill struct {
