@@ -82,8 +82,9 @@ pub struct Emitter {
 /// Flushes go in the order keys first came (deterministic).
 struct Table {
     sum: bool,
-    slots: Vec<u32>, // index + 1 of an entry, 0 for empty
-    ents: Vec<Entry>,
+    slots: Vec<Entry>,  // open addressing; used == 0: empty
+    order: Vec<u32>,    // the slot of each key, in the order keys first came
+    chains: Vec<Chain>, // each key's values, by its place in order (not SUM_COMBINER)
     keys: Vec<u8>,
     vals: Vec<u8>, // per value: [next u32 BE][len u32 BE][bytes]
     budget: usize,
@@ -93,25 +94,38 @@ struct Table {
 /// An entry holds its key's first 16 bytes (zero-padded) and length, so
 /// a lookup of a key of up to 16 bytes (nearly every word) compares two
 /// words in the entry, not bytes in the arena: the table was most of a
-/// word count's guest time.
+/// word count's guest time. Entries sit in the slots themselves (32
+/// bytes, two to a cache line), so a lookup misses the cache once, not
+/// twice (slot, then entry), as the C and Go SDKs' tables do.
+#[derive(Clone, Copy, Default)]
 struct Entry {
     k0: u64,
     k1: u64,
+    sum: i64,  // SUM_COMBINER: the key's sum; else its place in order
+    used: u32, // the key's length + 1; 0: an empty slot
     koff: u32,
-    klen: u32,
-    sum: i64,
-    first: u32, // value chain in vals: offset + 1, 0 for none
+}
+
+/// A key's values in vals (offset + 1, 0 for none).
+#[derive(Clone, Copy, Default)]
+struct Chain {
+    first: u32,
     last: u32,
     n: u32,
 }
 
 impl Table {
     fn new(sum: bool, budget: usize) -> Self {
-        Table { sum, slots: vec![0; 1024], ents: Vec::new(), keys: Vec::new(), vals: Vec::new(), budget, err: None }
+        let slots = vec![Entry::default(); 1024];
+        Table { sum, slots, order: Vec::new(), chains: Vec::new(), keys: Vec::new(), vals: Vec::new(), budget, err: None }
     }
 
     fn bytes(&self) -> usize {
-        self.keys.len() + self.vals.len() + self.ents.len() * std::mem::size_of::<Entry>() + self.slots.len() * 4
+        self.keys.len()
+            + self.vals.len()
+            + self.slots.len() * std::mem::size_of::<Entry>()
+            + self.order.capacity() * 4
+            + self.chains.capacity() * std::mem::size_of::<Chain>()
     }
 
     fn full(&self) -> bool {
@@ -142,54 +156,64 @@ impl Table {
             return false;
         }
         let (k0, k1) = (word_at(key, 0), word_at(key, 8));
-        let s = self.slots[Self::hash(k0, k1, key) as usize & (self.slots.len() - 1)] as usize;
-        if s == 0 {
-            return false;
-        }
-        let e = &mut self.ents[s - 1];
-        if e.k0 != k0 || e.k1 != k1 || e.klen as usize != key.len() {
+        let mask = self.slots.len() - 1;
+        let e = &mut self.slots[Self::hash(k0, k1, key) as usize & mask];
+        if e.k0 != k0 || e.k1 != k1 || e.used as usize != key.len() + 1 {
             return false;
         }
         e.sum = e.sum.wrapping_add(x);
-        e.n += 1;
         true
     }
 
-    fn entry(&mut self, key: &[u8]) -> &mut Entry {
+    /// The slot of key's entry, added if new (then true).
+    fn entry(&mut self, key: &[u8]) -> (usize, bool) {
         // The key's first 16 bytes as two zero-padded words.
         let (k0, k1) = (word_at(key, 0), word_at(key, 8));
         let mask = self.slots.len() - 1;
         let mut i = Self::hash(k0, k1, key) as usize & mask;
         loop {
-            let s = self.slots[i] as usize;
-            if s == 0 {
-                self.ents.push(Entry { k0, k1, koff: self.keys.len() as u32, klen: key.len() as u32, sum: 0, first: 0, last: 0, n: 0 });
+            let e = &self.slots[i];
+            if e.used == 0 {
+                self.slots[i] = Entry { k0, k1, sum: 0, used: key.len() as u32 + 1, koff: self.keys.len() as u32 };
                 self.keys.extend_from_slice(key);
-                self.slots[i] = self.ents.len() as u32;
-                if self.ents.len() * 2 > self.slots.len() {
+                self.order.push(i as u32);
+                if self.order.len() * 2 > self.slots.len() {
                     self.grow();
+                    return (*self.order.last().unwrap() as usize, true);
                 }
-                return self.ents.last_mut().unwrap();
+                return (i, true);
             }
-            let e = &self.ents[s - 1];
-            if e.k0 == k0 && e.k1 == k1 && e.klen as usize == key.len() && (key.len() <= 16 || &self.keys[e.koff as usize + 16..(e.koff + e.klen) as usize] == &key[16..]) {
-                return &mut self.ents[s - 1];
+            if e.k0 == k0
+                && e.k1 == k1
+                && e.used as usize == key.len() + 1
+                && (key.len() <= 16 || &self.keys[e.koff as usize + 16..e.koff as usize + key.len()] == &key[16..])
+            {
+                return (i, false);
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// Doubles the table, moving the entries in the order keys first came.
     fn grow(&mut self) {
         let n = self.slots.len() * 2;
-        self.slots = vec![0; n];
-        for (k, e) in self.ents.iter().enumerate() {
-            let key = &self.keys[e.koff as usize..(e.koff + e.klen) as usize];
+        let old = std::mem::replace(&mut self.slots, vec![Entry::default(); n]);
+        for at in self.order.iter_mut() {
+            let e = old[*at as usize];
+            let key = &self.keys[e.koff as usize..e.koff as usize + e.used as usize - 1];
             let mut i = Self::hash(e.k0, e.k1, key) as usize & (n - 1);
-            while self.slots[i] != 0 {
+            while self.slots[i].used != 0 {
                 i = (i + 1) & (n - 1);
             }
-            self.slots[i] = k as u32 + 1;
+            self.slots[i] = e;
+            *at = i as u32;
         }
+    }
+
+    /// The key of the entry at slot i.
+    fn key(&self, i: usize) -> &[u8] {
+        let e = &self.slots[i];
+        &self.keys[e.koff as usize..e.koff as usize + e.used as usize - 1]
     }
 
     #[inline(never)]
@@ -201,11 +225,7 @@ impl Table {
                 crate::parse_int(value)
             };
             match x {
-                Ok(x) => {
-                    let e = self.entry(key);
-                    e.sum = e.sum.wrapping_add(x);
-                    e.n += 1;
-                }
+                Ok(x) => self.add_int(key, x),
                 Err(err) => {
                     if self.err.is_none() {
                         self.err = Some(err.message().to_string());
@@ -218,26 +238,27 @@ impl Table {
         self.vals.extend_from_slice(&0u32.to_be_bytes());
         self.vals.extend_from_slice(&(value.len() as u32).to_be_bytes());
         self.vals.extend_from_slice(value);
-        let (first, last) = {
-            let e = self.entry(key);
-            let prev = e.last;
-            if prev == 0 {
-                e.first = off + 1;
-            }
-            e.last = off + 1;
-            e.n += 1;
-            (prev, off)
-        };
-        if first != 0 {
-            let p = first as usize - 1;
-            self.vals[p..p + 4].copy_from_slice(&(last + 1).to_be_bytes());
+        let (i, added) = self.entry(key);
+        if added {
+            self.slots[i].sum = self.chains.len() as i64;
+            self.chains.push(Chain::default());
+        }
+        let c = &mut self.chains[self.slots[i].sum as usize];
+        let prev = c.last;
+        if prev == 0 {
+            c.first = off + 1;
+        }
+        c.last = off + 1;
+        c.n += 1;
+        if prev != 0 {
+            let p = prev as usize - 1;
+            self.vals[p..p + 4].copy_from_slice(&(off + 1).to_be_bytes());
         }
     }
 
     fn add_int(&mut self, key: &[u8], n: i64) {
-        let e = self.entry(key);
-        e.sum = e.sum.wrapping_add(n);
-        e.n += 1;
+        let (i, _) = self.entry(key);
+        self.slots[i].sum = self.slots[i].sum.wrapping_add(n);
     }
 
     fn next_of(&self, r: u32) -> u32 {
@@ -252,10 +273,11 @@ impl Table {
     }
 
     fn clear(&mut self) {
-        self.ents.clear();
+        self.order.clear();
+        self.chains.clear();
         self.keys.clear();
         self.vals.clear();
-        self.slots.iter_mut().for_each(|s| *s = 0);
+        self.slots.iter_mut().for_each(|e| *e = Entry::default());
     }
 }
 
@@ -554,14 +576,18 @@ impl<J: Job> Guest<J> {
             None => Ok(()),
         };
         let mut chunk = Vec::new();
-        for e in t.ents.iter() {
+        for (k, &at) in t.order.iter().enumerate() {
             if res.is_err() {
                 break;
             }
-            let key = &t.keys[e.koff as usize..(e.koff + e.klen) as usize];
+            let key = t.key(at as usize);
+            let e = &t.slots[at as usize];
             if t.sum {
                 self.emitter.emit_int(key, e.sum);
-            } else if e.n == 1 {
+                continue;
+            }
+            let e = t.chains[k];
+            if e.n == 1 {
                 self.emitter.emit(key, t.value(e.first));
             } else {
                 // The combiner reads the values as the host would hand

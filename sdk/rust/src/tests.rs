@@ -377,3 +377,35 @@ fn word_at_matches_bytes() {
         }
     }
 }
+
+/// The table keeps its keys through growing (3,000 keys: the table
+/// doubles twice) and flushes them in the order they first came.
+#[test]
+fn combining_table_grows_and_flushes_in_arrival_order() {
+    // Letters only (words are runs of letters): i in base 26, scrambled.
+    let word = |mut i: usize| {
+        let mut w = String::from("w");
+        i = (i * 7919) % 3001;
+        loop {
+            w.push((b'a' + (i % 26) as u8) as char);
+            i /= 26;
+            if i == 0 {
+                return w;
+            }
+        }
+    };
+    let words: Vec<String> = (0..3000).map(word).collect();
+    let line = words.join(" ");
+    let lines = [line.as_bytes(), line.as_bytes()];
+    reset_fake();
+    let mut g = Guest::<WordCount>::new();
+    let mut init = init_msg(&[]);
+    init[0] += 1;
+    init.extend_from_slice(b"\xa6finish\xc3");
+    assert_eq!(g.init(&init), 5);
+    assert_eq!(g.map(&batch(&lines)), 0);
+    assert_eq!(g.finish(), 0);
+    let got: Vec<(Vec<u8>, Vec<u8>)> = emitted();
+    let want: Vec<(Vec<u8>, Vec<u8>)> = words.iter().map(|w| (w.as_bytes().to_vec(), b"2".to_vec())).collect();
+    assert_eq!(got, want);
+}
