@@ -301,16 +301,8 @@ fn combining_table_keeps_keys_of_every_length_apart() {
         let _ = round;
     }
     let refs: Vec<&[u8]> = lines.iter().map(|l| l.as_slice()).collect();
-    reset_fake();
-    let mut g = Guest::<WordCount>::new();
-    let mut init = init_msg(&[]);
-    init[0] += 1;
-    init.extend_from_slice(b"\xa6finish\xc3");
-    assert_eq!(g.init(&init), 5);
-    assert_eq!(g.map(&batch(&refs)), 0);
-    assert_eq!(g.finish(), 0);
     let mut got = std::collections::BTreeMap::new();
-    for (k, v) in emitted() {
+    for (k, v) in map_task_with_finish(&refs) {
         *got.entry(k).or_insert(0i64) += std::str::from_utf8(&v).unwrap().parse::<i64>().unwrap();
     }
     assert_eq!(got, want);
@@ -396,16 +388,21 @@ fn combining_table_grows_and_flushes_in_arrival_order() {
     };
     let words: Vec<String> = (0..3000).map(word).collect();
     let line = words.join(" ");
-    let lines = [line.as_bytes(), line.as_bytes()];
+    let got = map_task_with_finish(&[line.as_bytes(), line.as_bytes()]);
+    let want: Vec<(Vec<u8>, Vec<u8>)> = words.iter().map(|w| (w.as_bytes().to_vec(), b"2".to_vec())).collect();
+    assert_eq!(got, want);
+}
+
+/// Runs a word count map task over lines with the end-of-task call (the
+/// in-module table on) and returns what it emitted.
+fn map_task_with_finish(lines: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
     reset_fake();
     let mut g = Guest::<WordCount>::new();
     let mut init = init_msg(&[]);
     init[0] += 1;
     init.extend_from_slice(b"\xa6finish\xc3");
     assert_eq!(g.init(&init), 5);
-    assert_eq!(g.map(&batch(&lines)), 0);
+    assert_eq!(g.map(&batch(lines)), 0);
     assert_eq!(g.finish(), 0);
-    let got: Vec<(Vec<u8>, Vec<u8>)> = emitted();
-    let want: Vec<(Vec<u8>, Vec<u8>)> = words.iter().map(|w| (w.as_bytes().to_vec(), b"2".to_vec())).collect();
-    assert_eq!(got, want);
+    emitted()
 }
