@@ -83,10 +83,15 @@ func (b *Buffer) Reserve(n int) {
 func (b *Buffer) growEntries() {
 	n := len(b.entries)
 	if r := b.entriesMem; r != nil && r.grow((n+1)*entrySize) {
-		b.entries = unsafe.Slice((*entry)(unsafe.Pointer(unsafe.SliceData(r.mem))), r.accessible/entrySize)[:n]
+		b.entries = entriesIn(r)[:n]
 		return
 	}
 	b.entries = slices.Grow(b.entries, 1)
+}
+
+// entriesIn is r's accessible memory as entries.
+func entriesIn(r *region) []entry {
+	return unsafe.Slice((*entry)(unsafe.Pointer(unsafe.SliceData(r.mem))), r.accessible/entrySize)
 }
 
 // Room is how many record bytes fit before the arena must grow.
@@ -125,28 +130,16 @@ func (b *Buffer) Len() int { return len(b.entries) }
 // Bytes is the memory the buffer's records take.
 func (b *Buffer) Bytes() int { return len(b.arena) + len(b.entries)*entrySize }
 
-// Reset empties the buffer, keeping its memory (its regions' too, where
-// it grew past them).
+// Reset empties the buffer, keeping its memory: its regions, where it
+// has them (records that grew past them into the heap are let go).
 func (b *Buffer) Reset() {
 	b.arena = b.arena[:0]
 	b.entries = b.entries[:0]
-	if r := b.arenaMem; r != nil && !onRegion(b.arena, r) {
-		b.arena = r.mem[:0:r.accessible]
-	}
-	if r := b.entriesMem; r != nil && (cap(b.entries) == 0 || !onRegion(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b.entries))), 1), r)) {
-		b.entries = nil
-		b.growEntries()
+	if b.arenaMem != nil {
+		b.arena = b.arenaMem.mem[:0:b.arenaMem.accessible]
+		b.entries = entriesIn(b.entriesMem)[:0]
 	}
 	b.sorted = false
-}
-
-// onRegion says whether s starts in r's memory.
-func onRegion(s []byte, r *region) bool {
-	if cap(s) == 0 || len(r.mem) == 0 {
-		return false
-	}
-	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(r.mem)))
-	return p-lo < uintptr(len(r.mem))
 }
 
 // Release empties the buffer and frees its memory: its regions at once.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 type rec struct {
@@ -405,4 +406,13 @@ func TestMappedBufferGrowsInPlace(t *testing.T) {
 	if b.Reach() != 0 || b.Len() != 0 {
 		t.Fatal("a released buffer still holds regions or records")
 	}
+}
+
+// onRegion says whether s starts in r's memory.
+func onRegion(s []byte, r *region) bool {
+	if cap(s) == 0 || len(r.mem) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(r.mem)))
+	return p-lo < uintptr(len(r.mem))
 }

@@ -41,7 +41,7 @@ type mapTask struct {
 	// are distinct already. repeats says a key may still come twice (the
 	// module emitted before wmr_finish: its table flushed mid-task), so
 	// the output is combined when written.
-	inModule, repeats, finishing bool
+	inModule, repeats bool
 }
 
 type spill struct {
@@ -82,9 +82,6 @@ func (m *mapTask) Emit(key, value []byte, partition int) error {
 			}
 		}
 		m.buf.Add(partition, key, value)
-	}
-	if !m.finishing {
-		m.repeats = true
 	}
 	m.stats.RecordsOut++
 	m.stats.BytesOut += int64(len(key) + len(value))
@@ -190,9 +187,10 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 	// The end-of-task call: a module that combines in itself emits what
 	// it holds now.
 	if inst.HasFinish() {
-		m.inGuest, m.finishing = true, true
+		m.repeats = m.stats.RecordsOut > 0 // its table flushed before the end
+		m.inGuest = true
 		err := inst.Finish(ctx, m)
-		m.inGuest, m.finishing = false, false
+		m.inGuest = false
 		if err == nil {
 			err = m.afterBatch()
 		}

@@ -64,8 +64,8 @@ func Main() int {
 // map-side aggregator of a job with a combiner, up to the sort budget (a
 // quarter more, for the spill being written), and the runtime's own share.
 // A job without a combiner keeps its sort buffer outside the heap where
-// the system allows (runs.Buffer.Map), under the same RLIMIT_DATA. With GOGC at 400 alone, a heap of a few large
-// buffers would grow to five times what is live before a collection
+// the system allows (runs.Buffer.Map), under the same RLIMIT_DATA. With
+// GOGC at 400 alone, a heap of a few large buffers would grow to five times what is live before a collection
 // (measured: 400 MB for a 128 MiB sort buffer). The limit is soft: the
 // collector runs harder near it, and never past the hard limit of
 // RLIMIT_DATA (see applyLimits), which the module's linear memory, mapped

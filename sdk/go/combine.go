@@ -160,7 +160,7 @@ func (t *combineTable) entry(key []byte) (e *combineEntry, added bool) {
 	if !ok {
 		k0, k1 = keyWordsCopied(key)
 	}
-	mask := uint64(len(t.slots) - 1)
+	mask := t.mask
 	for i := keyHash(k0, k1, key) & mask; ; i = (i + 1) & mask {
 		e := &t.slots[i]
 		if e.used == 0 {
@@ -188,7 +188,7 @@ func (t *combineTable) setSlots(s []combineEntry) {
 func (t *combineTable) grow() {
 	old := t.slots
 	t.setSlots(make([]combineEntry, len(old)*2))
-	mask := uint64(len(t.slots) - 1)
+	mask := t.mask
 	for k, at := range t.order {
 		e := &old[at]
 		i := keyHash(e.k0, e.k1, t.keys[e.koff:e.koff+e.used-1]) & mask

@@ -361,7 +361,7 @@ func (e *Emitter) Emit(key, value []byte) {
 			// lookup. This is the table's entry for that case.
 			if n := len(key); n <= 16 {
 				if k0, k1, ok := keyWords(key, n); ok {
-					if en := (*combineEntry)(unsafe.Add(t.base, (keyHash(k0, k1, key)&t.mask)*32)); (en.k0^k0)|(en.k1^k1)|uint64(en.used^uint32(n+1)) == 0 {
+					if en := (*combineEntry)(unsafe.Add(t.base, uintptr(keyHash(k0, k1, key)&t.mask)*unsafe.Sizeof(combineEntry{}))); (en.k0^k0)|(en.k1^k1)|uint64(en.used^uint32(n+1)) == 0 {
 						en.sum += int64(value[0] - '0')
 						return
 					}
