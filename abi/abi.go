@@ -1,5 +1,7 @@
 package abi
 
+import "fmt"
+
 // Version is the ABI version this package implements. A module reports the
 // version it was built for from its ExportABIVersion export; the host refuses
 // a module whose version it does not implement.
@@ -51,7 +53,50 @@ const (
 	// CapFinish says the host must call wmr_finish at the end of every
 	// task.
 	CapFinish = 1 << 2
+	// CapTextBlocks says the module splits text into lines itself: when
+	// the init message offers it (Init.TextBlocks), every wmr_map call of
+	// the task gets a text block (TextBlockHeader) instead of a record
+	// batch, so the host passes the file's bytes as they are instead of
+	// framing every line.
+	CapTextBlocks = 1 << 3
 )
+
+// A text block (ABI.md 4.5) is array(2) [offset: uint64, lines: bin32]:
+// whole lines as they are in the file, each ending in "\n" except a last
+// line at the end of the file. The host always writes this header, of
+// TextBlockHeader bytes; guests read any valid encoding.
+const TextBlockHeader = 1 + 9 + 5
+
+// ReadTextBlock reads a text block: the offset of its first line and its
+// lines.
+func ReadTextBlock(b []byte) (offset int64, lines []byte, err error) {
+	d := Decoder{buf: b}
+	n, err := d.ArrayLen()
+	if err == nil && n != 2 {
+		err = fmt.Errorf("%w: a text block has 2 fields, not %d", ErrMalformed, n)
+	}
+	if err == nil {
+		offset, err = d.Int()
+	}
+	if err == nil {
+		lines, err = d.Bytes()
+	}
+	if err == nil {
+		err = d.End()
+	}
+	return offset, lines, err
+}
+
+// PutTextBlockHeader writes a text block's header into b (at least
+// TextBlockHeader bytes) for n bytes of lines starting at offset.
+func PutTextBlockHeader(b []byte, offset int64, n int) {
+	_ = b[TextBlockHeader-1]
+	b[0], b[1], b[10] = 0x92, 0xcf, 0xc6
+	for i := range 8 {
+		b[2+i] = byte(uint64(offset) >> (56 - 8*i))
+	}
+	b[11], b[12], b[13], b[14] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+}
 
 // Status codes returned by wmr_map, wmr_reduce and wmr_combine.
 const (

@@ -42,6 +42,11 @@ type Init struct {
 	// module that asks for it (CapFinish). A guest must not rely on the
 	// call unless it is set: an older host never makes it.
 	Finish bool `msgpack:"finish"`
+	// TextBlocks offers text blocks (ABI.md 4.5): a module that returns
+	// CapTextBlocks from wmr_init then gets every wmr_map call of this
+	// task as a text block of whole lines, and splits them itself.
+	// Offered only to map tasks of uncompressed text.
+	TextBlocks bool `msgpack:"text_blocks"`
 }
 
 // EncodeInit encodes an Init message as a reflective encoder (such as
@@ -57,7 +62,7 @@ func EncodeInit(m *Init) ([]byte, error) {
 	num64 := func(k string, v int64) { // int64 fields: always the 9-byte int64
 		b = binary.BigEndian.AppendUint64(append(appendStr(b, k), mpInt64), uint64(v))
 	}
-	b = append(b, mpFixMap|14)
+	b = append(b, mpFixMap|15)
 	num("abi", int64(m.ABI))
 	str("job_id", m.JobID)
 	str("task_id", m.TaskID)
@@ -85,6 +90,7 @@ func EncodeInit(m *Init) ([]byte, error) {
 	}
 	num64("memory_limit", m.MemoryLimit)
 	b = AppendBool(appendStr(b, "finish"), m.Finish)
+	b = AppendBool(appendStr(b, "text_blocks"), m.TextBlocks)
 	return b, nil
 }
 
@@ -143,6 +149,8 @@ func decodeInit(b []byte) (*Init, error) {
 			m.MemoryLimit, err = d.Int()
 		case "finish":
 			m.Finish, err = d.Bool()
+		case "text_blocks":
+			m.TextBlocks, err = d.Bool()
 		default:
 			err = d.Skip()
 		}

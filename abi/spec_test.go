@@ -21,7 +21,13 @@ func TestABIDocExamples(t *testing.T) {
 	chunk.AddValue([]byte("1"))
 	chunk.AddValue([]byte("2"))
 	chunk.EndGroup(false)
-	for name, b := range map[string][]byte{"batch": batch.Bytes(), "chunk": chunk.Bytes()} {
+	block := make([]byte, TextBlockHeader, TextBlockHeader+5)
+	PutTextBlockHeader(block, 100, 5)
+	block = append(block, "ab\r\nc"...)
+	if at, lines, err := ReadTextBlock(block); err != nil || at != 100 || string(lines) != "ab\r\nc" {
+		t.Errorf("ReadTextBlock of the example: %d, %q, %v", at, lines, err)
+	}
+	for name, b := range map[string][]byte{"batch": batch.Bytes(), "chunk": chunk.Bytes(), "text block": block} {
 		h := hex.EncodeToString(b)
 		if !strings.Contains(strings.ReplaceAll(string(doc), " ", ""), h) {
 			t.Errorf("ABI.md does not show the %s example as the codec writes it: %s", name, h)

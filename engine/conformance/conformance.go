@@ -104,6 +104,8 @@ type checker struct {
 	// pairs is the module's own map output on the sample lines it
 	// accepts, for realistic reduce input.
 	pairs []abi.Record
+	// accepted are the sample lines its map accepts.
+	accepted []string
 }
 
 // Run checks the module and calls report with each result as it is
@@ -156,6 +158,7 @@ var checks = []check{
 	{"init", true, (*checker).init},
 	{"empty input", false, (*checker).empty},
 	{"map sample text", false, (*checker).sample},
+	{"text blocks", false, (*checker).textBlocks},
 	{"binary keys and values", false, (*checker).binary},
 	{"many values of one key", false, (*checker).manyValues},
 	{"warm instance", false, (*checker).warm},
@@ -242,7 +245,7 @@ func (c *checker) init(ctx context.Context) Result {
 	caps := inst.Caps()
 	inst.Close(ctx)
 	c.caps = caps
-	if caps&^(abi.CapCombine|abi.CapPartitioner|abi.CapFinish) != 0 {
+	if caps&^(abi.CapCombine|abi.CapPartitioner|abi.CapFinish) != 0 { // CapTextBlocks only when offered
 		return fail("wmr_init returned %#x, which sets reserved capability bits", caps)
 	}
 	inst, err = c.fresh(ctx, c.reduceInit())
@@ -457,13 +460,14 @@ func moduleError(err error) bool { return errors.Is(err, wasmhost.ErrModuleFaile
 func (c *checker) sample(ctx context.Context) Result {
 	// Line by line, so one refused line does not hide the rest.
 	accepted, refused := 0, []string{}
-	c.pairs = nil
+	c.pairs, c.accepted = nil, nil
 	for _, rec := range lineRecords(sampleLines) {
 		out, err := c.runMap(ctx, []abi.Record{rec})
 		switch {
 		case err == nil:
 			accepted++
 			c.pairs = append(c.pairs, out...)
+			c.accepted = append(c.accepted, string(rec.Value))
 		case moduleError(err):
 			refused = append(refused, fmt.Sprintf("%q", rec.Value))
 		default:
@@ -503,6 +507,85 @@ func (c *checker) sample(ctx context.Context) Result {
 		detail += "; refused through wmr.fail: " + strings.Join(refused, ", ")
 	}
 	return pass("%s", detail)
+}
+
+// textBlocks offers text blocks (ABI.md 4.5) to a map task. A module that
+// takes them must map the sample lines it accepts to the same output from
+// one block, from a block a line, and from record batches; lines end in
+// "\n" or "\r\n", and the last has no newline.
+func (c *checker) textBlocks(ctx context.Context) Result {
+	init := c.mapInit(c.params())
+	init.TextBlocks = true
+	inst, err := c.fresh(ctx, init)
+	if err != nil {
+		return fail("init of a map task offered text blocks failed: %v", err)
+	}
+	takes := inst.Caps()&abi.CapTextBlocks != 0
+	inst.Close(ctx)
+	if !takes {
+		return pass("not taken: the module's map tasks get record batches")
+	}
+	if len(c.accepted) == 0 {
+		return pass("taken: not compared, as the module refused every sample line")
+	}
+	var text []byte
+	var recs []abi.Record
+	var ends []int // where each line's bytes end, its newline included
+	for i, l := range c.accepted {
+		recs = append(recs, abi.Record{Key: offsetKey(uint64(len(text))), Value: []byte(l)})
+		text = append(text, l...)
+		if i < len(c.accepted)-1 {
+			if i%2 == 1 {
+				text = append(text, '\r')
+			}
+			text = append(text, '\n')
+		}
+		ends = append(ends, len(text))
+	}
+	want, err := c.runMap(ctx, recs)
+	if err != nil {
+		return fail("mapping the sample lines it accepts in one batch: %v", err)
+	}
+	whole, err := c.runMapText(ctx, init, text, []int{len(text)})
+	if err != nil {
+		return fail("mapping %d lines in one text block: %v", len(recs), err)
+	}
+	apart, err := c.runMapText(ctx, init, text, ends)
+	if err != nil {
+		return fail("mapping %d lines in a text block each: %v", len(recs), err)
+	}
+	switch {
+	case !sameRecords(whole, want):
+		return fail("%d lines in one text block mapped to %d records, in a record batch to %d: they must be the same, in the same order", len(recs), len(whole), len(want))
+	case !sameRecords(apart, want):
+		return fail("%d lines in a text block each mapped to %d records, in a record batch to %d: they must be the same, in the same order", len(recs), len(apart), len(want))
+	}
+	return pass("taken: %d lines in text blocks map as in a record batch", len(recs))
+}
+
+// runMapText maps text on a fresh instance initialised with init, in
+// text blocks that end at each of ends, and returns the output.
+func (c *checker) runMapText(ctx context.Context, init *abi.Init, text []byte, ends []int) ([]abi.Record, error) {
+	inst, err := c.fresh(ctx, init)
+	if err != nil {
+		return nil, err
+	}
+	defer inst.Close(ctx)
+	s := &sink{partitions: 3}
+	start := 0
+	for _, end := range ends {
+		err := inst.MapText(ctx, end-start, func(lines []byte) (int, int64, error) {
+			return copy(lines, text[start:end]), int64(start), nil
+		}, s)
+		if err != nil {
+			return nil, err
+		}
+		start = end
+	}
+	if err := inst.Finish(ctx, s); err != nil {
+		return nil, err
+	}
+	return s.recs, s.err
 }
 
 func sameRecords(a, b []abi.Record) bool {

@@ -168,9 +168,7 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		return nil, err
 	}
 	split := input.Split{File: spec.inputFile(format), Offset: spec.SplitOffset, Length: spec.SplitLength}
-	err = feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
-		m.inGuest = true
-		err := inst.Map(ctx, batch, m)
+	called := func(err error) error {
 		m.inGuest = false
 		if err != nil {
 			return err
@@ -180,7 +178,18 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		}
 		progress(m.stats)
 		return ctx.Err()
-	})
+	}
+	if offersTextBlocks(spec, format) && inst.Caps()&abi.CapTextBlocks != 0 {
+		err = feedTextBlocks(ctx, spec, split, &m.stats, func(room int, fill func([]byte) (int, int64, error)) error {
+			m.inGuest = true
+			return called(inst.MapText(ctx, room, fill, m))
+		})
+	} else {
+		err = feedSplit(ctx, spec, split, spec.SkipOffsets, &m.stats, func(batch []byte) error {
+			m.inGuest = true
+			return called(inst.Map(ctx, batch, m))
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -155,8 +155,11 @@ func (r *Runner) Run(ctx context.Context, spec *Spec, progress Progress) (*Resul
 	if kind == KindMap {
 		init.InputFile, init.SplitOffset, init.SplitLength = spec.InputName, spec.SplitOffset, spec.SplitLength
 		init.InputFormat = input.Text
-		if f, err := input.ParseFormat(spec.InputFormat); err == nil && f.Kind != "" {
-			init.InputFormat = f.RecordKind().String()
+		if f, err := input.ParseFormat(spec.InputFormat); err == nil {
+			if f.Kind != "" {
+				init.InputFormat = f.RecordKind().String()
+			}
+			init.TextBlocks = spec.Kind == KindMap && offersTextBlocks(spec, f)
 		}
 	} else {
 		init.Partition = spec.Partition

@@ -237,6 +237,36 @@ func (i *Instance) Map(ctx context.Context, batch []byte, sink Sink) error {
 	return err
 }
 
+// MapText passes a text block (ABI.md 4.5) to wmr_map, for a module that
+// took CapTextBlocks. fill writes the block's lines straight into the
+// module's buffer (room bytes of it; the one copy the lines make on the
+// way in) and returns how many it wrote and the file offset of the
+// first; n < 0 means there is nothing to map (the call is not made). The
+// buffer is the module's: fill must keep nothing of it, as the module may
+// change it during the call.
+func (i *Instance) MapText(ctx context.Context, room int, fill func(lines []byte) (n int, offset int64, err error), sink Sink) error {
+	if i.broken {
+		return fmt.Errorf("module %s: instance is broken by an earlier error", i.module.name)
+	}
+	cctx := i.callCtx(ctx)
+	size := abi.TextBlockHeader + room
+	ptr, err := i.alloc(ctx, cctx, size)
+	if err != nil {
+		return err
+	}
+	buf, ok := i.mem.Read(ptr, uint32(size))
+	if !ok {
+		return i.badRegion(ptr, size)
+	}
+	n, offset, err := fill(buf[abi.TextBlockHeader:])
+	if err != nil || n < 0 {
+		return err
+	}
+	abi.PutTextBlockHeader(buf, offset, n)
+	_, err = i.call2(ctx, cctx, abi.ExportMap, i.fMap, ptr, abi.TextBlockHeader+n, sink, nil)
+	return err
+}
+
 // Reduce passes a chunk of groups (abi.ChunkWriter's encoding) to
 // wmr_reduce. If the chunk's last group continues, values supplies the rest.
 func (i *Instance) Reduce(ctx context.Context, chunk []byte, values ValueSource, sink Sink) error {
@@ -349,10 +379,15 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 	if err != nil {
 		return 0, err
 	}
+	return i.call2(ctx, cctx, name, fn, ptr, len(data), sink, values)
+}
+
+// call2 calls fn(ptr, n) on a buffer the guest gave and the host filled.
+func (i *Instance) call2(ctx, cctx context.Context, name string, fn api.Function, ptr uint32, n int, sink Sink, values ValueSource) (int32, error) {
 	i.call, i.sink, i.values = name, sink, values
 	defer func() { i.sink, i.values = nil, nil }()
 	i.stack[0] = uint64(ptr)
-	i.stack[1] = uint64(len(data))
+	i.stack[1] = uint64(n)
 	if err := i.callGuest(cctx, fn); err != nil {
 		return 0, i.callError(ctx, err)
 	}
@@ -371,10 +406,20 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 // copyIn passes data to the guest the ABI's way: wmr_alloc(len), then a
 // write into the region it returned. It returns the region's offset.
 func (i *Instance) copyIn(ctx, cctx context.Context, data []byte) (uint32, error) {
+	ptr, err := i.alloc(ctx, cctx, len(data))
+	if err == nil && !i.mem.Write(ptr, data) {
+		err = i.badRegion(ptr, len(data))
+	}
+	return ptr, err
+}
+
+// alloc asks the guest for a buffer of size bytes the ABI's way
+// (wmr_alloc) and returns its offset.
+func (i *Instance) alloc(ctx, cctx context.Context, size int) (uint32, error) {
 	i.call, i.abort = abi.ExportAlloc, nil
 	i.failed, i.failMsg, i.failRecord = false, "", abi.NoRecord
-	i.stack[0] = api.EncodeI32(int32(len(data)))
-	i.allocating = uint64(len(data))
+	i.stack[0] = api.EncodeI32(int32(size))
+	i.allocating = uint64(size)
 	err := i.callGuest(cctx, i.fAlloc)
 	if err != nil {
 		err = i.callError(ctx, err)
@@ -384,15 +429,21 @@ func (i *Instance) copyIn(ctx, cctx context.Context, data []byte) (uint32, error
 		return 0, err
 	}
 	ptr := uint32(i.stack[0])
-	if ptr == 0 || !i.mem.Write(ptr, data) {
-		i.broken = true
-		if i.nearMemoryLimit(uint64(len(data))) {
-			return 0, i.memoryError(abi.ExportAlloc)
-		}
-		return 0, &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
-			Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, len(data))}
+	if ptr == 0 {
+		return 0, i.badRegion(ptr, size)
 	}
 	return ptr, nil
+}
+
+// badRegion is the error for a wmr_alloc result that is not a buffer of
+// size bytes in the guest's memory; it breaks the instance.
+func (i *Instance) badRegion(ptr uint32, size int) error {
+	i.broken = true
+	if i.nearMemoryLimit(uint64(size)) {
+		return i.memoryError(abi.ExportAlloc)
+	}
+	return &ModuleError{Module: i.module.name, Call: abi.ExportAlloc, Record: abi.NoRecord, Kind: ErrMalformedOutput,
+		Msg: fmt.Sprintf("returned %#x from wmr_alloc(%d), which is not a buffer of that size in its memory", ptr, size)}
 }
 
 // nearMemoryLimit reports whether growing by need bytes would pass the cap.

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
 
 #ifdef WMR_NATIVE
 #define WMR_IMPORT(name)
@@ -34,6 +37,7 @@ enum {
     CAP_COMBINE = 1,
     CAP_PARTITIONER = 2,
     CAP_FINISH = 4,
+    CAP_TEXT_BLOCKS = 8,
     NO_RECORD = -1,
     EMIT_FLUSH_SIZE = 64 << 10,
     MAX_FAIL_MESSAGE = 16 << 10,
@@ -714,6 +718,9 @@ static size_t copy_string(buffer *b, wmr_bytes s) {
     return off;
 }
 
+/* text_blocks: this task's wmr_map calls get text blocks (ABI.md 4.5). */
+static int text_blocks;
+
 WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
     if (!wmr_the_job.map || !wmr_the_job.reduce) {
         wmr_errorf("the module's WMR_JOB has no .map or no .reduce function");
@@ -728,7 +735,7 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
     size_t param_offs[2 * 256];
     size_t nparams = 0;
     wmr_task t = {0};
-    int host_finishes = 0;
+    int host_finishes = 0, offered_blocks = 0;
     int64_t memory_limit = 0;
     uint32_t n = read_map(&r);
     for (uint32_t i = 0; i < n && !r.bad; i++) {
@@ -744,6 +751,7 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
         else if (key_is(k, "num_partitions")) t.num_partitions = read_int(&r);
         else if (key_is(k, "memory_limit")) memory_limit = read_int(&r);
         else if (key_is(k, "finish")) host_finishes = read_bool(&r);
+        else if (key_is(k, "text_blocks")) offered_blocks = read_bool(&r);
         else if (key_is(k, "params") && r.p < r.end && *r.p != 0xc0) {
             uint32_t np = read_map(&r);
             for (uint32_t j = 0; j < np && !r.bad; j++) {
@@ -812,8 +820,9 @@ WMR_EXPORT("wmr_init") int32_t wmr_init(const uint8_t *ptr, int32_t len) {
         g.has_error = 0;
     }
     finish_call(STATUS_OK);
+    text_blocks = offered_blocks; /* the module splits lines itself (ABI.md 4.5) */
     return (wmr_the_job.combine ? CAP_COMBINE : 0) | (wmr_the_job.partition ? CAP_PARTITIONER : 0) |
-           (wmr_the_job.combine || wmr_the_job.finish ? CAP_FINISH : 0);
+           (wmr_the_job.combine || wmr_the_job.finish ? CAP_FINISH : 0) | (text_blocks ? CAP_TEXT_BLOCKS : 0);
 }
 
 /* wmr_finish (ABI.md 2.6): the table's last flush, then the job's hook. */
@@ -837,7 +846,46 @@ WMR_EXPORT("wmr_finish") int32_t wmr_finish(void) {
 }
 
 
+/* find_newline returns the first '\n' in [p, end), or end. */
+static const uint8_t *find_newline(const uint8_t *p, const uint8_t *end) {
+#ifdef __wasm_simd128__
+    for (; end - p >= 16; p += 16) {
+        uint32_t m = wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_v128_load(p), wasm_i8x16_splat('\n')));
+        if (m) return p + __builtin_ctz(m);
+    }
+#endif
+    const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+    return nl ? nl : end;
+}
+
+/* map_text runs the map on each line of a text block: key its offset (8
+ * bytes big-endian), value the line without "\n" or "\r\n". */
+static int32_t map_text(const uint8_t *ptr, int32_t len) {
+    reader r = {ptr, ptr + len, 0};
+    uint32_t fields = read_array(&r);
+    uint64_t at = (uint64_t)read_int(&r);
+    wmr_bytes lines = read_bytes(&r);
+    if (r.bad || fields != 2 || r.p != r.end) {
+        wmr_errorf("reading the host's text block: malformed msgpack");
+        return fail(NO_RECORD);
+    }
+    wmr_map_fn map = wmr_the_job.map;
+    const uint8_t *p = lines.ptr, *end = lines.ptr + lines.len;
+    uint8_t key[8];
+    for (uint32_t i = 0; p < end; i++) {
+        const uint8_t *nl = find_newline(p, end), *stop = nl;
+        if (nl < end && nl > p && nl[-1] == '\r') stop--;
+        uint64_t off = at + (uint64_t)(p - lines.ptr);
+        for (int b = 0; b < 8; b++) key[b] = (uint8_t)(off >> (56 - 8 * b));
+        wmr_bytes k = {key, 8}, v = {p, (size_t)(stop - p)};
+        if (map(k, v, &g.emitter) != 0 || ct.err) return fail(i);
+        p = nl < end ? nl + 1 : end;
+    }
+    return finish_call(STATUS_OK);
+}
+
 WMR_EXPORT("wmr_map") int32_t wmr_map(const uint8_t *ptr, int32_t len) {
+    if (text_blocks) return map_text(ptr, len);
     reader r = {ptr, ptr + len, 0};
     uint32_t n = read_array(&r);
     wmr_map_fn map = wmr_the_job.map;

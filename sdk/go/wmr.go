@@ -1,6 +1,8 @@
 package wmr
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -85,6 +87,8 @@ type guest struct {
 	fails    []byte
 	// table combines a map task's output in the module (combine.go).
 	table *combineTable
+	// textBlocks: the task's wmr_map calls get text blocks (ABI.md 4.5).
+	textBlocks bool
 }
 
 func newGuest(h host) *guest {
@@ -190,6 +194,9 @@ func (g *guest) init(msg []byte) (caps int32) {
 	if g.job.Combine != nil || g.job.Finish != nil {
 		caps |= abi.CapFinish
 	}
+	if g.textBlocks = m.TextBlocks; g.textBlocks {
+		caps |= abi.CapTextBlocks
+	}
 	return caps
 }
 
@@ -210,6 +217,9 @@ func (g *guest) partition(key []byte, n int) int32 {
 }
 
 func (g *guest) mapBatch(b []byte) (status int32) {
+	if g.textBlocks {
+		return g.mapText(b)
+	}
 	idx := abi.NoRecord
 	defer g.recoverAs(&idx, &status)
 	if err := g.batch.Reset(b); err != nil {
@@ -230,6 +240,39 @@ func (g *guest) mapBatch(b []byte) (status int32) {
 		if g.table != nil && g.table.err != nil {
 			return g.fail(idx, g.table.err)
 		}
+	}
+	g.finishCall()
+	return abi.StatusOK
+}
+
+// mapText maps each line of a text block (ABI.md 4.5): key its offset,
+// 8 bytes big-endian; value the line without "\n" or "\r\n".
+func (g *guest) mapText(b []byte) (status int32) {
+	idx := abi.NoRecord
+	defer g.recoverAs(&idx, &status)
+	at, lines, err := abi.ReadTextBlock(b)
+	if err != nil {
+		return g.failf(abi.NoRecord, "reading the host's text block: %v", err)
+	}
+	mapFn := g.job.Map
+	var key [8]byte
+	for idx = 0; len(lines) > 0; idx++ {
+		line, next := lines, lines[len(lines):]
+		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
+			line, next = lines[:i], lines[i+1:]
+			if i > 0 && line[i-1] == '\r' {
+				line = line[:i-1]
+			}
+		}
+		binary.BigEndian.PutUint64(key[:], uint64(at))
+		if err := mapFn(key[:], line, &g.emitter); err != nil {
+			return g.fail(idx, err)
+		}
+		if g.table != nil && g.table.err != nil {
+			return g.fail(idx, g.table.err)
+		}
+		at += int64(len(lines) - len(next))
+		lines = next
 	}
 	g.finishCall()
 	return abi.StatusOK

@@ -810,6 +810,18 @@ let scanHigh: u32 = 0;
   const gtZ = t + 0x0505050505050505; // 0x80 - 'z' - 1
   return highBits(geA & ~gtZ & ~x);
 }
+/** The first "\n" in [p, end), or end: sixteen bytes at a time. */
+function findNewline(p: usize, end: usize): usize {
+  if (ASC_FEATURE_SIMD) {
+    for (; p + 16 <= end; p += 16) {
+      const m = i8x16.bitmask(i8x16.eq(v128.load(p), i8x16.splat(10)));
+      if (m != 0) return p + <usize>ctz(m);
+    }
+  }
+  for (; p < end; p++) if (load<u8>(p) == 10) return p;
+  return end;
+}
+
 function letters16(p: usize, end: usize): void {
   const left = end - p;
   const valid: u32 = left < 16 ? (<u32>1 << <u32>left) - 1 : 0xffff;
@@ -954,6 +966,10 @@ export class Runtime {
   table: CombineTable | null = null;
   chunk: Buffer = new Buffer();
   chunkReader: Reader = new Reader();
+  /** This task's wmr_map calls get text blocks (abi/ABI.md 4.5). */
+  textBlocks: bool = false;
+  lines: Bytes = new Bytes();
+  keyBuf: usize = heap.alloc(8);
 
   job(): Job {
     const j = registered;
@@ -1012,6 +1028,7 @@ export class Runtime {
     const t = new Task();
     let memoryLimit: i64 = 0;
     let hostFinishes = false;
+    let textBlocks = false;
     const n = r.map();
     const k = new Bytes();
     for (let i: u32 = 0; i < n && !r.bad; i++) {
@@ -1028,6 +1045,7 @@ export class Runtime {
       else if (key == "num_partitions") t.numPartitions = r.int();
       else if (key == "memory_limit") memoryLimit = r.int();
       else if (key == "finish") hostFinishes = r.bool();
+      else if (key == "text_blocks") textBlocks = r.bool();
       else if (key == "params" && r.p < r.end && load<u8>(r.p) != 0xc0) {
         const np = r.map();
         for (let j: u32 = 0; j < np && !r.bad; j++) {
@@ -1056,7 +1074,8 @@ export class Runtime {
     this.emitter.table = this.table;
     job.init(t);
     this.finish();
-    return (job.hasCombiner ? 1 : 0) | 4;
+    this.textBlocks = textBlocks; // the module splits lines itself
+    return (job.hasCombiner ? 1 : 0) | 4 | (textBlocks ? 8 : 0);
   }
 
   /** Emits what the combining table holds and empties it. */
@@ -1134,6 +1153,7 @@ export class Runtime {
   }
 
   map(ptr: usize, len: i32): i32 {
+    if (this.textBlocks) return this.mapText(ptr, len);
     const job = this.job();
     const r = this.reader;
     r.reset(ptr, len);
@@ -1151,6 +1171,39 @@ export class Runtime {
       if (t !== null && t.full()) this.flushTable(job);
     }
     if (r.bad || r.p != r.end) return this.fail("reading the host's batch: malformed msgpack", -1);
+    return this.finish();
+  }
+
+  /** wmr_map on a text block (abi/ABI.md 4.5): each line is a record,
+   * key its offset (8 bytes big-endian), value the line without "\n" or
+   * "\r\n". */
+  mapText(ptr: usize, len: i32): i32 {
+    const job = this.job();
+    const r = this.reader;
+    r.reset(ptr, len);
+    const fields = r.array();
+    const at = r.int();
+    const lines = this.lines;
+    r.bytes(lines);
+    if (r.bad || fields != 2 || r.p != r.end) return this.fail("reading the host's text block: malformed msgpack", -1);
+    const key = this.key;
+    const value = this.value;
+    const out = this.emitter;
+    const start = lines.ptr;
+    const end = start + <usize>lines.length;
+    for (let p = start; p < end; ) {
+      const nl = findNewline(p, end);
+      const stop = nl < end && nl > p && load<u8>(nl - 1) == 13 ? nl - 1 : nl;
+      store<u64>(this.keyBuf, bswap<u64>(<u64>at + <u64>(p - start)));
+      key.ptr = this.keyBuf;
+      key.length = 8;
+      value.ptr = p;
+      value.length = <i32>(stop - p);
+      job.map(key, value, out);
+      const t = this.table;
+      if (t !== null && t.full()) this.flushTable(job);
+      p = nl < end ? nl + 1 : end;
+    }
     return this.finish();
   }
 

@@ -15,6 +15,10 @@ class TestJob extends Job {
     prefix = p === null ? new Bytes() : Bytes.fromString(p);
   }
   map(key: Bytes, line: Bytes, out: Emitter): void {
+    if (key.length == 8) {
+      seenKeys.push(<i64>bswap<u64>(load<u64>(key.ptr)));
+      seenLens.push(line.length);
+    }
     if (line.toString() == "boom") throw new Error("cannot map boom");
     scan.reset(line);
     while (scan.next()) out.emit(scan.word, prefix);
@@ -29,6 +33,23 @@ class TestJob extends Job {
 }
 
 register(new TestJob());
+
+// The keys and value lengths map got, for the tests to read.
+const seenKeys = new Array<i64>();
+const seenLens = new Array<i32>();
+export function seenCount(): i32 {
+  return seenKeys.length;
+}
+export function seenKey(i: i32): i64 {
+  return seenKeys[i];
+}
+export function seenLen(i: i32): i32 {
+  return seenLens[i];
+}
+export function clearSeen(): void {
+  seenKeys.length = 0;
+  seenLens.length = 0;
+}
 
 export function parse(p: usize, n: i32): i64 {
   return parseInt64(new Bytes(p, n));

@@ -96,6 +96,22 @@ test("with a host that calls wmr_finish, map output is combined in the module un
   assert.equal(x.wmr_finish(), 0);
   assert.equal(emitted(), "a=8;b=8;c=4;");
 });
+test("a text block is split into the records of a batch", () => {
+  const offer = Buffer.concat([Buffer.from([0x83]), str("task_kind"), str("map"), str("text_blocks"), Buffer.from([0xc3]),
+    str("params"), Buffer.from([0x81]), str("prefix"), str("7")]);
+  assert.equal(call(x.wmr_init, offer), 5 | 8);
+  // lines around the 16-byte scan, CRLF, a lone "\r", no final newline
+  const text = "a\r\n\n" + "z".repeat(20) + "\n\r\nb\rc\n" + "y".repeat(40) + "\r\nend";
+  const block = (at, s) => { const h = Buffer.alloc(10); h[0] = 0x92; h[1] = 0xcf; h.writeBigUInt64BE(BigInt(at), 2); return Buffer.concat([h, bin(s)]); };
+  x.clearSeen();
+  assert.equal(call(x.wmr_map, block(500, text)), 0);
+  const got = [];
+  for (let i = 0; i < x.seenCount(); i++) got.push([Number(x.seenKey(i)), x.seenLen(i)]);
+  assert.deepEqual(got, [[500, 1], [503, 0], [504, 20], [525, 0], [527, 3], [531, 40], [573, 3]]);
+  assert.equal(emitted(), "a=7;" + "z".repeat(20) + "=7;b=7;c=7;" + "y".repeat(40) + "=7;end=7;");
+  assert.equal(call(x.wmr_map, block(0, "x").subarray(0, 12)), -1); // short
+  assert.equal(host.fails.length, 1);
+});
 test("malformed batch fails through wmr.fail", () => {
   call(x.wmr_init, init);
   assert.equal(call(x.wmr_map, Buffer.concat([arr32(0), Buffer.from([0])])), -1);

@@ -119,8 +119,17 @@ static int ref_next_word(wmr_bytes line, size_t *pos, wmr_bytes *word) {
     return 1;
 }
 
+/* The keys and value lengths the map got, in order. */
+static uint64_t keys_seen[64];
+static size_t lens_seen[64];
+static int nseen;
+
 static int map(wmr_bytes key, wmr_bytes line, wmr_emitter *out) {
-    (void)key;
+    if (nseen < 64 && key.len == 8) {
+        uint64_t k = 0;
+        for (int b = 0; b < 8; b++) k = k << 8 | key.ptr[b];
+        keys_seen[nseen] = k, lens_seen[nseen++] = line.len;
+    }
     if (wmr_bytes_equal(line, WMR_STR("boom"))) return wmr_errorf("cannot map %s", "boom");
     size_t pos = 0;
     wmr_bytes w;
@@ -236,6 +245,50 @@ static void test_map_error(void) {
     put_array32(0);
     put_byte(0);
     CHECK(call(wmr_map) == -1, "trailing bytes accepted");
+}
+
+/* A text block (ABI.md 4.5): the SDK splits its lines as the host would
+ * have, keys their offsets, without "\n" or "\r\n". */
+static void test_text_blocks(void) {
+    reset_host();
+    msg_len = 0;
+    put_byte(0x83);
+    put_str("task_kind");
+    put_str("map");
+    put_str("text_blocks");
+    put_byte(0xc3);
+    put_str("params");
+    put_byte(0x81);
+    put_str("prefix");
+    put_str("7");
+    CHECK(call(wmr_init) == (5 | 8), "init should take text blocks");
+    /* lines of 0-40 bytes around the 16-byte scan, CRLF, a lone \r, and
+     * a last line without a newline */
+    const char *text = "a\r\n\nzzzzzzzzzzzzzzzzzzzz\n\r\nb\rc\nyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\nend";
+    const size_t want_lens[] = {1, 0, 20, 0, 3, 40, 3};
+    const uint64_t want_keys[] = {500, 503, 504, 525, 527, 531, 573};
+    msg_len = 0;
+    put_byte(0x92), put_byte(0xcf);
+    put("\0\0\0\0\0\0\x01\xf4", 8); /* 500 */
+    put_bin(text, strlen(text));
+    nseen = 0;
+    CHECK(call(wmr_map) == 0, "map of a text block failed: %s", failed);
+    CHECK(nseen == 7, "%d lines in the block, want 7", nseen);
+    for (int i = 0; i < nseen && i < 7; i++)
+        CHECK(keys_seen[i] == want_keys[i] && lens_seen[i] == want_lens[i], "line %d: key %llu, %zu bytes; want %llu, %zu", i,
+              (unsigned long long)keys_seen[i], lens_seen[i], (unsigned long long)want_keys[i], want_lens[i]);
+    CHECK(strcmp(emitted_text(), "a=7;zzzzzzzzzzzzzzzzzzzz=7;b=7;c=7;yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy=7;end=7;") == 0, "emitted %s",
+          emitted_text());
+    /* an error names the line's place in the block */
+    reset_host();
+    msg_len = 0;
+    put_byte(0x92), put_byte(0x00);
+    put_bin("fine\nboom\n", 10);
+    CHECK(call(wmr_map) == -1, "map should fail");
+    CHECK(failed_record == 1, "record %lld", (long long)failed_record);
+    msg_len = 0;
+    put_byte(0x92), put_byte(0x00), put_byte(0xc6);
+    CHECK(call(wmr_map) == -1, "a short block accepted");
 }
 
 static void test_reduce_with_continuations(void) {
@@ -394,6 +447,7 @@ static void test_next_word(void) {
 int main(void) {
     test_map();
     test_map_error();
+    test_text_blocks();
     test_reduce_with_continuations();
     test_combining_in_module();
     test_combining_keys_of_every_length();

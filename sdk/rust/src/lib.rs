@@ -90,6 +90,8 @@ pub struct Task {
     pub memory_limit: i64,
     /// The host makes the end-of-task call (init key `finish`).
     pub(crate) host_finishes: bool,
+    /// The host offers text blocks (init key `text_blocks`, ABI.md 4.5).
+    pub(crate) text_blocks: bool,
 }
 
 impl Task {

@@ -12,6 +12,7 @@ const STATUS_ERROR: i32 = -1;
 const CAP_COMBINE: i32 = 1;
 const CAP_PARTITIONER: i32 = 2;
 const CAP_FINISH: i32 = 4;
+const CAP_TEXT_BLOCKS: i32 = 8;
 const NO_RECORD: i64 = -1;
 const EMIT_FLUSH_SIZE: usize = 64 << 10;
 const MAX_COUNTERS: usize = 1000;
@@ -562,7 +563,9 @@ impl<J: Job> Guest<J> {
             return self.failed(&format!("init: {}", e.message()), NO_RECORD);
         }
         self.finish_call(STATUS_OK);
-        (if J::COMBINER { CAP_COMBINE } else { 0 }) | (if J::PARTITIONER { CAP_PARTITIONER } else { 0 }) | CAP_FINISH
+        // Text blocks: the module splits the lines (ABI.md 4.5).
+        let blocks = if self.task.text_blocks { CAP_TEXT_BLOCKS } else { 0 };
+        (if J::COMBINER { CAP_COMBINE } else { 0 }) | (if J::PARTITIONER { CAP_PARTITIONER } else { 0 }) | CAP_FINISH | blocks
     }
 
     /// Emits what the combining table holds and empties it.
@@ -640,13 +643,15 @@ impl<J: Job> Guest<J> {
     }
 
     pub fn map(&mut self, batch: &[u8]) -> i32 {
+        if self.task.text_blocks {
+            return self.map_text(batch);
+        }
         let mut r = Reader::new(batch);
         let n = match r.array() {
             Ok(n) => n,
             Err(_) => return self.failed("reading the host's batch: malformed msgpack", NO_RECORD),
         };
         for i in 0..n {
-            RECORD.with(|c| c.set(i as i64));
             let rec = (|| -> Result<(&[u8], &[u8]), Malformed> {
                 if r.array()? != 2 {
                     return Err(Malformed);
@@ -657,24 +662,66 @@ impl<J: Job> Guest<J> {
                 Ok(kv) => kv,
                 Err(_) => return self.failed("reading the host's batch: malformed record", i as i64),
             };
-            if let Err(e) = self.job.map(key, value, &mut self.emitter) {
-                return self.failed(e.message(), i as i64);
-            }
-            if let Some(t) = self.emitter.table.as_ref() {
-                if let Some(m) = t.err.clone() {
-                    return self.failed(&m, i as i64);
-                }
-                if t.full() {
-                    if let Err(m) = self.flush_table() {
-                        return self.failed(&m, i as i64);
-                    }
-                }
+            if let Err(status) = self.map_record(i as i64, key, value) {
+                return status;
             }
         }
         if !r.at_end() {
             return self.failed("reading the host's batch: trailing bytes", NO_RECORD);
         }
         self.finish_call(STATUS_OK)
+    }
+
+    /// wmr_map on a text block (ABI.md 4.5): `[offset, lines]`, whole
+    /// lines as in the file. Each line is a record: key its offset (8
+    /// bytes big-endian), value the line without "\n" or "\r\n".
+    fn map_text(&mut self, block: &[u8]) -> i32 {
+        let mut r = Reader::new(block);
+        let head = (|| -> Result<(i64, &[u8]), Malformed> {
+            if r.array()? != 2 {
+                return Err(Malformed);
+            }
+            Ok((r.int()?, r.bytes()?))
+        })();
+        let (at, lines) = match head {
+            Ok(h) if r.at_end() => h,
+            _ => return self.failed("reading the host's text block: malformed msgpack", NO_RECORD),
+        };
+        let (mut start, mut i) = (0, 0);
+        while start < lines.len() {
+            let (end, next) = match crate::text::find_newline(lines, start) {
+                Some(nl) if nl > start && lines[nl - 1] == b'\r' => (nl - 1, nl + 1),
+                Some(nl) => (nl, nl + 1),
+                None => (lines.len(), lines.len()),
+            };
+            let key = (at as u64 + start as u64).to_be_bytes();
+            if let Err(status) = self.map_record(i, &key, &lines[start..end]) {
+                return status;
+            }
+            start = next;
+            i += 1;
+        }
+        self.finish_call(STATUS_OK)
+    }
+
+    /// The job's map on record i of the call, then the table's checks.
+    #[inline(never)]
+    fn map_record(&mut self, i: i64, key: &[u8], value: &[u8]) -> std::result::Result<(), i32> {
+        RECORD.with(|c| c.set(i));
+        if let Err(e) = self.job.map(key, value, &mut self.emitter) {
+            return Err(self.failed(e.message(), i));
+        }
+        if let Some(t) = self.emitter.table.as_ref() {
+            if let Some(m) = t.err.clone() {
+                return Err(self.failed(&m, i));
+            }
+            if t.full() {
+                if let Err(m) = self.flush_table() {
+                    return Err(self.failed(&m, i));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn reduce(&mut self, chunk: &[u8], combine: bool) -> i32 {
@@ -758,6 +805,7 @@ fn decode_init(msg: &[u8]) -> Result<Task, Malformed> {
             b"num_partitions" => t.num_partitions = r.int()?,
             b"memory_limit" => t.memory_limit = r.int()?,
             b"finish" => t.host_finishes = r.boolean()?,
+            b"text_blocks" => t.text_blocks = r.boolean()?,
             b"params" if r.peek() == Some(0xc0) => r.skip()?,
             b"params" => {
                 let np = r.map()?;

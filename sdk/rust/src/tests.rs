@@ -406,3 +406,62 @@ fn map_task_with_finish(lines: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
     assert_eq!(g.finish(), 0);
     emitted()
 }
+
+/// Emits every record it maps as it got it.
+#[derive(Default)]
+struct Echo;
+
+impl Job for Echo {
+    fn map(&mut self, key: &[u8], line: &[u8], out: &mut Emitter) -> Result {
+        if line == b"boom" {
+            return Err("cannot map boom".into());
+        }
+        out.emit(key, line);
+        Ok(())
+    }
+    fn reduce(&mut self, _key: &[u8], _values: &mut Values, _out: &mut Emitter) -> Result {
+        Ok(())
+    }
+}
+
+/// A text block (ABI.md 4.5) as the host writes it.
+fn text_block(at: u64, lines: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x92, 0xcf];
+    b.extend_from_slice(&at.to_be_bytes());
+    b.push(0xc6);
+    b.extend_from_slice(&(lines.len() as u32).to_be_bytes());
+    b.extend_from_slice(lines);
+    b
+}
+
+#[test]
+fn text_blocks_are_split_into_the_records_of_a_batch() {
+    reset_fake();
+    let mut g = Guest::<Echo>::new();
+    let mut init = init_msg(&[]);
+    init[0] += 1;
+    init.extend_from_slice(b"\xabtext_blocks\xc3");
+    assert_eq!(g.init(&init), 4 | 8); // end-of-task call, text blocks
+    // Lines of every length around the 8- and 16-byte scans, CRLF, empty
+    // lines, a lone "\r", and a last line without a newline.
+    let long = "0123456789abcdefghij";
+    let text = format!("a\r\n\n{long}\n\r\n{}\nb\rc\n{long}{long}\r\nend", &long[..15]);
+    assert_eq!(g.map(&text_block(1000, text.as_bytes())), 0);
+    let mut want = vec![];
+    let mut at = 1000u64;
+    for l in text.split('\n') {
+        let v = l.strip_suffix('\r').filter(|_| at + (l.len() as u64) < 1000 + text.len() as u64).unwrap_or(l);
+        want.push((at.to_be_bytes().to_vec(), v.as_bytes().to_vec()));
+        at += l.len() as u64 + 1;
+    }
+    assert_eq!(emitted(), want);
+
+    reset_fake();
+    assert_eq!(g.map(&text_block(0, b"fine\nalso fine\nboom\nnever")), -1);
+    let fails = FAKE.with(|f| f.borrow().fails.clone());
+    let mut r = Reader::new(&fails[0]);
+    assert_eq!(r.array().unwrap(), 2);
+    assert_eq!(r.bytes().unwrap(), b"cannot map boom");
+    assert_eq!(r.int().unwrap(), 2); // the block's third line
+    assert_eq!(g.map(&text_block(0, b"x")[..14]), -1); // a short block is malformed
+}

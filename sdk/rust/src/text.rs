@@ -225,3 +225,33 @@ impl<'a> Iterator for Words<'a> {
         }
     }
 }
+
+/// The index of the first `\n` in `data` at or after `from`: sixteen
+/// bytes at a time with wasm SIMD, eight without (a text block's lines
+/// are split in the module, ABI.md 4.5).
+#[inline(always)]
+pub(crate) fn find_newline(data: &[u8], mut from: usize) -> Option<usize> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        while from + 16 <= data.len() {
+            // SAFETY: the 16 bytes from `from` are in `data`.
+            let v = unsafe { v128_load(data.as_ptr().add(from) as *const v128) };
+            let m = u8x16_bitmask(u8x16_eq(v, u8x16_splat(b'\n')));
+            if m != 0 {
+                return Some(from + m.trailing_zeros() as usize);
+            }
+            from += 16;
+        }
+    }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while from + 8 <= data.len() {
+        let x = u64::from_le_bytes(data[from..from + 8].try_into().unwrap()) ^ (b'\n' as u64 * ONES);
+        let zero = x.wrapping_sub(ONES) & !x & (0x80 * ONES);
+        if zero != 0 {
+            return Some(from + zero.trailing_zeros() as usize / 8);
+        }
+        from += 8;
+    }
+    data[from..].iter().position(|&c| c == b'\n').map(|i| from + i)
+}
