@@ -293,3 +293,24 @@ func TestLoadFrameReadiesTheModuleWithoutAReply(t *testing.T) {
 		t.Fatalf("replies %q, want a result for the first task and an error for the second, nothing for the loads", got)
 	}
 }
+
+// An over-full pool retires the longest idle worker of the group with
+// the most idle ones, never the warm workers of a group with fewer.
+func TestRetireFromTheGroupWithTheMostIdleWorkers(t *testing.T) {
+	for _, c := range []struct {
+		idle []string // longest idle first
+		want int
+	}{
+		{[]string{"a"}, 0},
+		{[]string{"a", "a", "b"}, 0},
+		{[]string{"alice", "alice", "bob", "bob", "bob"}, 2},   // bob's churn retires bob's
+		{[]string{"alice", "bob", "alice", "bob", "bob"}, 1},   // bob's longest idle
+		{[]string{"alice", "bob", "bob", "alice"}, 0},          // a tie: the longest idle of all
+		{[]string{"bob", "alice", "alice", "alice", "bob"}, 1}, // alice holds most
+		{[]string{"", "", "x"}, 0},
+	} {
+		if got := retiree(c.idle); got != c.want {
+			t.Errorf("retiree(%v) = %d, want %d", c.idle, got, c.want)
+		}
+	}
+}
