@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"context"
 	"fmt"
 	"io"
@@ -278,3 +279,76 @@ func TestTextOutputIsUnambiguous(t *testing.T) {
 		t.Fatalf("text output %q, want %q", got, want)
 	}
 }
+
+// Text reaches a module that takes text blocks (every SDK's, here Go's)
+// as the same records the record path makes: every line of files with
+// CRLF and LF ends, empty lines, lines longer than a block and no final
+// newline, each exactly once under its offset, whatever the split size,
+// with the summary counting them as it always has.
+func TestTextLinesThroughBlocksEndToEnd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var text []byte
+	for i := range 3000 {
+		n := rng.IntN(120)
+		if i%700 == 3 {
+			n = 300<<10 + rng.IntN(100) // longer than a text block
+		}
+		for range n {
+			text = append(text, "abc \t\rxyz"[rng.IntN(9)])
+		}
+		text = append(text, []string{"\n", "\r\n", "\n\n"}[rng.IntN(3)]...)
+	}
+	text = append(text, "the last line\r"...) // no newline: its "\r" stays
+	in := filepath.Join(t.TempDir(), "lines.txt")
+	if err := os.WriteFile(in, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	var bytesIn int64
+	for off := 0; off < len(text); {
+		end, next := len(text), len(text)
+		if i := bytes.IndexByte(text[off:], '\n'); i >= 0 {
+			end, next = off+i, off+i+1
+			if end > off && text[end-1] == '\r' {
+				end--
+			}
+		}
+		want[string(offsetKey(uint64(off)))] = string(text[off:end])
+		bytesIn += int64(end-off) + 1
+		off = next
+	}
+	id := testwasm.Path(t, "testing/identity")
+	for _, block := range []int64{64 << 10, 1 << 20, 64 << 20} {
+		e := newEngine(t, Config{BlockSize: block})
+		out := filepath.Join(t.TempDir(), "out")
+		sum, err := e.Run(context.Background(), Job{Module: id, Inputs: []string{in}, Output: out, Reducers: 2, OutputFormat: "kv"}, nil)
+		if err != nil {
+			t.Fatalf("splits of %d: %v", block, err)
+		}
+		got := map[string]string{}
+		for p := range 2 {
+			part, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("part-r-%05d", p)))
+			for _, kvp := range kvPairs(t, part) {
+				if _, dup := got[kvp[0]]; dup {
+					t.Fatalf("splits of %d: the line at %x came twice", block, kvp[0])
+				}
+				got[kvp[0]] = kvp[1]
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("splits of %d: %d lines came out, want %d", block, len(got), len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("splits of %d: the line at %x is %q, want %q", block, k, trunc(got[k]), trunc(v))
+			}
+		}
+		if sum.RecordsIn != int64(len(want)) || sum.BytesIn != bytesIn {
+			t.Fatalf("splits of %d: summary counts %d records, %d bytes in; want %d, %d", block, sum.RecordsIn, sum.BytesIn, len(want), bytesIn)
+		}
+	}
+}
+
+func offsetKey(off uint64) []byte { return binary.BigEndian.AppendUint64(nil, off) }
+
+func trunc(s string) string { return s[:min(len(s), 40)] }
