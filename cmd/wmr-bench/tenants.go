@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,40 +150,44 @@ var hostileModules = "loop,membomb,flood,trap,malformed"
 // bob keeps submitting hostile modules (two at a time), runs times each,
 // on a secure 3-node cluster. It checks every output agrees and every
 // hostile job failed.
-func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, loaded []time.Duration, hostileJobs int, err error) {
+func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []tenantPair, hostileJobs int, err error) {
 	r, err := startSecureCluster(wmr, filepath.Join(dir, "tenants"), 3)
 	if r != nil {
 		defer stopCluster(r.ns)
 	}
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	if _, err := r.cli("alice", 0, append([]string{"put", "--dataset", "corpus", "--replicas", "2", "--block-size", "16MiB"}, inputs...)...); err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	small := filepath.Join(dir, "tenants", "small.txt")
 	os.WriteFile(small, bytes.Repeat([]byte("one two three four\n"), 2000), 0o644)
 	if _, err := r.cli("bob", 1, "put", "--dataset", "in", "--replicas", "3", small); err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	// Warm-up: every node compiles alice's module once.
 	if _, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", "warm", "--reducers", "4", "--wait", "-q"); err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	want, err := r.cli("alice", 0, "cat", "warm")
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	outputs := 0
+	// cpu is what each tenant's workers used during alice's last job.
+	var cpu struct{ alice, bob time.Duration }
 	timeAlice := func() (time.Duration, error) {
 		outputs++
 		out := fmt.Sprintf("out-%d", outputs)
+		alice0, bob0 := tenantCPU("alice"), tenantCPU("bob")
 		start := time.Now()
 		js, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "--json")
 		if err != nil {
 			return 0, err
 		}
 		took := time.Since(start)
+		cpu.alice, cpu.bob = tenantCPU("alice")-alice0, tenantCPU("bob")-bob0
 		lastTimeline = timeline(js, start)
 		got, err := r.cli("alice", outputs%3, "cat", out)
 		if err != nil || !bytes.Equal(got, want) {
@@ -219,8 +224,9 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, load
 	}
 	for range runs {
 		a, err := timeAlice()
+		aloneCPU := cpu.alice
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
 		aloneTimeline := lastTimeline
 		stop := load()
@@ -231,12 +237,48 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (alone, load
 		}
 		stop()
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
-		alone, loaded = append(alone, a), append(loaded, l)
+		pairs = append(pairs, tenantPair{alone: a, loaded: l, aloneCPU: aloneCPU, loadedCPU: cpu.alice, bobCPU: cpu.bob})
 	}
 	if wrong.Load() > 0 {
-		return nil, nil, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
+		return nil, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
 	}
-	return alone, loaded, int(jobs.Load()), nil
+	return pairs, int(jobs.Load()), nil
+}
+
+// tenantPair is one alone/loaded pair of alice's jobs: wall times, and the
+// CPU time the tenants' workers used during them (from their cgroups; 0
+// where the bench cannot read them).
+type tenantPair struct {
+	alone, loaded               time.Duration
+	aloneCPU, loadedCPU, bobCPU time.Duration
+}
+
+// tenantCPU is the CPU time tenant's workers have used on this machine's
+// nodes, from the cgroup accounting the nodes set up (cgroup v1 cpuacct or
+// v2 cpu.stat, under a "wmr" group); 0 if there is none.
+func tenantCPU(tenant string) time.Duration {
+	var total time.Duration
+	v1, _ := filepath.Glob("/sys/fs/cgroup/cpuacct*/wmr/t-" + tenant + "/cpuacct.usage")
+	for _, f := range v1 {
+		if b, err := os.ReadFile(f); err == nil {
+			n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			total += time.Duration(n)
+		}
+	}
+	if len(v1) > 0 {
+		return total
+	}
+	v2, _ := filepath.Glob("/sys/fs/cgroup/wmr/t-" + tenant + "/cpu.stat")
+	for _, f := range v2 {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				total += time.Duration(n) * time.Microsecond
+			}
+		}
+	}
+	return total
 }
