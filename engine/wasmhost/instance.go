@@ -263,7 +263,7 @@ func (i *Instance) MapText(ctx context.Context, room int, fill func(lines []byte
 		return err
 	}
 	abi.PutTextBlockHeader(buf, offset, n)
-	_, err = i.call2(ctx, cctx, abi.ExportMap, i.fMap, ptr, abi.TextBlockHeader+n, sink, nil)
+	_, err = i.callOnBuffer(ctx, cctx, abi.ExportMap, i.fMap, ptr, abi.TextBlockHeader+n, sink, nil)
 	return err
 }
 
@@ -379,11 +379,12 @@ func (i *Instance) callWithBuffer(ctx context.Context, name string, fn api.Funct
 	if err != nil {
 		return 0, err
 	}
-	return i.call2(ctx, cctx, name, fn, ptr, len(data), sink, values)
+	return i.callOnBuffer(ctx, cctx, name, fn, ptr, len(data), sink, values)
 }
 
-// call2 calls fn(ptr, n) on a buffer the guest gave and the host filled.
-func (i *Instance) call2(ctx, cctx context.Context, name string, fn api.Function, ptr uint32, n int, sink Sink, values ValueSource) (int32, error) {
+// callOnBuffer calls fn(ptr, n) on a buffer the guest gave (wmr_alloc) and
+// the host filled, returning its i32 result.
+func (i *Instance) callOnBuffer(ctx, cctx context.Context, name string, fn api.Function, ptr uint32, n int, sink Sink, values ValueSource) (int32, error) {
 	i.call, i.sink, i.values = name, sink, values
 	defer func() { i.sink, i.values = nil, nil }()
 	i.stack[0] = uint64(ptr)
