@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/wmr-dev/wmr/abi/kv"
+	"github.com/wmr-dev/wmr/internal/jobtest"
 	"github.com/wmr-dev/wmr/internal/testwasm"
 )
 
@@ -305,17 +306,9 @@ func TestTextLinesThroughBlocksEndToEnd(t *testing.T) {
 	}
 	want := map[string]string{}
 	var bytesIn int64
-	for off := 0; off < len(text); {
-		end, next := len(text), len(text)
-		if i := bytes.IndexByte(text[off:], '\n'); i >= 0 {
-			end, next = off+i, off+i+1
-			if end > off && text[end-1] == '\r' {
-				end--
-			}
-		}
-		want[string(offsetKey(uint64(off)))] = string(text[off:end])
-		bytesIn += int64(end-off) + 1
-		off = next
+	for _, r := range jobtest.TextRecords(text, 0) {
+		want[string(offsetKey(uint64(r.Offset)))] = r.Line
+		bytesIn += int64(len(r.Line)) + 1
 	}
 	id := testwasm.Path(t, "testing/identity")
 	for _, block := range []int64{64 << 10, 1 << 20, 64 << 20} {

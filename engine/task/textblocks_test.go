@@ -1,7 +1,6 @@
 package task
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine/input"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
+	"github.com/wmr-dev/wmr/internal/jobtest"
 )
 
 // line is one record as a module sees it.
@@ -31,16 +31,8 @@ func guestLines(t *testing.T, block []byte) []line {
 		t.Fatalf("text block: %v", err)
 	}
 	var out []line
-	for start := 0; start < len(lines); {
-		end, next := len(lines), len(lines)
-		if i := bytes.IndexByte(lines[start:], '\n'); i >= 0 {
-			end, next = start+i, start+i+1
-			if end > start && lines[end-1] == '\r' {
-				end--
-			}
-		}
-		out = append(out, line{uint64(at) + uint64(start), string(lines[start:end])})
-		start = next
+	for _, r := range jobtest.TextRecords(lines, at) {
+		out = append(out, line{uint64(r.Offset), r.Line})
 	}
 	return out
 }

@@ -235,3 +235,29 @@ func ChildPids(pid int) []int {
 	}
 	return out
 }
+
+// TextRecord is one record of a text file as the ABI defines it: the
+// line's byte offset and the line without "\n" or "\r\n".
+type TextRecord struct {
+	Offset int64
+	Line   string
+}
+
+// TextRecords splits text, whose first byte is at offset, into its
+// records: a line ends at "\n", a "\r" just before it is dropped, and a
+// last line without a newline is a record with nothing dropped.
+func TextRecords(text []byte, offset int64) []TextRecord {
+	var out []TextRecord
+	for start := 0; start < len(text); {
+		end, next := len(text), len(text)
+		if i := bytes.IndexByte(text[start:], '\n'); i >= 0 {
+			end, next = start+i, start+i+1
+			if end > start && text[end-1] == '\r' {
+				end--
+			}
+		}
+		out = append(out, TextRecord{offset + int64(start), string(text[start:end])})
+		start = next
+	}
+	return out
+}
