@@ -332,17 +332,24 @@ func lineRecords(lines []string) []abi.Record {
 
 // runMap maps recs on a fresh instance and returns the output.
 func (c *checker) runMap(ctx context.Context, recs []abi.Record) ([]abi.Record, error) {
-	inst, err := c.fresh(ctx, c.mapInit(c.params()))
+	return c.mapTask(ctx, c.mapInit(c.params()), func(inst *wasmhost.Instance, s *sink) error {
+		return inst.Map(ctx, batch(recs), s)
+	})
+}
+
+// mapTask runs a map task on a fresh instance initialised with init:
+// feed's map calls, then the end-of-task call, as the host makes it (a
+// module that combines in itself emits there). It returns the output.
+func (c *checker) mapTask(ctx context.Context, init *abi.Init, feed func(*wasmhost.Instance, *sink) error) ([]abi.Record, error) {
+	inst, err := c.fresh(ctx, init)
 	if err != nil {
 		return nil, err
 	}
 	defer inst.Close(ctx)
 	s := &sink{partitions: 3}
-	if err := inst.Map(ctx, batch(recs), s); err != nil {
+	if err := feed(inst, s); err != nil {
 		return nil, err
 	}
-	// The end-of-task call, as the host makes it (a module that combines
-	// in itself emits there).
 	if err := inst.Finish(ctx, s); err != nil {
 		return nil, err
 	}
@@ -566,26 +573,19 @@ func (c *checker) textBlocks(ctx context.Context) Result {
 // runMapText maps text on a fresh instance initialised with init, in
 // text blocks that end at each of ends, and returns the output.
 func (c *checker) runMapText(ctx context.Context, init *abi.Init, text []byte, ends []int) ([]abi.Record, error) {
-	inst, err := c.fresh(ctx, init)
-	if err != nil {
-		return nil, err
-	}
-	defer inst.Close(ctx)
-	s := &sink{partitions: 3}
-	start := 0
-	for _, end := range ends {
-		err := inst.MapText(ctx, end-start, func(lines []byte) (int, int64, error) {
-			return copy(lines, text[start:end]), int64(start), nil
-		}, s)
-		if err != nil {
-			return nil, err
+	return c.mapTask(ctx, init, func(inst *wasmhost.Instance, s *sink) error {
+		start := 0
+		for _, end := range ends {
+			err := inst.MapText(ctx, end-start, func(lines []byte) (int, int64, error) {
+				return copy(lines, text[start:end]), int64(start), nil
+			}, s)
+			if err != nil {
+				return err
+			}
+			start = end
 		}
-		start = end
-	}
-	if err := inst.Finish(ctx, s); err != nil {
-		return nil, err
-	}
-	return s.recs, s.err
+		return nil
+	})
 }
 
 func sameRecords(a, b []abi.Record) bool {

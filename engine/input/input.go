@@ -251,8 +251,7 @@ func (lr *LineReader) readLine() ([]byte, error) {
 		lr.long = append(lr.long[:0], b...)
 		for err == bufio.ErrBufferFull {
 			if len(lr.long) > lr.maxLine {
-				return nil, fmt.Errorf("input %s: the line at byte %d is longer than the %d MiB limit",
-					lr.split.File.Shown(), lr.split.File.At(lr.pos-int64(len(lr.long))), lr.maxLine>>20)
+				return nil, LineTooLong(lr.split.File, lr.pos-int64(len(lr.long)), lr.maxLine)
 			}
 			b, err = lr.r.ReadSlice('\n')
 			lr.pos += int64(len(b))
@@ -267,8 +266,7 @@ func (lr *LineReader) readLine() ([]byte, error) {
 		return nil, fmt.Errorf("read input %s: %w", lr.split.File.Path, err)
 	}
 	if len(b) > lr.maxLine {
-		return nil, fmt.Errorf("input %s: the line at byte %d is longer than the %d MiB limit",
-			lr.split.File.Shown(), lr.split.File.At(lr.pos-int64(len(b))), lr.maxLine>>20)
+		return nil, LineTooLong(lr.split.File, lr.pos-int64(len(b)), lr.maxLine)
 	}
 	if n := len(b); n > 0 && b[n-1] == '\n' {
 		b = b[:n-1]
@@ -279,4 +277,10 @@ func (lr *LineReader) readLine() ([]byte, error) {
 		panic("bufio.ReadSlice returned a line without newline and no error")
 	}
 	return b, err
+}
+
+// LineTooLong is the error for a line of f, at offset at in f's Path,
+// longer than limit bytes.
+func LineTooLong(f File, at int64, limit int) error {
+	return fmt.Errorf("input %s: the line at byte %d is longer than the %d MiB limit", f.Shown(), f.At(at), limit>>20)
 }

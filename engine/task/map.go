@@ -179,7 +179,7 @@ func runMap(ctx context.Context, inst *wasmhost.Instance, spec *Spec, progress P
 		progress(m.stats)
 		return ctx.Err()
 	}
-	if offersTextBlocks(spec, format) && inst.Caps()&abi.CapTextBlocks != 0 {
+	if inst.TakesTextBlocks() { // offered by Run's init (offersTextBlocks)
 		err = feedTextBlocks(ctx, spec, split, &m.stats, func(room int, fill func([]byte) (int, int64, error)) error {
 			m.inGuest = true
 			return called(inst.MapText(ctx, room, fill, m))

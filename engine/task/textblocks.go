@@ -102,13 +102,13 @@ func feedTextBlocks(ctx context.Context, spec *Spec, split input.Split, stats *S
 			}
 			if cut < 0 { // one line fills the buffer: read on in a larger one
 				if len(data) > limit {
-					return 0, 0, lineTooLong(split, at, limit)
+					return 0, 0, input.LineTooLong(split.File, at, limit)
 				}
 				carry = append(carry[:0], data...)
 				return -1, 0, nil
 			}
 			if n > room/4 && firstLineLen(data, n) > limit { // the long line ends here
-				return 0, 0, lineTooLong(split, at, limit)
+				return 0, 0, input.LineTooLong(split.File, at, limit)
 			}
 			if cut == 0 { // the split's end: nothing left
 				return -1, 0, nil
@@ -159,7 +159,7 @@ func firstLine(f *os.File, split input.Split, limit int) (int64, error) {
 		}
 		at += int64(n)
 		if at-split.Offset > int64(limit) {
-			return 0, lineTooLong(split, split.Offset, limit)
+			return 0, input.LineTooLong(split.File, split.Offset, limit)
 		}
 	}
 }
@@ -207,8 +207,4 @@ func nthLine(f *os.File, at int64, k int) (int64, bool) {
 		at += int64(n)
 	}
 	return off, true
-}
-
-func lineTooLong(split input.Split, at int64, limit int) error {
-	return fmt.Errorf("input %s: the line at byte %d is longer than the %d MiB limit", split.File.Shown(), split.File.At(at), limit>>20)
 }

@@ -58,7 +58,9 @@ type Instance struct {
 	stack    [3]uint64
 	output   boundedBuffer
 	caps     int32
-	broken   bool
+	// offeredBlocks: the last Init offered text blocks (ABI.md 4.5).
+	offeredBlocks bool
+	broken        bool
 
 	// State of the call in progress.
 	call        string
@@ -226,7 +228,7 @@ func (i *Instance) Init(ctx context.Context, msg *abi.Init) error {
 		return &ModuleError{Module: i.module.name, Call: abi.ExportInit, Record: abi.NoRecord, Kind: ErrInvalidModule,
 			Msg: "asks for the end-of-task call but does not export " + abi.ExportFinish}
 	}
-	i.caps = caps
+	i.caps, i.offeredBlocks = caps, msg.TextBlocks
 	return nil
 }
 
@@ -276,6 +278,12 @@ func (i *Instance) Reduce(ctx context.Context, chunk []byte, values ValueSource,
 
 // MemorySize is the guest's linear memory now, in bytes.
 func (i *Instance) MemorySize() int64 { return int64(i.mem.Size()) }
+
+// TakesTextBlocks reports whether the task's map calls go through
+// MapText: Init offered text blocks and the module took them.
+func (i *Instance) TakesTextBlocks() bool {
+	return i.offeredBlocks && i.caps&abi.CapTextBlocks != 0
+}
 
 // HasFinish reports whether the task must end with Finish.
 func (i *Instance) HasFinish() bool { return i.caps&abi.CapFinish != 0 && i.fFinish != nil }
