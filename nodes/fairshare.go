@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+
+	"github.com/wmr-dev/wmr/nodes/cgroups"
 )
 
 // fairShare admits tasks to this node's slots. When tenants queue, a free
@@ -18,19 +21,27 @@ import (
 // slot (modules that spin until their time limit) would make the others
 // wait for as long. With burst slots (only where cgroups share the CPU by
 // weight and cap each tenant's memory, so an extra task takes CPU from
-// the hog, not from the machine), a waiting tenant below its share of the
-// slots (the slots over the tenants with tasks running or waiting) runs
-// beyond the slot count, up to burst extra tasks on the node. The share
-// is not weighted: a heavier tenant running more tasks than the CPUs took
-// the kernel's split past its weight (TestTenantCPUWeights measured the
-// lighter tenant at under 5%).
+// the hog, not from the machine), a waiting tenant below its share runs
+// beyond the slot count. Its share is the slots plus burst slots in
+// proportion to its CPU weight among the tenants with tasks running or
+// waiting here, at least one and at most the slots or the CPUs: a heavy
+// tenant arriving at a node whose every slot a light tenant's spinning
+// tasks hold still runs as many tasks at once as it would alone, and the
+// kernel then gives it the CPU by weight. Never more than the CPUs
+// through a burst: a tenant running more tasks than the CPUs took the
+// kernel's per-CPU split past its weight (at 3:1 the lighter one got
+// under 5%).
 type fairShare struct {
 	mu      sync.Mutex
 	slots   int
 	burst   int
+	cpus    int // bounds a burst share
 	busy    int
 	running map[string]int
 	queue   []*waiter // in arrival order
+	// weight is a tenant's CPU weight (nil, or 0 for a tenant: all
+	// equal); it sets the burst shares.
+	weight func(tenant string) int
 }
 
 type waiter struct {
@@ -41,14 +52,15 @@ type waiter struct {
 }
 
 func newFairShare(slots, burst int) *fairShare {
-	return &fairShare{slots: max(slots, 1), burst: max(burst, 0), running: map[string]int{}}
+	return &fairShare{slots: max(slots, 1), burst: max(burst, 0), cpus: runtime.NumCPU(), running: map[string]int{}}
 }
 
 // burstSlots is how many tasks beyond its slots a node with cgroups runs
-// for tenants below their share: half its slots (at least one). Each
-// task's sort buffer is then --memory over slots plus burst slots, so the
-// node stays within --memory.
-func burstSlots(slots int) int { return max(1, slots/2) }
+// for tenants below their share: as many as its slots, so a tenant
+// arriving where another's tasks hold every slot can still run one task
+// per slot. Each task's sort buffer is then --memory over slots plus
+// burst slots, so the node stays within --memory.
+func burstSlots(slots int) int { return max(1, slots) }
 
 // acquire waits for a slot for one of tenant's tasks; limit caps the
 // tenant's running tasks (0: none). release must be called when the task
@@ -91,17 +103,19 @@ func (f *fairShare) acquire(ctx context.Context, tenant string, limit int) (rele
 // dispatch grants free slots, then burst slots; f.mu is held.
 func (f *fairShare) dispatch() {
 	for f.busy < f.slots+f.burst {
-		bursting, share := f.busy >= f.slots, 0
+		bursting := f.busy >= f.slots
+		var weights map[string]int
+		total := 0
 		if bursting {
-			share = max(1, f.slots/f.demanding())
+			weights, total = f.demanding()
 		}
 		best := -1
 		for i, w := range f.queue {
 			if w.limit > 0 && f.running[w.tenant] >= w.limit {
 				continue
 			}
-			// A burst slot only for a tenant below its share of the slots.
-			if bursting && f.running[w.tenant] >= share {
+			// A burst slot only for a tenant below its share.
+			if bursting && f.running[w.tenant] >= f.share(weights[w.tenant], total) {
 				continue
 			}
 			if best < 0 || f.running[w.tenant] < f.running[f.queue[best].tenant] {
@@ -120,19 +134,40 @@ func (f *fairShare) dispatch() {
 	}
 }
 
-// demanding counts the tenants with tasks running or waiting; f.mu is
-// held.
-func (f *fairShare) demanding() int {
-	seen := map[string]bool{}
+// share is how many tasks a tenant of weight w may run when the tenants
+// with work here weigh total together: its part of the slots and burst
+// slots, within [1, min(slots, CPUs)].
+func (f *fairShare) share(w, total int) int {
+	return max(1, min(f.slots, f.cpus, (f.slots+f.burst)*w/max(total, 1)))
+}
+
+// demanding weighs the tenants with tasks running or waiting, and sums
+// their weights; f.mu is held.
+func (f *fairShare) demanding() (weights map[string]int, total int) {
+	weights = map[string]int{}
+	add := func(t string) {
+		if _, ok := weights[t]; ok {
+			return
+		}
+		w := 0
+		if f.weight != nil {
+			w = f.weight(t)
+		}
+		if w <= 0 {
+			w = cgroups.DefaultWeight
+		}
+		weights[t] = w
+		total += w
+	}
 	for t, n := range f.running {
 		if n > 0 {
-			seen[t] = true
+			add(t)
 		}
 	}
 	for _, w := range f.queue {
-		seen[w.tenant] = true
+		add(w.tenant)
 	}
-	return max(1, len(seen))
+	return weights, total
 }
 
 // moduleOwners records which tenant uploaded which module (by hash) to

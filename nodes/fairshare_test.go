@@ -112,3 +112,49 @@ func TestFairShareBurstsForATenantBelowItsShare(t *testing.T) {
 		t.Fatal("a ran past the slots without burst slots")
 	}
 }
+
+// Burst shares follow the CPU weights: a heavy tenant arriving where a
+// light tenant's tasks hold every slot runs one task per slot, as it
+// would alone, while the light one gets one burst task at most; equal
+// weights split the slots and burst slots evenly.
+func TestFairShareBurstSharesFollowTheWeights(t *testing.T) {
+	weights := map[string]int{"heavy": 100, "light": 10}
+	tests := []struct {
+		name         string
+		slots, burst int
+		first        string // holds every slot before the other arrives
+		second       string
+		wantSecond   int // tasks the second runs (it asks for slots+1)
+	}{
+		{"heavy after light", 2, 2, "light", "heavy", 2},
+		{"light after heavy", 2, 2, "heavy", "light", 1},
+		{"equal weights", 4, 4, "eq1", "eq2", 4},
+		{"three slots, heavy after light", 3, 3, "light", "heavy", 3},
+		{"more slots than CPUs", 8, 8, "light", "heavy", 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFairShare(tc.slots, tc.burst)
+			f.cpus = 4
+			f.weight = func(tenant string) int { return weights[tenant] }
+			ctx := context.Background()
+			for range tc.slots {
+				if _, err := f.acquire(ctx, tc.first, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := 0
+			for range tc.slots + 1 {
+				if _, ok := granted(t, f, tc.second, 0); ok {
+					got++
+				}
+			}
+			if got != tc.wantSecond {
+				t.Errorf("%s ran %d tasks while %s held the %d slots; want %d", tc.second, got, tc.first, tc.slots, tc.wantSecond)
+			}
+			if _, ok := granted(t, f, tc.first, 0); ok {
+				t.Errorf("%s ran past its slots while %s bursts", tc.first, tc.second)
+			}
+		})
+	}
+}

@@ -26,7 +26,7 @@ func (g *tenantGroups) limits(name string) cgroups.Limits {
 	if !ok {
 		return cgroups.Limits{}
 	}
-	return cgroups.Limits{CPUWeight: t.Quotas.CPUWeight, Memory: int64(t.Quotas.Memory)}
+	return cgroups.Limits{CPUWeight: t.Quotas.CPUWeight, Memory: int64(t.Quotas.Memory), CPUMax: t.Quotas.CPUMax}
 }
 
 func (g *tenantGroups) Place(tenant string, pid int) error {
@@ -119,7 +119,7 @@ func openIsolation(cfg Config, name string, tn *tenants, log *slog.Logger) (*ten
 		log.Warn("tenant isolation: no usable cgroups, so tenants share this node by task slots only (CPU weights and memory quotas are not enforced)", "why", err)
 		return nil, nil
 	}
-	log.Info("tenant isolation: each tenant's workers run in their own cgroup (CPU by cpu_weight, memory capped by the memory quota)", "cgroups", m.String())
+	log.Info("tenant isolation: each tenant's workers run in their own cgroup (CPU by cpu_weight and capped by cpu_max, memory capped by the memory quota)", "cgroups", m.String())
 	return &tenantGroups{m: m, tenants: tn}, nil
 }
 

@@ -159,6 +159,12 @@ func New(cfg Config) (*Node, error) {
 		modules: moduleOwners{dir: filepath.Join(cfg.DataDir, "modules")}, share: newFairShare(cfg.SlotsPerNode, 0), groups: groups}
 	if groups != nil {
 		n.share.burst = burstSlots(cfg.SlotsPerNode)
+		n.share.weight = func(tenant string) int {
+			if t, ok := tn.lookup(tenant); ok {
+				return t.Quotas.CPUWeight
+			}
+			return 0
+		}
 	}
 	n.metrics = newMetrics(n)
 	return n, nil

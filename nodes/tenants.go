@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wmr-dev/wmr/internal/units"
+	"github.com/wmr-dev/wmr/nodes/cgroups"
 )
 
 // TenantsFile is the tenants file every node is given (--tenants): who may
@@ -65,6 +66,11 @@ type Quotas struct {
 	// tenants share a node by task slots only.
 	CPUWeight int  `json:"cpu_weight,omitempty"`
 	Memory    Size `json:"memory,omitempty"`
+	// CPUMax caps the tenant's workers' CPU time on each machine, in CPUs
+	// (0.5: half of one CPU), even when the CPUs are otherwise idle: for a
+	// tenant whose work must never slow the others, at the price of its
+	// own speed (0: no cap, the weight alone shares). Needs cgroups.
+	CPUMax float64 `json:"cpu_max,omitempty"`
 }
 
 // Size is a byte count written as a number or with a unit ("16MiB").
@@ -164,6 +170,9 @@ func ParseTenants(b []byte) (*TenantsFile, error) {
 		}
 		if q.CPUWeight < 0 || q.CPUWeight > 10000 {
 			return nil, fmt.Errorf("tenants file: tenant %s: cpu_weight %d must be 1 to 10000 (100 is the default share)", t.Name, q.CPUWeight)
+		}
+		if q.CPUMax < 0 || (q.CPUMax > 0 && q.CPUMax < cgroups.MinCPUMax) || q.CPUMax > 1024 {
+			return nil, fmt.Errorf("tenants file: tenant %s: cpu_max %g must be 0 (no cap) or %g to 1024 CPUs", t.Name, q.CPUMax, cgroups.MinCPUMax)
 		}
 		if q.Memory > 0 && q.Memory < 32<<20 {
 			return nil, fmt.Errorf("tenants file: tenant %s: memory %d is below 32MiB, less than one worker process needs", t.Name, q.Memory)

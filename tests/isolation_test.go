@@ -131,6 +131,58 @@ func TestTenantCPUWeights(t *testing.T) {
 	}
 }
 
+// A tenant's cpu_max caps its CPU time even on an idle machine: bob
+// (cpu_max 0.25) keeps two CPU-bound workers running on a node with two
+// slots and two idle cores, and his cgroup accounts at most a quarter of
+// a CPU over the window (the kernel enforces the quota per 100 ms period;
+// 25% slack for the window's edges); without the cap he takes both
+// cores, eight times as much.
+func TestTenantCPUMax(t *testing.T) {
+	needCgroups(t)
+	s := secureClusterWith(t, 1, []string{"--slots", "2", "--cgroups", "required"}, "ops --admin", "bob --cpu-max 0.25")
+	n := s.nodes[0]
+	corpus := t.TempDir()
+	if _, err := jobtest.WriteCorpus(corpus, 2, 24<<10, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.as(t, "bob", n, "put", "--dataset", "books", "--block-size", "8KiB", corpus); r.code != 0 {
+		t.Fatalf("bob put: %s", r.stderr)
+	}
+	id := submitJSON(t, s, "bob", n, "--wasm", testwasm.Path(t, "testing/slowwords"), "--input", "books", "--output", "counts",
+		"--reducers", "1", "--param", "spin=4000000")
+	admin := n.clientAs(s.tokens["ops"])
+	waitFor(t, 60*time.Second, "bob running two attempts", func() error {
+		ns, err := admin.Nodes(context.Background())
+		if err != nil {
+			return err
+		}
+		if len(ns[0].Running) < 2 {
+			return fmt.Errorf("running: %d", len(ns[0].Running))
+		}
+		return nil
+	})
+	const window = 4 * time.Second
+	before := tenantMetric(t, s, n, "wmr_tenant_cpu_seconds_total")
+	time.Sleep(window)
+	after := tenantMetric(t, s, n, "wmr_tenant_cpu_seconds_total")
+	bob := after["bob"] - before["bob"]
+	limit := 0.25 * window.Seconds()
+	t.Logf("bob's CPU over %v: %.2f s (cap %.2f s)", window, bob, limit)
+	if bob > 1.25*limit || bob < 0.2*limit {
+		t.Errorf("bob's workers used %.2f s of CPU over %v; want about his cpu_max of a quarter CPU, %.2f s", bob, window, limit)
+	}
+	bobClient := n.clientAs(s.tokens["bob"])
+	if st, err := bobClient.Job(context.Background(), id); err != nil || st.State != "running" {
+		t.Fatalf("bob's job ended during the window (make its maps longer): %v %+v", err, st)
+	}
+	if _, err := bobClient.Cancel(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitJobEndVia(t, bobClient, id, time.Minute); st.State != "cancelled" {
+		t.Errorf("bob's job after cancel: %s %s", st.State, st.Error)
+	}
+}
+
 // A tenant's memory quota caps all its workers on a node together: bob's
 // memory bomb is killed by the kernel at his 128 MiB, the attempt says so
 // (naming his limit) and is charged, so his job fails; alice's word count

@@ -493,3 +493,26 @@ func TestQuotas(t *testing.T) {
 		return nil
 	})
 }
+
+// tenants add writes a tenant's cpu_max, and refuses one the kernel
+// could not enforce (under 1 ms of each 100 ms period) with the range.
+func TestTenantsAddCPUMax(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tenants.json")
+	if r := wmr(t, "tenants", "add", "--file", file, "--name", "bob", "--cpu-max", "0.5"); r.code != 0 {
+		t.Fatalf("tenants add: exit %d %s", r.code, r.stderr)
+	}
+	b, _ := os.ReadFile(file)
+	f, err := nodes.ParseTenants(b)
+	if err != nil || len(f.Tenants) != 1 || f.Tenants[0].Quotas.CPUMax != 0.5 {
+		t.Fatalf("tenants file after --cpu-max 0.5: %v\n%s", err, b)
+	}
+	for _, bad := range []string{"0.001", "-1", "2000"} {
+		r := wmr(t, "tenants", "add", "--file", file, "--name", "bob", "--cpu-max", bad)
+		if r.code != 2 || !strings.Contains(r.stderr, "cpu_max") || !strings.Contains(r.stderr, "0.01 to 1024 CPUs") {
+			t.Errorf("--cpu-max %s: exit %d %q; want a usage error naming the range", bad, r.code, r.stderr)
+		}
+	}
+	if b2, _ := os.ReadFile(file); string(b2) != string(b) {
+		t.Errorf("a refused --cpu-max changed the tenants file:\n%s", b2)
+	}
+}

@@ -50,6 +50,7 @@ func run() int {
 	repeat := flag.Int("repeat", 3, "times each word count contender (native and every guest language) runs; the best time counts")
 	wordcountOnly := flag.Bool("wordcount-only", false, "run only the word count figures (native, wmr run, every guest language)")
 	flag.StringVar(&hostileModules, "hostile", hostileModules, "the hostile modules tenant B runs in the tenant-isolation figure")
+	flag.Float64Var(&bobCPUMax, "tenant-cpu-max", bobCPUMax, "tenant B's cpu_max (CPUs) in the tenant-isolation figure; 0: no cap, its cpu_weight of 10 alone")
 	flag.Parse()
 	if *sortOnly {
 		return printSort(*wmr, *dir, *sortLines, *parallelism)
@@ -574,11 +575,16 @@ func printTenants(wmr, wasm, dir string, paths []string) int {
 		return (x[len(x)/2-1] + x[len(x)/2]) / 2
 	}
 	fmt.Printf("tenant A's wordcount of %.0f MB, secure 3-node cluster (TLS, encrypted gossip, tokens), %d runs;\n", float64(tenantBytes)/1e6, runs)
-	fmt.Printf("tenant B (cpu_weight 10, memory 512MiB) runs hostile modules during each loaded run (%d hostile jobs, all failed as they should):\n", jobs)
+	capNote := ""
+	if bobCPUMax > 0 {
+		capNote = fmt.Sprintf(", cpu_max %g", bobCPUMax)
+	}
+	fmt.Printf("tenant B (cpu_weight 10%s, memory 512MiB) runs hostile modules during each loaded run (%d hostile jobs, all failed as they should):\n", capNote, jobs)
 	for i, p := range pairs {
 		cpuNote := ""
 		if p.aloneCPU > 0 {
-			cpuNote = fmt.Sprintf("   (A's workers' CPU %.2f s alone, %.2f s loaded; B's %.2f s)", p.aloneCPU.Seconds(), p.loadedCPU.Seconds(), p.bobCPU.Seconds())
+			cpuNote = fmt.Sprintf("   (A's workers' CPU %.2f s alone, %.2f s loaded; B's %.2f s; A started %d and %d workers)",
+				p.aloneCPU.Seconds(), p.loadedCPU.Seconds(), p.bobCPU.Seconds(), p.aloneStarted, p.loadedStarted)
 		}
 		fmt.Printf("  run %d: alone %v, under B's load %v: %.2fx%s\n", i+1, p.alone.Round(time.Millisecond), p.loaded.Round(time.Millisecond), ratios[i], cpuNote)
 	}

@@ -64,7 +64,11 @@ func startSecureCluster(wmr, dir string, size int) (*tenantRun, error) {
 	tenants := filepath.Join(dir, "tenants.json")
 	// bob also gets a small CPU weight and a memory quota, which the
 	// nodes enforce with cgroups where the machine has them.
-	for _, t := range [][]string{{"alice"}, {"bob", "--task-time", "5s", "--task-memory", "64MiB", "--task-output", "64MiB", "--cpu-weight", "10", "--memory", "512MiB"}} {
+	bob := []string{"bob", "--task-time", "5s", "--task-memory", "64MiB", "--task-output", "64MiB", "--cpu-weight", "10", "--memory", "512MiB"}
+	if bobCPUMax > 0 {
+		bob = append(bob, "--cpu-max", strconv.FormatFloat(bobCPUMax, 'g', -1, 64))
+	}
+	for _, t := range [][]string{{"alice"}, bob} {
 		out, err := exec.Command(wmr, append([]string{"tenants", "add", "--file", tenants, "--name", t[0]}, t[1:]...)...).Output()
 		if err != nil {
 			return nil, fmt.Errorf("tenants add: %v", err)
@@ -147,6 +151,11 @@ func timeline(status []byte, start time.Time) string {
 // (-hostile narrows them down, to see which of them costs alice).
 var hostileModules = "loop,membomb,flood,trap,malformed"
 
+// bobCPUMax is tenant B's cpu_max in the tenant-isolation figure (0: no
+// cap, its weight alone): the cap an operator gives a tenant it does not
+// trust.
+var bobCPUMax = 0.2
+
 // bob keeps submitting hostile modules (two at a time), runs times each,
 // on a secure 3-node cluster. It checks every output agrees and every
 // hostile job failed.
@@ -177,10 +186,12 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 	outputs := 0
 	// cpu is what each tenant's workers used during alice's last job.
 	var cpu struct{ alice, bob time.Duration }
+	var started int // workers alice's last job started
 	timeAlice := func() (time.Duration, error) {
 		outputs++
 		out := fmt.Sprintf("out-%d", outputs)
 		alice0, bob0 := tenantCPU("alice"), tenantCPU("bob")
+		workers0 := tenantWorkers("alice")
 		start := time.Now()
 		js, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "--json")
 		if err != nil {
@@ -188,6 +199,12 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 		}
 		took := time.Since(start)
 		cpu.alice, cpu.bob = tenantCPU("alice")-alice0, tenantCPU("bob")-bob0
+		started = 0
+		for pid := range tenantWorkers("alice") {
+			if !workers0[pid] {
+				started++
+			}
+		}
 		lastTimeline = timeline(js, start)
 		got, err := r.cli("alice", outputs%3, "cat", out)
 		if err != nil || !bytes.Equal(got, want) {
@@ -224,7 +241,7 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 	}
 	for range runs {
 		a, err := timeAlice()
-		aloneCPU := cpu.alice
+		aloneCPU, aloneStarted := cpu.alice, started
 		if err != nil {
 			return nil, 0, err
 		}
@@ -239,7 +256,8 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 		if err != nil {
 			return nil, 0, err
 		}
-		pairs = append(pairs, tenantPair{alone: a, loaded: l, aloneCPU: aloneCPU, loadedCPU: cpu.alice, bobCPU: cpu.bob})
+		pairs = append(pairs, tenantPair{alone: a, loaded: l, aloneCPU: aloneCPU, loadedCPU: cpu.alice, bobCPU: cpu.bob,
+			aloneStarted: aloneStarted, loadedStarted: started})
 	}
 	if wrong.Load() > 0 {
 		return nil, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
@@ -253,6 +271,24 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 type tenantPair struct {
 	alone, loaded               time.Duration
 	aloneCPU, loadedCPU, bobCPU time.Duration
+	// aloneStarted and loadedStarted count the worker processes alice's
+	// jobs started (each loads her module: CPU an idle worker saves).
+	aloneStarted, loadedStarted int
+}
+
+// tenantWorkers is the set of tenant's worker processes on this
+// machine's nodes now, from the cgroups the nodes set up.
+func tenantWorkers(tenant string) map[string]bool {
+	pids := map[string]bool{}
+	files, _ := filepath.Glob("/sys/fs/cgroup/cpu*/wmr/t-" + tenant + "/*/cgroup.procs")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/wmr/t-" + tenant + "/*/cgroup.procs")
+	for _, f := range append(files, v2...) {
+		b, _ := os.ReadFile(f)
+		for _, pid := range strings.Fields(string(b)) {
+			pids[pid] = true
+		}
+	}
+	return pids
 }
 
 // tenantCPU is the CPU time tenant's workers have used on this machine's

@@ -188,7 +188,7 @@ func newNodeCmd(stderr io.Writer) *cobra.Command {
 	fl.StringVar(&tenantsFile, "tenants", "", "tenants file: tenants, hashed tokens, quotas (see 'wmr tenants add'); needs --secrets")
 	fl.StringVar(&cfg.WorkerUser, "worker-user", "", "run worker processes (the tenants' modules) as this unprivileged user, name or uid; the node must run as root")
 	fl.BoolVar(&cfg.AllowRootWorkers, "allow-root-workers", false, "with --tenants, let a node running as root run worker processes as root (without it such a node refuses to start unless --worker-user)")
-	fl.StringVar(&cgroupsMode, "cgroups", "auto", "per-tenant cgroups for worker processes (CPU by cpu_weight, memory by the memory quota): auto (with --tenants, where the machine allows), required, off")
+	fl.StringVar(&cgroupsMode, "cgroups", "auto", "per-tenant cgroups for worker processes (CPU by cpu_weight and cpu_max, memory by the memory quota): auto (with --tenants, where the machine allows), required, off")
 	fl.IntVar(&slots, "slots", 0, "tasks this node runs at once (default: the number of CPUs)")
 	fl.StringVar(&auditLog, "audit-log", "", "audit log file, JSON lines (default: DATA/audit.log)")
 	fl.BoolVar(&insecure, "insecure", false, "allow running without --secrets on non-loopback addresses (NOT for production)")

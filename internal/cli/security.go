@@ -262,7 +262,10 @@ func newTenantsCmd(stdout io.Writer) *cobra.Command {
 	}
 	var file, name string
 	var admin bool
-	var q struct{ tasks, jobs, cpuWeight int }
+	var q struct {
+		tasks, jobs, cpuWeight int
+		cpuMax                 float64
+	}
 	var mem, taskTime, taskOutput, stored, module, memory string
 	add := &cobra.Command{
 		Use:   "add --file tenants.json --name TENANT [quotas]",
@@ -314,6 +317,9 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 			if fl.Changed("cpu-weight") {
 				t.Quotas.CPUWeight = q.cpuWeight
 			}
+			if fl.Changed("cpu-max") {
+				t.Quotas.CPUMax = q.cpuMax
+			}
 			for _, s := range []struct {
 				flag, val string
 				dst       *nodes.Size
@@ -360,6 +366,7 @@ change; copy it to every node. Quota flags set (or change) the tenant's quotas.`
 	fl.StringVar(&stored, "stored-bytes", "", "quota: bytes of datasets, every replica counted, e.g. 10GiB")
 	fl.StringVar(&module, "module-size", "", "quota: size of one uploaded module, e.g. 16MiB")
 	fl.IntVar(&q.cpuWeight, "cpu-weight", 0, "the tenant's share of each node's CPU against other tenants with work, 1 to 10000 (default 100: equal shares; needs cgroups)")
+	fl.Float64Var(&q.cpuMax, "cpu-max", 0, "quota: the tenant's CPU time on each machine, in CPUs (0.5: half a CPU), a hard cap even when CPUs are idle (0: none; needs cgroups)")
 	fl.StringVar(&memory, "memory", "", "quota: memory of all the tenant's worker processes on one node together, e.g. 2GiB (needs cgroups)")
 	add.MarkFlagRequired("name")
 	tc.AddCommand(add)

@@ -26,6 +26,26 @@ type Limits struct {
 	// Memory caps the sum of the tenant's workers' memory on this node
 	// (0: no cap).
 	Memory int64
+	// CPUMax caps the tenant's CPU time, in CPUs (0.5: half of one CPU's
+	// time), even when CPUs are idle (0: no cap). It is held on the
+	// tenant's shared group, so it caps the tenant on the machine, over
+	// every node started from the same cgroup.
+	CPUMax float64
+}
+
+// cpuPeriod is the CFS bandwidth period CPUMax is given in: the kernel's
+// default, 100 ms. A capped tenant runs at most its quota of each.
+const cpuPeriod = 100 * time.Millisecond
+
+// MinCPUMax is the smallest cap: the kernel refuses quotas under 1 ms.
+const MinCPUMax = 0.01
+
+// cpuQuota is CPUMax as microseconds of each cpuPeriod; 0 for no cap.
+func (l Limits) cpuQuota() int64 {
+	if l.CPUMax <= 0 {
+		return 0
+	}
+	return max(int64(l.CPUMax*float64(cpuPeriod.Microseconds())+0.5), 1000)
 }
 
 // Options locate the kernel's files (tests point them at a fake tree).
@@ -383,8 +403,8 @@ func (m *Manager) Set(tenant string, l Limits) error {
 }
 
 // makeGroups makes tenant's shared group and this node's in it, and
-// writes their limits: the CPU weight on the shared one, the memory cap
-// on the node's.
+// writes their limits: the CPU weight and cap on the shared one, the
+// memory cap on the node's.
 func (m *Manager) makeGroups(tenant string, l Limits) error {
 	for c, base := range m.base {
 		for _, dir := range []string{tenantDir(base, tenant), m.nodeDir(c, tenant)} {
@@ -403,8 +423,14 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 		if l.Memory > 0 {
 			mem = strconv.FormatInt(l.Memory, 10)
 		}
+		cpuMax := "max"
+		if q := l.cpuQuota(); q > 0 {
+			cpuMax = strconv.FormatInt(q, 10)
+		}
 		node := m.nodeDir("", tenant)
-		return errors.Join(write(filepath.Join(tenantDir(m.base[""], tenant), "cpu.weight"), strconv.Itoa(l.CPUWeight)),
+		shared := tenantDir(m.base[""], tenant)
+		return errors.Join(write(filepath.Join(shared, "cpu.weight"), strconv.Itoa(l.CPUWeight)),
+			write(filepath.Join(shared, "cpu.max"), cpuMax+" "+strconv.FormatInt(cpuPeriod.Microseconds(), 10)),
 			write(filepath.Join(node, "memory.max"), mem),
 			write(filepath.Join(node, "memory.swap.max"), "0"))
 	}
@@ -412,7 +438,15 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 	if l.Memory > 0 {
 		mem = strconv.FormatInt(l.Memory, 10)
 	}
-	return errors.Join(write(filepath.Join(tenantDir(m.base["cpu"], tenant), "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
+	quota := "-1"
+	if q := l.cpuQuota(); q > 0 {
+		quota = strconv.FormatInt(q, 10)
+	}
+	shared := tenantDir(m.base["cpu"], tenant)
+	return errors.Join(write(filepath.Join(shared, "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
+		// The period first: the kernel checks a quota against it.
+		write(filepath.Join(shared, "cpu.cfs_period_us"), strconv.FormatInt(cpuPeriod.Microseconds(), 10)),
+		write(filepath.Join(shared, "cpu.cfs_quota_us"), quota),
 		write(filepath.Join(m.nodeDir("memory", tenant), "memory.limit_in_bytes"), mem))
 }
 

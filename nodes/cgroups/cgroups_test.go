@@ -25,7 +25,7 @@ func TestRealHierarchy(t *testing.T) {
 		t.Skipf("no writable cgroup here: %v", err)
 	}
 	t.Log(m)
-	if err := m.Set("alice", Limits{CPUWeight: 300, Memory: 64 << 20}); err != nil {
+	if err := m.Set("alice", Limits{CPUWeight: 300, Memory: 64 << 20, CPUMax: 1.5}); err != nil {
 		t.Fatal(err)
 	}
 	spin := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
@@ -44,11 +44,22 @@ func TestRealHierarchy(t *testing.T) {
 	if m.Version() == 1 {
 		for file, want := range map[string]string{
 			filepath.Join(m.base["cpu"], "t-alice", "cpu.shares"):                "3072",
+			filepath.Join(m.base["cpu"], "t-alice", "cpu.cfs_period_us"):         "100000",
+			filepath.Join(m.base["cpu"], "t-alice", "cpu.cfs_quota_us"):          "150000",
 			filepath.Join(m.nodeDir("memory", "alice"), "memory.limit_in_bytes"): strconv.Itoa(64 << 20),
 		} {
 			if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != want {
 				t.Errorf("%s = %q, want %s", file, b, want)
 			}
+		}
+	}
+	if m.Version() == 1 {
+		// A cap lifted is written as no quota.
+		if err := m.Set("alice", Limits{CPUWeight: 300, Memory: 64 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(m.base["cpu"], "t-alice", "cpu.cfs_quota_us")); strings.TrimSpace(string(b)) != "-1" {
+			t.Errorf("cpu.cfs_quota_us = %q after the cap was lifted, want -1", b)
 		}
 	}
 	if cpu, ok := m.CPUTime("alice"); ok && cpu <= 0 {
@@ -144,7 +155,7 @@ func TestV2FakeTree(t *testing.T) {
 	if m.Version() != 2 || m.base[""] != filepath.Join(self, "wmr") {
 		t.Fatalf("opened %s", m)
 	}
-	if err := m.Set("bob", Limits{CPUWeight: 50, Memory: 1 << 30}); err != nil {
+	if err := m.Set("bob", Limits{CPUWeight: 50, Memory: 1 << 30, CPUMax: 0.25}); err != nil {
 		t.Fatal(err)
 	}
 	node := filepath.Join(m.base[""], "t-bob", "n1-4242")
@@ -155,6 +166,7 @@ func TestV2FakeTree(t *testing.T) {
 		filepath.Join(m.base[""], "cgroup.subtree_control"):          "+cpu +memory",
 		filepath.Join(m.base[""], "t-bob", "cgroup.subtree_control"): "+cpu +memory",
 		filepath.Join(m.base[""], "t-bob", "cpu.weight"):             "50",
+		filepath.Join(m.base[""], "t-bob", "cpu.max"):                "25000 100000",
 		filepath.Join(node, "memory.max"):                            strconv.Itoa(1 << 30),
 		filepath.Join(node, "memory.swap.max"):                       "0",
 	} {
@@ -186,6 +198,17 @@ func TestV2FakeTree(t *testing.T) {
 	_, err = Open(Options{Name: "n1", MountInfo: mountinfo, SelfCgroup: selfFile, PID: 4242})
 	if err == nil || !strings.Contains(err.Error(), "does not offer the cpu controller") || !strings.Contains(err.Error(), "v1: no cgroup v1 hierarchy") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCPUQuota(t *testing.T) {
+	for _, tc := range []struct {
+		max  float64
+		want int64
+	}{{0, 0}, {-1, 0}, {0.25, 25000}, {1, 100000}, {2.5, 250000}, {0.001, 1000}, {0.333333, 33333}} {
+		if got := (Limits{CPUMax: tc.max}).cpuQuota(); got != tc.want {
+			t.Errorf("CPUMax %v: quota %d µs, want %d", tc.max, got, tc.want)
+		}
 	}
 }
 
