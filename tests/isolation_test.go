@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,36 @@ func TestTenantCPUMax(t *testing.T) {
 	}
 	if st := waitJobEndVia(t, bobClient, id, time.Minute); st.State != "cancelled" {
 		t.Errorf("bob's job after cancel: %s %s", st.State, st.Error)
+	}
+}
+
+// The node's own work for a tenant (compiling its uploaded module) runs
+// at the tenant's weight and is accounted to it, but never under its
+// cpu_max: a node thread stopped by a quota holds up the whole node. bob
+// (cpu_max 0.05) uploads a Go module: its compile is charged to bob and
+// runs at far more than his cap (without the cap it used over a CPU on
+// average, against 0.05).
+func TestTenantCapLeavesTheNodesWorkUncapped(t *testing.T) {
+	needCgroups(t)
+	s := secureClusterWith(t, 1, []string{"--cgroups", "required"}, "ops --admin", "bob --cpu-max 0.05")
+	n := s.nodes[0]
+	wasm, err := os.ReadFile(testwasm.Path(t, "wordcount"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tenantMetric(t, s, n, "wmr_tenant_cpu_seconds_total")
+	start := time.Now()
+	if code, body, err := s.raw(t, "bob", n, "PUT", "/v1/modules?name=wc.wasm", wasm, nil); err != nil || code != 200 {
+		t.Fatalf("upload: %d %v %s", code, err, body)
+	}
+	took := time.Since(start)
+	cpu := tenantMetric(t, s, n, "wmr_tenant_cpu_seconds_total")["bob"] - before["bob"]
+	t.Logf("bob's upload took %v, %.2f s of CPU in his groups", took, cpu)
+	if cpu < 0.05 {
+		t.Fatalf("the compile of bob's module was not accounted to bob (%.2f s of CPU)", cpu)
+	}
+	if rate := cpu / took.Seconds(); rate < 0.25 {
+		t.Errorf("bob's compile ran at %.2f CPUs, held to his cpu_max of 0.05 (want well above it)", rate)
 	}
 }
 

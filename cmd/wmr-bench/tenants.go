@@ -186,12 +186,20 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 	outputs := 0
 	// cpu is what each tenant's workers used during alice's last job.
 	var cpu struct{ alice, bob time.Duration }
-	var started int // workers alice's last job started
+	var started int             // workers alice's last job started
+	var after map[string]string // alice's workers after her last job
 	timeAlice := func() (time.Duration, error) {
 		outputs++
 		out := fmt.Sprintf("out-%d", outputs)
 		alice0, bob0 := tenantCPU("alice"), tenantCPU("bob")
 		workers0 := tenantWorkers("alice")
+		if *verbose {
+			for pid, node := range after {
+				if _, ok := workers0[pid]; !ok {
+					fmt.Printf("  (alice's idle worker %s on %s ended between her jobs)\n", pid, node)
+				}
+			}
+		}
 		start := time.Now()
 		js, err := r.cli("alice", 1, "submit", "--wasm", wasm, "--input", "corpus", "--output", out, "--reducers", "4", "--wait", "--json")
 		if err != nil {
@@ -199,10 +207,13 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 		}
 		took := time.Since(start)
 		cpu.alice, cpu.bob = tenantCPU("alice")-alice0, tenantCPU("bob")-bob0
-		started = 0
-		for pid := range tenantWorkers("alice") {
-			if !workers0[pid] {
+		started, after = 0, tenantWorkers("alice")
+		for pid, node := range after {
+			if _, ok := workers0[pid]; !ok {
 				started++
+				if *verbose {
+					fmt.Printf("  (alice's job started worker %s on %s)\n", pid, node)
+				}
 			}
 		}
 		lastTimeline = timeline(js, start)
@@ -276,16 +287,17 @@ type tenantPair struct {
 	aloneStarted, loadedStarted int
 }
 
-// tenantWorkers is the set of tenant's worker processes on this
-// machine's nodes now, from the cgroups the nodes set up.
-func tenantWorkers(tenant string) map[string]bool {
-	pids := map[string]bool{}
+// tenantWorkers is tenant's worker processes on this machine's nodes
+// now, from the cgroups the nodes set up: each one's node group (the
+// node's name and pid).
+func tenantWorkers(tenant string) map[string]string {
+	pids := map[string]string{}
 	files, _ := filepath.Glob("/sys/fs/cgroup/cpu*/wmr/t-" + tenant + "/*/cgroup.procs")
 	v2, _ := filepath.Glob("/sys/fs/cgroup/wmr/t-" + tenant + "/*/cgroup.procs")
 	for _, f := range append(files, v2...) {
 		b, _ := os.ReadFile(f)
 		for _, pid := range strings.Fields(string(b)) {
-			pids[pid] = true
+			pids[pid] = filepath.Base(filepath.Dir(f))
 		}
 	}
 	return pids

@@ -374,6 +374,13 @@ func (m *Manager) nodeDir(controller, tenant string) string {
 	return filepath.Join(tenantDir(m.base[controller], tenant), m.leaf)
 }
 
+// threadsDir is the group of this node's own threads working for tenant
+// (cgroup v1's cpu and cpuacct only; see PlaceThread): under n-TENANT, a
+// sibling of the tenant's group with its weight and never its cap.
+func (m *Manager) threadsDir(controller, tenant string) string {
+	return filepath.Join(m.base[controller], "n-"+tenant, m.leaf)
+}
+
 // Set makes tenant's group if needed and writes its limits when they
 // changed.
 func (m *Manager) Set(tenant string, l Limits) error {
@@ -438,12 +445,25 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 	if l.Memory > 0 {
 		mem = strconv.FormatInt(l.Memory, 10)
 	}
+	// The node's threads working for the tenant: its weight, no cap.
+	for _, c := range []string{"cpu", "cpuacct"} {
+		if m.base[c] == "" {
+			continue
+		}
+		dir := m.threadsDir(c, tenant)
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("make tenant %s's cgroup for the node's work: %w", tenant, err)
+			}
+		}
+	}
 	quota := "-1"
 	if q := l.cpuQuota(); q > 0 {
 		quota = strconv.FormatInt(q, 10)
 	}
 	shared := tenantDir(m.base["cpu"], tenant)
 	return errors.Join(write(filepath.Join(shared, "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
+		write(filepath.Join(filepath.Dir(m.threadsDir("cpu", tenant)), "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
 		// The period first: the kernel checks a quota against it.
 		write(filepath.Join(shared, "cpu.cfs_period_us"), strconv.FormatInt(cpuPeriod.Microseconds(), 10)),
 		write(filepath.Join(shared, "cpu.cfs_quota_us"), quota),
@@ -467,11 +487,18 @@ func (m *Manager) Place(tenant string, pid int) error {
 // cannot work in a tenant's group there.
 var ErrNoThreads = errors.New("cgroup v2 places whole processes, not threads")
 
-// PlaceThread moves thread tid (of this process) into tenant's CPU group
-// (cgroup v1's cpu and cpuacct; memory is charged per process, so it
-// stays): work the node does for the tenant then competes at the tenant's
-// weight. Set must have made the group. The thread must not run anything
-// else afterwards (see nodes' runAsTenant).
+// PlaceThread moves thread tid (of this process) into a CPU group of
+// tenant's (cgroup v1's cpu and cpuacct; memory is charged per process,
+// so it stays): work the node does for the tenant then competes at the
+// tenant's weight. Not in the tenant's own group, whose cap (CPUMax)
+// would throttle a thread of the node: one stopped by its quota while
+// inside the Go runtime or the kernel (a garbage collection waiting for
+// every thread to stop, a thread being created while tasks move between
+// cgroups) holds up the whole node, and measured, another tenant's job
+// waited 0.2 s to be created. So it is n-TENANT, with the same weight
+// and no cap, accounted with the tenant's workers. Set must have made
+// the group. The thread must not run anything else afterwards (see
+// nodes' runAsTenant).
 func (m *Manager) PlaceThread(tenant string, tid int) error {
 	if m.version == 2 {
 		return ErrNoThreads
@@ -480,7 +507,7 @@ func (m *Manager) PlaceThread(tenant string, tid int) error {
 		if m.base[c] == "" {
 			continue
 		}
-		if err := write(filepath.Join(m.nodeDir(c, tenant), "tasks"), strconv.Itoa(tid)); err != nil {
+		if err := write(filepath.Join(m.threadsDir(c, tenant), "tasks"), strconv.Itoa(tid)); err != nil {
 			return fmt.Errorf("move thread %d into tenant %s's cgroup: %w", tid, tenant, err)
 		}
 	}
@@ -530,8 +557,9 @@ func (m *Manager) Limits(tenant string) (Limits, bool) {
 	return l, ok
 }
 
-// CPUTime is the CPU time tenant's workers have used on this node; false
-// where the hierarchy does not account it (v1 without cpuacct).
+// CPUTime is the CPU time tenant's workers, and this node's threads
+// working for it, have used on this node; false where the hierarchy does
+// not account it (v1 without cpuacct).
 func (m *Manager) CPUTime(tenant string) (time.Duration, bool) {
 	if m.version == 2 {
 		us := readKey(filepath.Join(m.nodeDir("", tenant), "cpu.stat"), "usage_usec")
@@ -540,12 +568,22 @@ func (m *Manager) CPUTime(tenant string) (time.Duration, bool) {
 	if m.base["cpuacct"] == "" {
 		return 0, false
 	}
-	b, err := os.ReadFile(filepath.Join(m.nodeDir("cpuacct", tenant), "cpuacct.usage"))
-	if err != nil {
-		return 0, false
+	var total time.Duration
+	for i, dir := range []string{m.nodeDir("cpuacct", tenant), m.threadsDir("cpuacct", tenant)} {
+		b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage"))
+		if err != nil {
+			if i == 0 {
+				return 0, false
+			}
+			continue
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		total += time.Duration(ns)
 	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return time.Duration(ns), err == nil
+	return total, true
 }
 
 // readKey reads "KEY N" from a flat-keyed control file; -1 if absent.
@@ -574,7 +612,7 @@ func (m *Manager) Close() error {
 	var errs []error
 	for _, base := range m.base {
 		for _, t := range subdirs(base) {
-			if !strings.HasPrefix(t, "t-") {
+			if !strings.HasPrefix(t, "t-") && !strings.HasPrefix(t, "n-") {
 				continue
 			}
 			if err := rmdirWait(filepath.Join(base, t, m.leaf)); err != nil {

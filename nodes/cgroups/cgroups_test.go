@@ -220,9 +220,9 @@ func TestShares(t *testing.T) {
 	}
 }
 
-// A thread of this process moves into a tenant's CPU group (not its
-// memory group) and is accounted there; once it has ended, the group can
-// go.
+// A thread of this process moves into a CPU group of the tenant's (not
+// its memory group, nor the group its workers' cap is on) and is
+// accounted with the tenant; once it has ended, the group can go.
 func TestPlaceThread(t *testing.T) {
 	m, err := Open(Options{Name: "unit-thread"})
 	if err != nil {
@@ -235,8 +235,16 @@ func TestPlaceThread(t *testing.T) {
 		}
 		return
 	}
-	if err := m.Set("bob", Limits{CPUWeight: 10}); err != nil {
+	if err := m.Set("bob", Limits{CPUWeight: 10, CPUMax: 0.5}); err != nil {
 		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		filepath.Join(m.base["cpu"], "n-bob", "cpu.shares"):       "102",
+		filepath.Join(m.base["cpu"], "n-bob", "cpu.cfs_quota_us"): "-1",
+	} {
+		if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s = %q, want %s", file, b, want)
+		}
 	}
 	type placed struct {
 		tid     int
@@ -268,7 +276,7 @@ func TestPlaceThread(t *testing.T) {
 		if len(f) != 3 {
 			continue
 		}
-		controllers, inBob := strings.Split(f[1], ","), strings.HasSuffix(f[2], "/t-bob/"+m.leaf)
+		controllers, inBob := strings.Split(f[1], ","), strings.HasSuffix(f[2], "/n-bob/"+m.leaf)
 		if slices.Contains(controllers, "cpu") && !inBob || slices.Contains(controllers, "memory") && inBob {
 			t.Errorf("thread %d's cgroup line %q", p.tid, line)
 		}
