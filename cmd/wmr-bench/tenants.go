@@ -250,7 +250,7 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 		}
 		return func() { close(done); wg.Wait() }
 	}
-	for range runs {
+	for i := range runs {
 		a, err := timeAlice()
 		aloneCPU, aloneStarted := cpu.alice, started
 		if err != nil {
@@ -269,7 +269,17 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 		}
 		pairs = append(pairs, tenantPair{alone: a, loaded: l, aloneCPU: aloneCPU, loadedCPU: cpu.alice, bobCPU: cpu.bob,
 			aloneStarted: aloneStarted, loadedStarted: started})
+		if i > 0 {
+			pairs[i-1].aloneAfter = a
+		}
 	}
+	// One more alone run, so that every loaded run has an alone run on
+	// each side.
+	a, err := timeAlice()
+	if err != nil {
+		return nil, 0, err
+	}
+	pairs[len(pairs)-1].aloneAfter = a
 	if wrong.Load() > 0 {
 		return nil, 0, fmt.Errorf("%d of bob's hostile jobs did not fail", wrong.Load())
 	}
@@ -281,6 +291,7 @@ func benchTenants(wmr, wasm, dir string, inputs []string, runs int) (pairs []ten
 // where the bench cannot read them).
 type tenantPair struct {
 	alone, loaded               time.Duration
+	aloneAfter                  time.Duration // the next alone run (the next pair's alone)
 	aloneCPU, loadedCPU, bobCPU time.Duration
 	// aloneStarted and loadedStarted count the worker processes alice's
 	// jobs started (each loads her module: CPU an idle worker saves).

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,6 +172,40 @@ type proc struct {
 	err    error // exit status, valid after exited closes
 }
 
+// spawner is the OS thread every worker process is started from.
+var spawner struct {
+	once sync.Once
+	reqs chan spawnRequest
+}
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startFromSpawner starts cmd from one OS thread kept for the purpose for
+// the life of the process. Linux sends a child its Pdeathsig when the
+// thread that forked it ends, not the process, and Go ends a thread
+// whenever a goroutine locked to it returns: the node does so to compile a
+// tenant's module in the tenant's cgroup, and any worker forked earlier
+// from that thread was killed with it, idle or in the middle of a task
+// (measured in the tenants bench: another tenant's idle workers died as
+// modules were uploaded, and their next job waited for new ones).
+func startFromSpawner(cmd *exec.Cmd) error {
+	spawner.once.Do(func() {
+		spawner.reqs = make(chan spawnRequest)
+		go func() {
+			runtime.LockOSThread() // never unlocked, never returns
+			for r := range spawner.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawner.reqs <- spawnRequest{cmd, done}
+	return <-done
+}
+
 func (p *Pool) start(group string) (*proc, error) {
 	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
 	cmd.Env = append(os.Environ(), EnvWorker+"=1")
@@ -191,7 +226,7 @@ func (p *Pool) start(group string) (*proc, error) {
 	pr := &proc{group: group, cmd: cmd, in: in, w: bufio.NewWriter(in), r: bufio.NewReaderSize(out, 64<<10),
 		tail: &tailBuffer{max: 4 << 10, log: p.log}, exited: make(chan struct{})}
 	cmd.Stderr = pr.tail
-	if err := cmd.Start(); err != nil {
+	if err := startFromSpawner(cmd); err != nil {
 		return nil, fmt.Errorf("start worker process %s: %w", p.cfg.Command[0], err)
 	}
 	go func() {

@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,13 +23,90 @@ import (
 	"github.com/wmr-dev/wmr/engine/task"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
 	"github.com/wmr-dev/wmr/internal/testwasm"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
 	if IsWorker() {
 		os.Exit(Main())
 	}
+	if os.Getenv(envPoolParent) != "" {
+		poolParent()
+	}
 	os.Exit(m.Run())
+}
+
+// envPoolParent makes the test binary a process that runs the task spec
+// in the variable (JSON) in a worker, prints the worker's pid and waits to
+// be killed.
+const envPoolParent = "WMR_TEST_POOL_PARENT"
+
+func poolParent() {
+	var spec task.Spec
+	p, err := NewPool(PoolConfig{})
+	if err == nil {
+		err = json.Unmarshal([]byte(os.Getenv(envPoolParent)), &spec)
+	}
+	if err == nil {
+		err = p.Warm("", 1)
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	pid := p.idle[0].cmd.Process.Pid
+	go p.Run(context.Background(), &spec, 0, nil)
+	fmt.Println(pid)
+	select {}
+}
+
+// running reports whether process pid exists and is not a zombie (an
+// orphan's zombie waits for whatever reaps orphans here).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+}
+
+// Workers die with the process that started them, even one busy in a
+// module that never returns, when that process is killed with SIGKILL
+// (Pdeathsig), though they are started from a thread of their own.
+func TestWorkersDieWithTheirParent(t *testing.T) {
+	input := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(input, []byte("a b a\n"), 0o644)
+	spec, err := json.Marshal(mapSpec(t, "hostile/loop", input))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := exec.Command(os.Args[0], "-test.run=^$")
+	parent.Env = append(os.Environ(), envPoolParent+"="+string(spec))
+	out, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	pid, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		parent.Process.Kill()
+		t.Fatalf("the parent said %q (%v)", line, err)
+	}
+	time.Sleep(300 * time.Millisecond) // the worker is in the module's loop
+	parent.Process.Kill()
+	parent.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("worker %d still runs 5 s after its parent was killed", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func mapSpec(t *testing.T, example, input string) *task.Spec {
@@ -312,5 +394,35 @@ func TestRetireFromTheGroupWithTheMostIdleWorkers(t *testing.T) {
 		if got := retiree(c.idle); got != c.want {
 			t.Errorf("retiree(%v) = %d, want %d", c.idle, got, c.want)
 		}
+	}
+}
+
+// A worker outlives the OS thread that started it. Linux sends Pdeathsig
+// when the parent thread ends, not the process, and Go ends a thread
+// whenever a goroutine locked to it returns (the node does so to compile
+// a tenant's module in its cgroup): a worker forked from such a thread was
+// killed, idle or mid-task, whenever another goroutine later locked that
+// thread and ended.
+func TestWorkerOutlivesTheThreadThatStartedIt(t *testing.T) {
+	p, input := newTestPool(t)
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine (unless it is
+		// the main thread, which Go parks instead).
+		for runtime.LockOSThread(); unix.Gettid() == os.Getpid(); runtime.LockOSThread() {
+			runtime.UnlockOSThread()
+			runtime.Gosched()
+		}
+		done <- p.Warm("", 1)
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the locked thread has ended by now
+	if _, err := p.Run(context.Background(), mapSpec(t, "wordcount", input), time.Minute, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Started != 1 {
+		t.Fatalf("the warm worker died with the thread that started it, so the task started another: %+v", st)
 	}
 }
