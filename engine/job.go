@@ -383,10 +383,10 @@ func (e *Engine) stageModule(ctx context.Context, path string) (*stagedModule, e
 	if err != nil {
 		return nil, fmt.Errorf("read module: %w", err)
 	}
-	return e.stageBytes(ctx, filepath.Base(path), wasm)
+	return e.stageBytes(ctx, nil, filepath.Base(path), wasm)
 }
 
-func (e *Engine) stageBytes(ctx context.Context, name string, wasm []byte) (*stagedModule, error) {
+func (e *Engine) stageBytes(ctx context.Context, place func(pid int) error, name string, wasm []byte) (*stagedModule, error) {
 	hash := wasmhost.HashBytes(wasm)
 	dir := filepath.Join(e.cfg.CacheDir, "modules")
 	// Only validated modules are staged: the same bytes again (a job
@@ -395,11 +395,19 @@ func (e *Engine) stageBytes(ctx context.Context, name string, wasm []byte) (*sta
 	if _, err := os.Stat(filepath.Join(dir, hash+".wasm")); err == nil {
 		return &stagedModule{path: filepath.Join(dir, hash+".wasm"), name: name, hash: hash}, nil
 	}
-	m, err := e.host.Compile(ctx, name, wasm)
-	if err != nil {
-		return nil, err
+	if place != nil {
+		err := worker.CompileInProcess(ctx, worker.CompileRequest{Command: e.cfg.WorkerCommand,
+			CacheDir: filepath.Join(e.cfg.CacheDir, "compiled"), MemoryLimitBytes: e.cfg.TaskMemory, Name: name, Wasm: wasm, Place: place})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		m, err := e.host.Compile(ctx, name, wasm)
+		if err != nil {
+			return nil, err
+		}
+		m.Close(ctx)
 	}
-	m.Close(ctx)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create module cache: %w", err)
 	}
@@ -584,7 +592,16 @@ type ModuleRef struct {
 // in the cache by content hash, for RunTask. Staging the same bytes again
 // is cheap.
 func (e *Engine) StageModule(ctx context.Context, name string, wasm []byte) (ModuleRef, error) {
-	m, err := e.stageBytes(ctx, name, wasm)
+	return e.StageModuleIn(ctx, nil, name, wasm)
+}
+
+// StageModuleIn is StageModule, with the validation and compile done by a
+// process of its own that place puts into a resource group (a tenant's
+// CPU group) before it starts: a node charges a tenant for its modules'
+// compiles without ever running its own threads at the tenant's weight
+// (see worker.CompileInProcess). nil place compiles in this process.
+func (e *Engine) StageModuleIn(ctx context.Context, place func(pid int) error, name string, wasm []byte) (ModuleRef, error) {
+	m, err := e.stageBytes(ctx, place, name, wasm)
 	if err != nil {
 		return ModuleRef{}, err
 	}

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 
-	"github.com/wmr-dev/wmr/engine/wasmhost"
+	"github.com/wmr-dev/wmr/engine"
 	"github.com/wmr-dev/wmr/nodes/cgroups"
-	"golang.org/x/sys/unix"
 )
 
 // tenantGroups puts each tenant's worker processes in the tenant's
@@ -46,50 +43,22 @@ func (g *tenantGroups) LimitText(tenant string) string {
 	return fmt.Sprintf("tenant %s's memory limit of %s on this node (quota \"memory\" in the tenants file)", tenant, mib(l.Memory))
 }
 
-// runAsTenant runs fn on an OS thread of its own in tenant's CPU group,
-// for CPU-heavy work the node does for a tenant (validating and compiling
-// its module, seconds for a large Go module): it then competes at the
-// tenant's cpu_weight, not at the node's, so a tenant uploading module
-// after module slows itself, not the others. The thread is never handed
-// back to the Go runtime (a goroutine that ends locked takes its thread
-// with it), so nothing else ever runs in the tenant's group. Without
-// cgroups, and on cgroup v2 (whole processes only), fn runs as is.
-func (n *Node) runAsTenant(ctx context.Context, tenant string, fn func(ctx context.Context)) {
+// stageAsTenant stages a tenant's module, its validation and compile
+// (seconds of CPU for a large Go module) done in a process the kernel
+// charges to the tenant at its cpu_weight (see cgroups' PlaceNodeWork),
+// so a tenant uploading module after module slows itself, not the
+// others. Without cgroups the node compiles it itself.
+func (n *Node) stageAsTenant(ctx context.Context, tenant, name string, wasm []byte) (engine.ModuleRef, error) {
 	g := n.groups
-	if g == nil || g.m.Version() != 1 || ValidName("tenant", tenant) != nil {
-		fn(ctx)
-		return
+	if g == nil || ValidName("tenant", tenant) != nil {
+		return n.engine.StageModule(ctx, name, wasm)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		lockOffMainThread() // never unlocked: see above
-		err := g.m.Set(tenant, g.limits(tenant))
-		if err == nil {
-			err = g.m.PlaceThread(tenant, unix.Gettid())
+	return n.engine.StageModuleIn(ctx, func(pid int) error {
+		if err := g.m.Set(tenant, g.limits(tenant)); err != nil {
+			return err
 		}
-		if err != nil {
-			n.log.Warn("could not move the node's work for a tenant into its cgroup", "tenant", tenant, "err", err)
-			fn(ctx)
-			return
-		}
-		fn(wasmhost.OnThisThread(ctx))
-	}()
-	<-done
-}
-
-// lockOffMainThread locks the goroutine to an OS thread other than the
-// process's main one: Go parks (never ends) a main thread whose goroutine
-// ends locked, and it must not stay in a tenant's group.
-func lockOffMainThread() {
-	for {
-		runtime.LockOSThread()
-		if unix.Gettid() != os.Getpid() {
-			return
-		}
-		runtime.UnlockOSThread()
-		runtime.Gosched()
-	}
+		return g.m.PlaceNodeWork(tenant, pid)
+	}, name, wasm)
 }
 
 // openIsolation sets up per-tenant cgroups as cfg.Cgroups asks: nil

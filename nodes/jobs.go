@@ -274,7 +274,7 @@ func (n *Node) handlePutModule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ref engine.ModuleRef
-	n.runAsTenant(r.Context(), t.Name, func(ctx context.Context) { ref, err = n.engine.StageModule(ctx, name, wasm) })
+	ref, err = n.stageAsTenant(r.Context(), t.Name, name, wasm)
 	if err == nil {
 		err = n.modules.add(t.Name, ref.Hash)
 	}

@@ -141,7 +141,7 @@ func (n *Node) moduleFor(ctx context.Context, req *taskRequest) (string, error) 
 		return "", err
 	}
 	var ref engine.ModuleRef
-	n.runAsTenant(ctx, req.Tenant, func(ctx context.Context) { ref, err = n.engine.StageModule(ctx, req.ModuleName, wasm) })
+	ref, err = n.stageAsTenant(ctx, req.Tenant, req.ModuleName, wasm)
 	if err != nil {
 		return "", err
 	}

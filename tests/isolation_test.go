@@ -212,6 +212,12 @@ func TestTenantCapLeavesTheNodesWorkUncapped(t *testing.T) {
 	if rate := cpu / took.Seconds(); rate < 0.25 {
 		t.Errorf("bob's compile ran at %.2f CPUs, held to his cpu_max of 0.05 (want well above it)", rate)
 	}
+	// A module the compile process refuses is refused as the node would.
+	bad := append([]byte("\x00asm\x01\x00\x00\x00"), 0x01, 0xff)
+	code, body, err := s.raw(t, "bob", n, "PUT", "/v1/modules?name=bad.wasm", bad, nil)
+	if err != nil || code != 400 || !strings.Contains(body, "module bad.wasm section 1: truncated") {
+		t.Errorf("an invalid module: %d %v %s", code, err, body)
+	}
 }
 
 // A tenant's memory quota caps all its workers on a node together: bob's

@@ -168,13 +168,6 @@ var optionalExports = map[string]signature{
 	abi.ExportFinish:    {nil, []api.ValueType{i32}},
 }
 
-// OnThisThread makes Compile work on its caller's goroutine only (no
-// helper goroutines), for a caller that placed its OS thread in a
-// tenant's CPU group.
-func OnThisThread(ctx context.Context) context.Context {
-	return experimental.WithCompilationWorkers(ctx, 1)
-}
-
 // Compile validates and compiles a module. name is used in messages.
 func (h *Host) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	invalid := func(format string, args ...any) error {

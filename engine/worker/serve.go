@@ -22,8 +22,9 @@ import (
 // EnvWorker is set in a worker process's environment.
 const EnvWorker = "WMR_WORKER"
 
-// IsWorker reports whether this process was started as a worker.
-func IsWorker() bool { return os.Getenv(EnvWorker) == "1" }
+// IsWorker reports whether this process was started as a worker (or as
+// a compile process, which Main runs too).
+func IsWorker() bool { v := os.Getenv(EnvWorker); return v == "1" || v == compileMode }
 
 // EnvCPUProfile, when set in the parent's environment, makes each worker
 // write a CPU profile to $WMR_WORKER_CPUPROFILE.<pid> (for go tool pprof).
@@ -31,6 +32,9 @@ const EnvCPUProfile = "WMR_WORKER_CPUPROFILE"
 
 // Main runs the worker loop on stdin/stdout and returns the exit code.
 func Main() int {
+	if os.Getenv(EnvWorker) == compileMode {
+		return compileMain()
+	}
 	// A worker's heap is mostly a few large, long-lived buffers; collecting
 	// less often matters because the collector cannot stop a goroutine that
 	// is running guest code and spins until the call returns.

@@ -374,10 +374,10 @@ func (m *Manager) nodeDir(controller, tenant string) string {
 	return filepath.Join(tenantDir(m.base[controller], tenant), m.leaf)
 }
 
-// threadsDir is the group of this node's own threads working for tenant
-// (cgroup v1's cpu and cpuacct only; see PlaceThread): under n-TENANT, a
-// sibling of the tenant's group with its weight and never its cap.
-func (m *Manager) threadsDir(controller, tenant string) string {
+// nodeWorkDir is the group of the processes this node starts to work for
+// tenant (see PlaceNodeWork): under n-TENANT, a sibling of the tenant's
+// group with its weight and never its cap.
+func (m *Manager) nodeWorkDir(controller, tenant string) string {
 	return filepath.Join(m.base[controller], "n-"+tenant, m.leaf)
 }
 
@@ -426,6 +426,15 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 		}
 	}
 	if m.version == 2 {
+		work := m.nodeWorkDir("", tenant)
+		for _, d := range []string{filepath.Dir(work), work} {
+			if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("make tenant %s's cgroup for the node's work: %w", tenant, err)
+			}
+		}
+		if err := write(filepath.Join(filepath.Dir(work), "cgroup.subtree_control"), "+cpu +memory"); err != nil {
+			return err
+		}
 		mem := "max"
 		if l.Memory > 0 {
 			mem = strconv.FormatInt(l.Memory, 10)
@@ -437,6 +446,7 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 		node := m.nodeDir("", tenant)
 		shared := tenantDir(m.base[""], tenant)
 		return errors.Join(write(filepath.Join(shared, "cpu.weight"), strconv.Itoa(l.CPUWeight)),
+			write(filepath.Join(filepath.Dir(work), "cpu.weight"), strconv.Itoa(l.CPUWeight)),
 			write(filepath.Join(shared, "cpu.max"), cpuMax+" "+strconv.FormatInt(cpuPeriod.Microseconds(), 10)),
 			write(filepath.Join(node, "memory.max"), mem),
 			write(filepath.Join(node, "memory.swap.max"), "0"))
@@ -445,12 +455,12 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 	if l.Memory > 0 {
 		mem = strconv.FormatInt(l.Memory, 10)
 	}
-	// The node's threads working for the tenant: its weight, no cap.
+	// The node's work for the tenant: its weight, no cap.
 	for _, c := range []string{"cpu", "cpuacct"} {
 		if m.base[c] == "" {
 			continue
 		}
-		dir := m.threadsDir(c, tenant)
+		dir := m.nodeWorkDir(c, tenant)
 		for _, d := range []string{filepath.Dir(dir), dir} {
 			if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("make tenant %s's cgroup for the node's work: %w", tenant, err)
@@ -463,7 +473,7 @@ func (m *Manager) makeGroups(tenant string, l Limits) error {
 	}
 	shared := tenantDir(m.base["cpu"], tenant)
 	return errors.Join(write(filepath.Join(shared, "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
-		write(filepath.Join(filepath.Dir(m.threadsDir("cpu", tenant)), "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
+		write(filepath.Join(filepath.Dir(m.nodeWorkDir("cpu", tenant)), "cpu.shares"), strconv.Itoa(Shares(l.CPUWeight))),
 		// The period first: the kernel checks a quota against it.
 		write(filepath.Join(shared, "cpu.cfs_period_us"), strconv.FormatInt(cpuPeriod.Microseconds(), 10)),
 		write(filepath.Join(shared, "cpu.cfs_quota_us"), quota),
@@ -483,32 +493,25 @@ func (m *Manager) Place(tenant string, pid int) error {
 	return nil
 }
 
-// ErrNoThreads: cgroup v2 moves whole processes, so a thread of the node
-// cannot work in a tenant's group there.
-var ErrNoThreads = errors.New("cgroup v2 places whole processes, not threads")
-
-// PlaceThread moves thread tid (of this process) into a CPU group of
-// tenant's (cgroup v1's cpu and cpuacct; memory is charged per process,
-// so it stays): work the node does for the tenant then competes at the
-// tenant's weight. Not in the tenant's own group, whose cap (CPUMax)
-// would throttle a thread of the node: one stopped by its quota while
-// inside the Go runtime or the kernel (a garbage collection waiting for
-// every thread to stop, a thread being created while tasks move between
-// cgroups) holds up the whole node, and measured, another tenant's job
-// waited 0.2 s to be created. So it is n-TENANT, with the same weight
-// and no cap, accounted with the tenant's workers. Set must have made
-// the group. The thread must not run anything else afterwards (see
-// nodes' runAsTenant).
-func (m *Manager) PlaceThread(tenant string, tid int) error {
-	if m.version == 2 {
-		return ErrNoThreads
+// PlaceNodeWork moves process pid, one the node starts to do work for
+// tenant (compiling its module), into n-TENANT: the tenant's weight and
+// never its cap (CPUMax), accounted with its workers. Not the tenant's own
+// group: the work is the node's, and what it costs is the tenant's, but a
+// cap would stretch it without bound (a Go module's compile, 1.7 s, timed
+// out at 20 s under a cap of 0.05). In cgroup v1 the memory stays the
+// node's (a module's compile is bounded by the module size quota, not by
+// the tenant's workers' memory). Set must have made the group.
+func (m *Manager) PlaceNodeWork(tenant string, pid int) error {
+	controllers := []string{""}
+	if m.version == 1 {
+		controllers = []string{"cpu", "cpuacct"}
 	}
-	for _, c := range []string{"cpu", "cpuacct"} {
+	for _, c := range controllers {
 		if m.base[c] == "" {
 			continue
 		}
-		if err := write(filepath.Join(m.threadsDir(c, tenant), "tasks"), strconv.Itoa(tid)); err != nil {
-			return fmt.Errorf("move thread %d into tenant %s's cgroup: %w", tid, tenant, err)
+		if err := write(filepath.Join(m.nodeWorkDir(c, tenant), "cgroup.procs"), strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("move process %d into tenant %s's cgroup for the node's work: %w", pid, tenant, err)
 		}
 	}
 	return nil
@@ -563,13 +566,19 @@ func (m *Manager) Limits(tenant string) (Limits, bool) {
 func (m *Manager) CPUTime(tenant string) (time.Duration, bool) {
 	if m.version == 2 {
 		us := readKey(filepath.Join(m.nodeDir("", tenant), "cpu.stat"), "usage_usec")
-		return time.Duration(us) * time.Microsecond, us >= 0
+		if us < 0 {
+			return 0, false
+		}
+		if work := readKey(filepath.Join(m.nodeWorkDir("", tenant), "cpu.stat"), "usage_usec"); work > 0 {
+			us += work
+		}
+		return time.Duration(us) * time.Microsecond, true
 	}
 	if m.base["cpuacct"] == "" {
 		return 0, false
 	}
 	var total time.Duration
-	for i, dir := range []string{m.nodeDir("cpuacct", tenant), m.threadsDir("cpuacct", tenant)} {
+	for i, dir := range []string{m.nodeDir("cpuacct", tenant), m.nodeWorkDir("cpuacct", tenant)} {
 		b, err := os.ReadFile(filepath.Join(dir, "cpuacct.usage"))
 		if err != nil {
 			if i == 0 {

@@ -1,19 +1,15 @@
 package cgroups
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // On this machine (root, cgroup v1 writable): a tenant's group gets its
@@ -167,6 +163,8 @@ func TestV2FakeTree(t *testing.T) {
 		filepath.Join(m.base[""], "t-bob", "cgroup.subtree_control"): "+cpu +memory",
 		filepath.Join(m.base[""], "t-bob", "cpu.weight"):             "50",
 		filepath.Join(m.base[""], "t-bob", "cpu.max"):                "25000 100000",
+		filepath.Join(m.base[""], "n-bob", "cpu.weight"):             "50",
+		filepath.Join(m.base[""], "n-bob", "cgroup.subtree_control"): "+cpu +memory",
 		filepath.Join(node, "memory.max"):                            strconv.Itoa(1 << 30),
 		filepath.Join(node, "memory.swap.max"):                       "0",
 	} {
@@ -220,73 +218,55 @@ func TestShares(t *testing.T) {
 	}
 }
 
-// A thread of this process moves into a CPU group of the tenant's (not
-// its memory group, nor the group its workers' cap is on) and is
-// accounted with the tenant; once it has ended, the group can go.
-func TestPlaceThread(t *testing.T) {
-	m, err := Open(Options{Name: "unit-thread"})
+// A process the node starts for a tenant moves into n-TENANT in the cpu
+// hierarchy (not the tenant's capped group, nor its memory group) and is
+// accounted with the tenant.
+func TestPlaceNodeWork(t *testing.T) {
+	m, err := Open(Options{Name: "unit-work"})
 	if err != nil {
 		t.Skipf("no writable cgroup here: %v", err)
 	}
 	defer m.Close()
-	if m.Version() != 1 {
-		if err := m.PlaceThread("bob", 1); !errors.Is(err, ErrNoThreads) {
-			t.Fatalf("cgroup v2: %v", err)
-		}
-		return
-	}
 	if err := m.Set("bob", Limits{CPUWeight: 10, CPUMax: 0.5}); err != nil {
 		t.Fatal(err)
 	}
-	for file, want := range map[string]string{
-		filepath.Join(m.base["cpu"], "n-bob", "cpu.shares"):       "102",
-		filepath.Join(m.base["cpu"], "n-bob", "cpu.cfs_quota_us"): "-1",
-	} {
-		if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != want {
-			t.Errorf("%s = %q, want %s", file, b, want)
-		}
-	}
-	type placed struct {
-		tid     int
-		cgroups string
-		err     error
-	}
-	ch := make(chan placed, 1)
-	go func() {
-		for runtime.LockOSThread(); unix.Gettid() == os.Getpid(); runtime.LockOSThread() {
-			runtime.UnlockOSThread() // the main thread is parked, not ended, when its goroutine ends locked
-			runtime.Gosched()
-		}
-		p := placed{tid: unix.Gettid()} // never unlocked: the thread ends with the goroutine
-		if p.err = m.PlaceThread("bob", p.tid); p.err == nil {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", p.tid))
-			p.cgroups = string(b)
-			for x, i := 0, 0; i < 50_000_000; i++ { // some CPU to account
-				x += i
+	if m.Version() == 1 {
+		for file, want := range map[string]string{
+			filepath.Join(m.base["cpu"], "n-bob", "cpu.shares"):       "102",
+			filepath.Join(m.base["cpu"], "n-bob", "cpu.cfs_quota_us"): "-1",
+		} {
+			if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != want {
+				t.Errorf("%s = %q, want %s", file, b, want)
 			}
 		}
-		ch <- p
-	}()
-	p := <-ch
-	if p.err != nil {
-		t.Fatal(p.err)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(p.cgroups), "\n") { // ID:CONTROLLERS:PATH
+	// It waits for its placement on stdin, then spins.
+	spin := exec.Command("sh", "-c", "read x; i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	in, _ := spin.StdinPipe()
+	if err := spin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PlaceNodeWork("bob", spin.Process.Pid); err != nil {
+		spin.Process.Kill()
+		t.Fatal(err)
+	}
+	own, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", spin.Process.Pid))
+	in.Write([]byte("go\n"))
+	in.Close()
+	spin.Wait()
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") { // ID:CONTROLLERS:PATH
 		f := strings.SplitN(line, ":", 3)
 		if len(f) != 3 {
 			continue
 		}
-		controllers, inBob := strings.Split(f[1], ","), strings.HasSuffix(f[2], "/n-bob/"+m.leaf)
-		if slices.Contains(controllers, "cpu") && !inBob || slices.Contains(controllers, "memory") && inBob {
-			t.Errorf("thread %d's cgroup line %q", p.tid, line)
+		controllers := strings.Split(f[1], ",")
+		inWork, inCapped := strings.HasSuffix(f[2], "/n-bob/"+m.leaf), strings.Contains(f[2], "/t-bob/")
+		if inCapped || slices.Contains(controllers, "cpu") && !inWork || slices.Contains(controllers, "memory") && inWork {
+			t.Errorf("the placed process's cgroup line %q", line)
 		}
 	}
-	waitGone := time.Now().Add(5 * time.Second)
-	for _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", p.tid)); err == nil && time.Now().Before(waitGone); _, err = os.Stat(fmt.Sprintf("/proc/self/task/%d", p.tid)) {
-		time.Sleep(10 * time.Millisecond)
-	}
 	if cpu, ok := m.CPUTime("bob"); !ok || cpu <= 0 {
-		t.Errorf("bob's group accounted %v (%v) after the thread's spin", cpu, ok)
+		t.Errorf("bob's groups accounted %v (%v) after the process's spin", cpu, ok)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
