@@ -70,8 +70,9 @@ func TestRealHierarchy(t *testing.T) {
 	for c, base := range m.base {
 		// The shared groups stay while another node (a test running in
 		// parallel) has a group in them.
-		for _, d := range []string{m.nodeDir(c, "alice"), tenantDir(base, "alice"), base} {
-			if _, err := os.Stat(d); !os.IsNotExist(err) && (d == m.nodeDir(c, "alice") || len(subdirs(d)) == 0) {
+		work := m.nodeWorkDir(c, "alice")
+		for _, d := range []string{m.nodeDir(c, "alice"), work, tenantDir(base, "alice"), filepath.Dir(work), base} {
+			if _, err := os.Stat(d); !os.IsNotExist(err) && (d == m.nodeDir(c, "alice") || d == work || len(subdirs(d)) == 0) {
 				t.Errorf("%s left after Close: %v", d, err)
 			}
 		}
