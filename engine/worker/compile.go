@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/wmr-dev/wmr/abi"
 	"github.com/wmr-dev/wmr/engine/wasmhost"
@@ -60,16 +59,15 @@ type CompileRequest struct {
 func CompileInProcess(ctx context.Context, r CompileRequest) error {
 	command := r.Command
 	if len(command) == 0 {
-		exe, err := Executable()
-		if err != nil {
+		var err error
+		if command, err = defaultCommand(); err != nil {
 			return err
 		}
-		command = []string{exe, "worker"}
 	}
 	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
 	cmd.Env = append(os.Environ(), EnvWorker+"="+compileMode,
 		fmt.Sprintf("%s=%d %s %s", EnvCompileConfig, r.MemoryLimitBytes, r.CacheDir, r.Name))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = childAttr(nil) // the node's user: it writes the cache
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err

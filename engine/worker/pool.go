@@ -148,11 +148,10 @@ func Executable() (string, error) {
 // NewPool creates a pool. Processes start on demand.
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	if len(cfg.Command) == 0 {
-		exe, err := Executable()
-		if err != nil {
+		var err error
+		if cfg.Command, err = defaultCommand(); err != nil {
 			return nil, err
 		}
-		cfg.Command = []string{exe, "worker"}
 	}
 	p := &Pool{cfg: cfg, log: cfg.Logger, all: map[*proc]bool{}, ended: map[string]int64{}}
 	if p.log == nil {
@@ -172,6 +171,23 @@ type proc struct {
 	err    error // exit status, valid after exited closes
 }
 
+// defaultCommand starts a worker (or compile) process: this executable
+// with the argument "worker".
+func defaultCommand() ([]string, error) {
+	exe, err := Executable()
+	if err != nil {
+		return nil, err
+	}
+	return []string{exe, "worker"}, nil
+}
+
+// childAttr makes a worker or compile process die with the node
+// (Pdeathsig; see startFromSpawner) and keep a process group of its own,
+// so signals to the terminal's group reach the node only.
+func childAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: cred}
+}
+
 // spawner is the OS thread every worker process is started from.
 var spawner struct {
 	once sync.Once
@@ -186,11 +202,12 @@ type spawnRequest struct {
 // startFromSpawner starts cmd from one OS thread kept for the purpose for
 // the life of the process. Linux sends a child its Pdeathsig when the
 // thread that forked it ends, not the process, and Go ends a thread
-// whenever a goroutine locked to it returns: the node does so to compile a
-// tenant's module in the tenant's cgroup, and any worker forked earlier
-// from that thread was killed with it, idle or in the middle of a task
-// (measured in the tenants bench: another tenant's idle workers died as
-// modules were uploaded, and their next job waited for new ones).
+// whenever a goroutine locked to it returns. The node once did so to
+// compile a tenant's module in the tenant's cgroup, and any worker forked
+// earlier from that thread was killed with it, idle or in the middle of a
+// task (in the tenants bench, another tenant's idle workers died as
+// modules were uploaded, and its next job waited for new ones). Any code
+// that ends a goroutine locked, ours or a library's, would do the same.
 func startFromSpawner(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnRequest)
@@ -212,9 +229,7 @@ func (p *Pool) start(group string) (*proc, error) {
 	if p.cfg.DataLimit > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", EnvDataLimit, p.cfg.DataLimit))
 	}
-	// Die with the parent, and keep our own process group so signals to
-	// the terminal's group reach the parent only.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: p.cfg.Credential}
+	cmd.SysProcAttr = childAttr(p.cfg.Credential)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

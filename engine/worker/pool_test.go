@@ -399,10 +399,10 @@ func TestRetireFromTheGroupWithTheMostIdleWorkers(t *testing.T) {
 
 // A worker outlives the OS thread that started it. Linux sends Pdeathsig
 // when the parent thread ends, not the process, and Go ends a thread
-// whenever a goroutine locked to it returns (the node does so to compile
-// a tenant's module in its cgroup): a worker forked from such a thread was
-// killed, idle or mid-task, whenever another goroutine later locked that
-// thread and ended.
+// whenever a goroutine locked to it returns (the node once did so to
+// compile a tenant's module in its cgroup): a worker forked from such a
+// thread was killed, idle or mid-task, whenever another goroutine later
+// locked that thread and ended.
 func TestWorkerOutlivesTheThreadThatStartedIt(t *testing.T) {
 	p, input := newTestPool(t)
 	done := make(chan error, 1)
