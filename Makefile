@@ -89,6 +89,10 @@ sdk-test: toolchains
 	$(CC) -std=c11 -Wall -Wextra -Werror -DWMR_NATIVE -Isdk/c -o build/wmr_c_test sdk/c/test/wmr_test.c sdk/c/wmr.c sdk/c/wmr_letters.c
 	./build/wmr_c_test
 	cd sdk/assemblyscript && npm test --silent
+	@# The Go SDK's tests once more inside WebAssembly (under wazero, as in a
+	@# worker), where its hand-written wasm fast paths run.
+	$(GO) build -o build/wasiexec/go_wasip1_wasm_exec ./internal/wasiexec
+	cd sdk && PATH=$(CURDIR)/build/wasiexec:$$PATH GOOS=wasip1 GOARCH=wasm $(GO) test ./go/...
 
 letters:
 	$(GO) run ./internal/lettergen

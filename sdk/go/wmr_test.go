@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/wmr-dev/wmr/abi"
 )
@@ -493,5 +495,86 @@ func TestKeyWordsReadsOnlyTheKey(t *testing.T) {
 		if _, _, ok := keyWords(outside, n); ok && n < 16 {
 			t.Fatalf("key of %d bytes outside the batch with capacity %d: read 16 bytes at once", n, cap(outside))
 		}
+	}
+}
+
+// Emit's own path for a combine table with Sum (hand-written WebAssembly
+// in a module, emit_wasm.s) counts exactly what the table would: keys of
+// every length from 0 to 20 bytes, at every place in the host's batch up
+// to its very end, outside it with and without 16 bytes of capacity,
+// values of one digit and others. In a module, a key already in the table
+// is counted without handing the pair to emitPair.
+func TestEmitCountsEveryKindOfPair(t *testing.T) {
+	h := &localHost{}
+	g := newGuest(h)
+	h.g = g
+	g.job = &Job{Map: func(_, _ []byte, _ *Emitter) error { return nil }, Reduce: Sum, Combine: Sum}
+	t.Cleanup(func() { batchLo, batchLen, batchReach = 0, 0, 0 })
+	init, err := abi.EncodeInit(&abi.Init{ABI: abi.Version, JobID: "t", TaskID: "m", TaskKind: abi.TaskMap, NumPartitions: 1, Finish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.init(init) < 0 {
+		t.Fatal(h.err)
+	}
+	batch := g.alloc(200)
+	for i := range batch {
+		batch[i] = "abcdefghijklmnopqrstuvwxyz0123456789\x00\x00"[i%38] // NULs: keys alike but for their length
+	}
+	type pair struct{ key, value []byte }
+	var pairs []pair
+	for n := 0; n <= 20; n++ {
+		for at := 0; at+n <= len(batch); at += 7 {
+			pairs = append(pairs, pair{batch[at : at+n : at+n], []byte("1")})
+		}
+		for at := len(batch) - n - 3; at <= len(batch)-n; at++ { // up to the batch's end
+			pairs = append(pairs, pair{batch[at : at+n : at+n], []byte("3")})
+		}
+		exact := bytes.Clone(batch[:n]) // outside the batch, little capacity
+		roomy := append(make([]byte, 0, 32), batch[:n]...)
+		pairs = append(pairs, pair{exact, []byte("0")}, pair{roomy, []byte("9")}, pair{exact, []byte("12")}, pair{roomy, []byte("-4")})
+	}
+	want := map[string]int64{}
+	emitAll := func() {
+		for _, p := range pairs {
+			g.emitter.Emit(p.key, p.value)
+			n, _ := ParseInt(p.value)
+			want[string(p.key)] += n
+		}
+	}
+	emitAll()
+	before := handedOver
+	emitAll() // every key is in the table now
+	// What Emit counts itself: one digit, a key of up to 16 bytes whose 16
+	// bytes from its start may be read (keyWords).
+	counted := func(p pair) bool {
+		readable := cap(p.key) >= 16 || uintptr(unsafe.Pointer(unsafe.SliceData(p.key)))-batchLo < batchReach
+		return len(p.value) == 1 && p.value[0]-'0' <= 9 && len(p.key) <= 16 && readable
+	}
+	others := 0
+	for _, p := range pairs {
+		if !counted(p) {
+			others++
+		}
+	}
+	if others == 0 || others == len(pairs) {
+		t.Fatalf("%d of %d pairs are not for Emit's own path: the test no longer tries both paths", others, len(pairs))
+	}
+	if d := handedOver - before; runtime.GOARCH == "wasm" && d != others {
+		t.Errorf("%d pairs of keys already in the table were handed to emitPair, want %d", d, others)
+	}
+	if g.finish() != abi.StatusOK {
+		t.Fatal(h.err)
+	}
+	got := map[string]int64{}
+	for _, r := range h.take() {
+		n, err := ParseInt(r.Value)
+		if err != nil {
+			t.Fatalf("key %q: value %q", r.Key, r.Value)
+		}
+		got[string(r.Key)] += n
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sums differ:\n got %v\nwant %v", got, want)
 	}
 }
