@@ -37,82 +37,93 @@ func IsLetter(r rune) bool {
 //	}
 func Words(line []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
-		// Eight bytes at a time: a mask of the ASCII letters among them and
-		// one of the bytes outside ASCII, from a few 64-bit operations
-		// (Go's wasm code pays for every byte a loop touches). Only where a
-		// byte outside ASCII matters are runes decoded one at a time.
-		i, n := 0, len(line)
+		// asciiWord finds each word as far as ASCII goes, eight bytes at a
+		// time (in a module, in hand-written WebAssembly: text_wasm.s).
+		// Only where a byte outside ASCII matters are runes decoded one at
+		// a time.
+		n := len(line)
 		if n == 0 {
 			return
 		}
 		// The bytes past the line that may be read: within the host's
 		// batch (readableFrom), or the line's capacity.
-		whole := unsafe.Slice(unsafe.SliceData(line), readableFrom(line))
-		for i < n {
-			var x uint64
-			if i+8 <= len(whole) {
-				x = binary.LittleEndian.Uint64(whole[i:])
-			} else {
-				x = load8Padded(whole, i)
-			}
-			m, high := letters8(x, n-i)
-			// The word's first letter: among the bytes before the first
-			// one outside ASCII (all 8 when there is none).
-			before := high&-high - 1
-			if m&before == 0 {
-				if high == 0 {
-					i += 8
-					continue
+		p, readable := unsafe.Pointer(unsafe.SliceData(line)), readableFrom(line)
+		for i := 0; ; {
+			start, end := asciiWord(p, i, n, readable)
+			if end < n && line[end] >= utf8.RuneSelf {
+				if start == end { // a rune outside ASCII first
+					if start, end = runeWord(line, end); start == end {
+						i = end // not a letter
+						continue
+					}
+				} else { // ASCII letters, then a rune outside ASCII
+					end = wordEnd(line, end)
 				}
-				start, end := runeWord(line, i+bits.TrailingZeros64(high)/8)
-				if i = end; start < end && !yield(line[start:end]) {
-					return
-				}
-				continue
-			}
-			start := i + bits.TrailingZeros64(m&before)/8
-			// Its end: the first non-letter after start. The bytes past the
-			// line are not letters, so there is one.
-			from := uint64(1)<<(8*(start-i)) - 1 // the window's bytes before start
-			for {
-				if ends := ^m & 0x8080808080808080 &^ from; ends != 0 {
-					i = min(i+bits.TrailingZeros64(ends)/8, n)
-					break
-				}
-				i += 8
-				if i+8 <= len(whole) {
-					x = binary.LittleEndian.Uint64(whole[i:])
-				} else {
-					x = load8Padded(whole, i)
-				}
-				m, _ = letters8(x, n-i)
-				from = 0
-			}
-			if i < n && line[i] >= utf8.RuneSelf {
-				i = wordEnd(line, i)
-			}
-			if !yield(line[start:i]) {
+			} else if start == end { // the line's end
 				return
 			}
-			if i < n && line[i] < utf8.RuneSelf {
-				i++ // the separator
+			if !yield(line[start:end]) {
+				return
 			}
+			i = end
 		}
 	}
 }
 
+// asciiWordGo is asciiWord in Go: from i, skip the ASCII bytes that are
+// not letters; at the first that is, return the run of ASCII letters
+// from there; at a byte outside ASCII first, return start == end there;
+// at n, return (n, n). readable (at least n) is how many bytes from p may
+// be read: 8 at a time, masking off those past n.
+func asciiWordGo(p unsafe.Pointer, i, n, readable int) (start, end int) {
+	whole := unsafe.Slice((*byte)(p), readable)
+	for ; i < n; i += 8 {
+		m, high := letters8(load8(whole, i), n-i)
+		first := m | high
+		if first == 0 {
+			continue
+		}
+		first &= -first // the high bit of the first letter or byte outside ASCII
+		if high&first != 0 {
+			at := i + bits.TrailingZeros64(first)/8
+			return at, at
+		}
+		start = i + bits.TrailingZeros64(first)/8
+		// The word's end: the first byte that is not an ASCII letter. The
+		// bytes past the line are not letters, so there is one, at most n.
+		for before := first - 1; ; before = 0 {
+			if ends := ^m & (0x80 * ones8) &^ before; ends != 0 {
+				return start, i + bits.TrailingZeros64(ends)/8
+			}
+			if i += 8; i >= n {
+				return start, n
+			}
+			m, _ = letters8(load8(whole, i), n-i)
+		}
+	}
+	return n, n
+}
+
+// load8 reads 8 bytes of whole from i, zero-padded past its end.
+func load8(whole []byte, i int) uint64 {
+	if i+8 <= len(whole) {
+		return binary.LittleEndian.Uint64(whole[i:])
+	}
+	return load8Padded(whole, i)
+}
+
+const ones8 = 0x0101010101010101
+
 // letters8 returns, for x (8 bytes of a line, the first at the lowest
 // address) of which left are the line's, a mask with the high bit set in
 // each byte that is an ASCII letter, and one with it set in each byte
-// outside ASCII. Bytes past the line count as neither. It is small enough
-// to inline: a call per 8 bytes cost more than its work in Go's wasm code.
+// outside ASCII. Bytes past the line count as neither.
 func letters8(x uint64, left int) (m, high uint64) {
-	const ones = 0x0101010101010101
 	if left < 8 {
 		x &= uint64(1)<<(8*left) - 1 // past the line: a NUL, no letter
 	}
-	t := x&^(0x80*ones) | 0x20*ones // lower case; 0x20..0x7f, no carry below
-	return (t + (0x80-'a')*ones) &^ (t + (0x80-'z'-1)*ones) &^ x & (0x80 * ones), x & (0x80 * ones)
+	t := x&^(0x80*ones8) | 0x20*ones8 // lower case; 0x20..0x7f, no carry below
+	return (t + (0x80-'a')*ones8) &^ (t + (0x80-'z'-1)*ones8) &^ x & (0x80 * ones8), x & (0x80 * ones8)
 }
 
 // load8Padded reads 8 bytes of whole from i, zero-padded past its end

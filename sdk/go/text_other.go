@@ -1,0 +1,10 @@
+//go:build !wasm
+
+package wmr
+
+import "unsafe"
+
+// asciiWord is asciiWordGo natively.
+func asciiWord(p unsafe.Pointer, i, n, readable int) (start, end int) {
+	return asciiWordGo(p, i, n, readable)
+}
