@@ -49,18 +49,22 @@ func Words(line []byte) iter.Seq[[]byte] {
 		// batch (readableFrom), or the line's capacity.
 		p, readable := unsafe.Pointer(unsafe.SliceData(line)), readableFrom(line)
 		for i := 0; ; {
+			// The common case, an ASCII word, is the one path without a
+			// branch taken: in Go's wasm code each branch taken goes
+			// through the function's dispatch table (br_table).
 			start, end := asciiWord(p, i, n, readable)
-			if end < n && line[end] >= utf8.RuneSelf {
+			if start >= end {
+				if start == n { // the line's end
+					return
+				}
 				if start == end { // a rune outside ASCII first
-					if start, end = runeWord(line, end); start == end {
+					if start, end = runeWord(line, start); start == end {
 						i = end // not a letter
 						continue
 					}
-				} else { // ASCII letters, then a rune outside ASCII
-					end = wordEnd(line, end)
+				} else { // ASCII letters from end, then a rune outside ASCII at start
+					start, end = end, wordEnd(line, start)
 				}
-			} else if start == end { // the line's end
-				return
 			}
 			if !yield(line[start:end]) {
 				return
@@ -70,15 +74,22 @@ func Words(line []byte) iter.Seq[[]byte] {
 	}
 }
 
-// asciiWordGo is asciiWord in Go: from i, skip the ASCII bytes that are
-// not letters; at the first that is, return the run of ASCII letters
-// from there; at a byte outside ASCII first, return start == end there;
-// at n, return (n, n). readable (at least n) is how many bytes from p may
-// be read: 8 at a time, masking off those past n.
+// asciiWordGo is asciiWord in Go. From i, it skips the ASCII bytes that
+// are not letters, and returns
+//   - at the first letter, the run of ASCII letters from there (start <
+//     end) when the byte after it is ASCII or the line's end;
+//   - when the byte after it is outside ASCII, that byte's offset and the
+//     run's start (start > end: Words goes on rune by rune);
+//   - at a byte outside ASCII first, start == end there;
+//   - at n, (n, n).
+//
+// readable (at least n) is how many bytes from p may be read: 8 at a
+// time, masking off those past n.
 func asciiWordGo(p unsafe.Pointer, i, n, readable int) (start, end int) {
 	whole := unsafe.Slice((*byte)(p), readable)
 	for ; i < n; i += 8 {
-		m, high := letters8(load8(whole, i), n-i)
+		x := load8(whole, i)
+		m, high := letters8(x, n-i)
 		first := m | high
 		if first == 0 {
 			continue
@@ -93,12 +104,18 @@ func asciiWordGo(p unsafe.Pointer, i, n, readable int) (start, end int) {
 		// bytes past the line are not letters, so there is one, at most n.
 		for before := first - 1; ; before = 0 {
 			if ends := ^m & (0x80 * ones8) &^ before; ends != 0 {
-				return start, i + bits.TrailingZeros64(ends)/8
+				ends &= -ends
+				end = i + bits.TrailingZeros64(ends)/8
+				if ends&x != 0 && end < n { // outside ASCII (x is not masked past n)
+					return end, start
+				}
+				return start, end
 			}
 			if i += 8; i >= n {
 				return start, n
 			}
-			m, _ = letters8(load8(whole, i), n-i)
+			x = load8(whole, i)
+			m, _ = letters8(x, n-i)
 		}
 	}
 	return n, n

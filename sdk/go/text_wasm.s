@@ -109,8 +109,8 @@
 // func asciiWord(p unsafe.Pointer, i, n, readable int) (start, end int)
 //
 // R0 p, R1 i, R2 n, R3 readable, R4 8 bytes, R5 their letters, R6 the
-// first letter or byte outside ASCII, R7 start, R8 scratch, R9 the bytes
-// before start.
+// first letter or byte outside ASCII (then the end's offset), R7 start,
+// R8 scratch, R9 the bytes before start.
 TEXT ·asciiWord(SB), NOSPLIT, $0-48
 	MOVD p+0(FP), R0
 	MOVD i+8(FP), R1
@@ -185,15 +185,31 @@ TEXT ·asciiWord(SB), NOSPLIT, $0-48
 				I64Eqz
 				I32Eqz
 				If
-					MOVD R7, start+32(FP)
+					// R8: the end's high bit; R6: its offset
 					Get R8
+					I64Const $0
+					Get R8
+					I64Sub
+					I64And
+					Tee R8
 					I64Ctz
 					I64Const $3
 					I64ShrU
 					Get R1
 					I64Add
-					Set R8
-					MOVD R8, end+40(FP)
+					Set R6
+					Get R8
+					Get R4
+					I64And
+					I64Eqz
+					If // an ASCII byte or the line's end (R4 is zero past n)
+						MOVD R7, start+32(FP)
+						MOVD R6, end+40(FP)
+						RET
+					End
+					// outside ASCII: start > end, for Words to go on rune by rune
+					MOVD R6, start+32(FP)
+					MOVD R7, end+40(FP)
 					RET
 				End
 				Get R1
