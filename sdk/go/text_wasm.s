@@ -234,3 +234,93 @@ TEXT ·asciiWord(SB), NOSPLIT, $0-48
 	MOVD R2, start+32(FP)
 	MOVD R2, end+40(FP)
 	RET
+
+// func newlineIn(p unsafe.Pointer, n, readable int) int
+//
+// R0 p, R1 i, R2 n, R3 readable, R4 8 bytes, R5 their zero bytes once
+// xored with newlines (the classic test: exact for the lowest one).
+TEXT ·newlineIn(SB), NOSPLIT, $0-32
+	MOVD p+0(FP), R0
+	MOVD n+8(FP), R2
+	MOVD readable+16(FP), R3
+	I64Const $0
+	Set R1
+	Block
+		Loop
+			Get R1
+			Get R2
+			I64GeU
+			BrIf $1
+			Get R1
+			I64Const $8
+			I64Add
+			Get R3
+			I64GtU
+			If // fewer than 8 bytes may be read: one at a time
+				Loop
+					Get R0
+					Get R1
+					I64Add
+					I32WrapI64
+					I32Load8U $0
+					I32Const $10
+					I32Eq
+					If
+						MOVD R1, ret+24(FP)
+						RET
+					End
+					Get R1
+					I64Const $1
+					I64Add
+					Tee R1
+					Get R2
+					I64LtU
+					BrIf $0
+				End
+				Br $2
+			End
+			Get R0
+			Get R1
+			I64Add
+			I32WrapI64
+			I64Load $0
+			I64Const $0x0a0a0a0a0a0a0a0a
+			I64Xor
+			Tee R4
+			I64Const $0x0101010101010101
+			I64Sub
+			Get R4
+			I64Const $-1
+			I64Xor
+			I64And
+			I64Const ONES_80
+			I64And
+			Tee R5
+			I64Eqz
+			If
+				Get R1
+				I64Const $8
+				I64Add
+				Set R1
+				Br $1
+			End
+			// the first newline; past n, none
+			Get R5
+			I64Ctz
+			I64Const $3
+			I64ShrU
+			Get R1
+			I64Add
+			Tee R1
+			Get R2
+			I64LtU
+			If
+				MOVD R1, ret+24(FP)
+				RET
+			End
+			Br $1
+		End
+	End
+	MOVD $-1, R1
+	MOVD R1, ret+24(FP)
+	RET

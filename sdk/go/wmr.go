@@ -1,7 +1,6 @@
 package wmr
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -258,7 +257,7 @@ func (g *guest) mapText(b []byte) (status int32) {
 	var key [8]byte
 	for idx = 0; len(lines) > 0; idx++ {
 		line, next := lines, lines[len(lines):]
-		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
+		if i := indexNewline(lines); i >= 0 {
 			line, next = lines[:i], lines[i+1:]
 			if i > 0 && line[i-1] == '\r' {
 				line = line[:i-1]

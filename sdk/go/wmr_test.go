@@ -614,3 +614,27 @@ func TestASCIIWordMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// newlineIn (hand-written WebAssembly in a module) finds the first
+// newline as bytes.IndexByte does, for every length and every number of
+// readable bytes past it, with newlines past the end that must not count.
+func TestNewlineInMatchesIndexByte(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	buf := make([]byte, 64)
+	for range 2000 {
+		for i := range buf {
+			buf[i] = "ab\n\x0b\t\x8a\x0a\x00"[rng.IntN(8)]
+			if rng.IntN(3) > 0 {
+				buf[i] = 'x'
+			}
+		}
+		p := unsafe.Pointer(&buf[0])
+		for n := 0; n <= 48; n++ {
+			for readable := n; readable <= len(buf); readable += 1 + readable%7 {
+				if got, want := newlineIn(p, n, readable), bytes.IndexByte(buf[:n], '\n'); got != want {
+					t.Fatalf("newlineIn(%q, n %d, readable %d) = %d, want %d", buf[:n], n, readable, got, want)
+				}
+			}
+		}
+	}
+}
