@@ -54,18 +54,23 @@ func Words(line []byte) iter.Seq[[]byte] {
 			// branch taken: in Go's wasm code each branch taken goes
 			// through the function's dispatch table (br_table).
 			start, end := asciiWord(p, i, n, readable)
-			if start >= end {
-				if start == n { // the line's end
+			if start < end { // the common case first: the compiler lays it out next
+				if !yield(line[start:end]) {
 					return
 				}
-				if start == end { // a rune outside ASCII first
-					if start, end = runeWord(line, start); start == end {
-						i = end // not a letter
-						continue
-					}
-				} else { // ASCII letters from end, then a rune outside ASCII at start
-					start, end = end, wordEnd(line, start)
+				i = end
+				continue
+			}
+			if start == n { // the line's end
+				return
+			}
+			if start == end { // a rune outside ASCII first
+				if start, end = runeWord(line, start); start == end {
+					i = end // not a letter
+					continue
 				}
+			} else { // ASCII letters from end, then a rune outside ASCII at start
+				start, end = end, wordEnd(line, start)
 			}
 			if !yield(line[start:end]) {
 				return
