@@ -156,6 +156,9 @@ bench: toolchains build examples
 	$(GO) run ./cmd/wmr-bench -size $(BENCH_SIZE)
 	cd abi && $(GO) test -run '^$$' -bench . -benchmem .
 	cd sdk && $(GO) test -run '^$$' -bench . -benchmem ./go
+	@# The same inside WebAssembly, under wazero as in a worker.
+	$(GO) build -o build/wasiexec/go_wasip1_wasm_exec ./internal/wasiexec
+	cd sdk && PATH=$(CURDIR)/build/wasiexec:$$PATH GOOS=wasip1 GOARCH=wasm $(GO) test -run '^$$' -bench . -benchmem ./go
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/runs
 
 # Run every fuzzer for FUZZTIME each (their seed corpora also run in make test).

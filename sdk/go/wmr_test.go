@@ -638,3 +638,87 @@ func TestNewlineInMatchesIndexByte(t *testing.T) {
 		}
 	}
 }
+
+// benchText is about 4 MB of text lines of words drawn from a vocabulary
+// of 20,000 (the bench corpus's shape: about 10 words a line, 20,000
+// distinct), as slices of one buffer, the way a module sees a host batch.
+func benchText(b *testing.B) (lines [][]byte, words int) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	vocab := make([]string, 20000)
+	for i := range vocab {
+		w := make([]byte, 2+rng.IntN(9))
+		for j := range w {
+			w[j] = byte('a' + rng.IntN(26))
+		}
+		vocab[i] = string(w)
+	}
+	var text []byte
+	for len(text) < 4<<20 {
+		start := len(text)
+		for k := range 10 {
+			if k > 0 {
+				text = append(text, " ,."[rng.IntN(3)])
+			}
+			text = append(text, vocab[rng.IntN(len(vocab))]...)
+			words++
+		}
+		lines = append(lines, text[start:])
+		text = append(text, '\n')
+	}
+	buf := text[:len(text):len(text)]
+	at := 0
+	for i, l := range lines { // re-slice: every line with the buffer's rest as capacity
+		lines[i] = buf[at : at+len(l)]
+		at += len(l) + 1
+	}
+	return lines, words
+}
+
+// BenchmarkWords is Words over text lines, in ns per word (make bench
+// runs it natively and inside wazero, where asciiWord is WebAssembly).
+func BenchmarkWords(b *testing.B) {
+	lines, words := benchText(b)
+	n := 0
+	for b.Loop() {
+		for _, l := range lines {
+			for w := range Words(l) {
+				n += len(w)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*words), "ns/word")
+}
+
+// BenchmarkEmitCounted is a word count's Emit(word, "1") into the combine
+// table with Sum, every word already in it, in ns per word.
+func BenchmarkEmitCounted(b *testing.B) {
+	lines, words := benchText(b)
+	h := &localHost{}
+	g := newGuest(h)
+	h.g = g
+	g.job = &Job{Map: func(_, _ []byte, _ *Emitter) error { return nil }, Reduce: Sum, Combine: Sum}
+	init, err := abi.EncodeInit(&abi.Init{ABI: abi.Version, JobID: "b", TaskID: "m", TaskKind: abi.TaskMap, NumPartitions: 1, Finish: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if g.init(init) < 0 {
+		b.Fatal(h.err)
+	}
+	var keys [][]byte
+	for _, l := range lines {
+		for w := range Words(l) {
+			keys = append(keys, w)
+		}
+	}
+	one := []byte("1")
+	for _, k := range keys {
+		g.emitter.Emit(k, one)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		for _, k := range keys {
+			g.emitter.Emit(k, one)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*words), "ns/word")
+}
