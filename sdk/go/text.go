@@ -38,7 +38,7 @@ func IsLetter(r rune) bool {
 //	}
 func Words(line []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
-		// asciiWord finds each word as far as ASCII goes, eight bytes at a
+		// nextWord finds each word as far as ASCII goes, eight bytes at a
 		// time (in a module, in hand-written WebAssembly: text_wasm.s).
 		// Only where a byte outside ASCII matters are runes decoded one at
 		// a time.
@@ -49,11 +49,12 @@ func Words(line []byte) iter.Seq[[]byte] {
 		// The bytes past the line that may be read: within the host's
 		// batch (readableFrom), or the line's capacity.
 		p, readable := unsafe.Pointer(unsafe.SliceData(line)), readableFrom(line)
+		bounds := uint64(n) | uint64(readable)<<32 // both below 4 GiB: wasm32
 		for i := 0; ; {
 			// The common case, an ASCII word, is the one path without a
 			// branch taken: in Go's wasm code each branch taken goes
 			// through the function's dispatch table (br_table).
-			start, end := asciiWord(p, i, n, readable)
+			start, end := nextWord(p, i, bounds)
 			if start < end { // the common case first: the compiler lays it out next
 				if !yield(line[start:end]) {
 					return
@@ -80,7 +81,7 @@ func Words(line []byte) iter.Seq[[]byte] {
 	}
 }
 
-// asciiWordGo is asciiWord in Go. From i, it skips the ASCII bytes that
+// asciiWordGo is nextWord in Go. From i, it skips the ASCII bytes that
 // are not letters, and returns
 //   - at the first letter, the run of ASCII letters from there (start <
 //     end) when the byte after it is ASCII or the line's end;

@@ -4,9 +4,9 @@ package wmr
 
 import "unsafe"
 
-// asciiWord is asciiWordGo natively.
-func asciiWord(p unsafe.Pointer, i, n, readable int) (start, end int) {
-	return asciiWordGo(p, i, n, readable)
+// nextWord is asciiWordGo natively.
+func nextWord(p unsafe.Pointer, i int, bounds uint64) (start, end int) {
+	return asciiWordGo(p, i, int(uint32(bounds)), int(bounds>>32))
 }
 
 // newlineIn is indexNewlineGo natively.

@@ -106,16 +106,44 @@
 	I64And \
 	Set R5
 
-// func asciiWord(p unsafe.Pointer, i, n, readable int) (start, end int)
+// RESULT returns start | end<<32.
+#define RESULT(start, end) \
+	Get end \
+	I64Const $32 \
+	I64Shl \
+	Get start \
+	I64Or \
+	Set R8 \
+	MOVD R8, ret+16(FP)
+
+// func asciiWord(at, bounds uint64) (word uint64)
+//
+// asciiWordGo with its arguments and results packed two to a word (at:
+// p | i<<32; bounds: n | readable<<32; word: start | end<<32), which
+// spares the caller and the callee three stores and three loads.
 //
 // R0 p, R1 i, R2 n, R3 readable, R4 8 bytes, R5 their letters, R6 the
 // first letter or byte outside ASCII (then the end's offset), R7 start,
 // R8 scratch, R9 the bytes before start.
-TEXT ·asciiWord(SB), NOSPLIT, $0-48
-	MOVD p+0(FP), R0
-	MOVD i+8(FP), R1
-	MOVD n+16(FP), R2
-	MOVD readable+24(FP), R3
+TEXT ·asciiWord(SB), NOSPLIT, $0-24
+	MOVD at+0(FP), R0
+	Get R0
+	I64Const $32
+	I64ShrU
+	Set R1
+	Get R0
+	I64Const $0xffffffff
+	I64And
+	Set R0
+	MOVD bounds+8(FP), R2
+	Get R2
+	I64Const $32
+	I64ShrU
+	Set R3
+	Get R2
+	I64Const $0xffffffff
+	I64And
+	Set R2
 
 	Block
 		Loop
@@ -161,8 +189,7 @@ TEXT ·asciiWord(SB), NOSPLIT, $0-48
 			I64Eqz
 			I32Eqz
 			If
-				MOVD R7, start+32(FP)
-				MOVD R7, end+40(FP)
+				RESULT(R7, R7)
 				RET
 			End
 			// a letter: the word's end is the first byte from there that is
@@ -203,13 +230,11 @@ TEXT ·asciiWord(SB), NOSPLIT, $0-48
 					I64And
 					I64Eqz
 					If // an ASCII byte or the line's end (R4 is zero past n)
-						MOVD R7, start+32(FP)
-						MOVD R6, end+40(FP)
+						RESULT(R7, R6)
 						RET
 					End
 					// outside ASCII: start > end, for Words to go on rune by rune
-					MOVD R6, start+32(FP)
-					MOVD R7, end+40(FP)
+					RESULT(R6, R7)
 					RET
 				End
 				Get R1
@@ -219,8 +244,7 @@ TEXT ·asciiWord(SB), NOSPLIT, $0-48
 				Get R2
 				I64GeU
 				If
-					MOVD R7, start+32(FP)
-					MOVD R2, end+40(FP)
+					RESULT(R7, R2)
 					RET
 				End
 				LOAD8
@@ -231,8 +255,7 @@ TEXT ·asciiWord(SB), NOSPLIT, $0-48
 			End
 		End
 	End
-	MOVD R2, start+32(FP)
-	MOVD R2, end+40(FP)
+	RESULT(R2, R2)
 	RET
 
 // func newlineIn(p unsafe.Pointer, n, readable int) int

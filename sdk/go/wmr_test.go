@@ -579,7 +579,7 @@ func TestEmitCountsEveryKindOfPair(t *testing.T) {
 	}
 }
 
-// asciiWord (hand-written WebAssembly in a module) agrees with
+// nextWord (hand-written WebAssembly in a module) agrees with
 // asciiWordGo from every start, for every line length and every number
 // of readable bytes past it, on bytes around the letter ranges' edges.
 func TestASCIIWordMatchesGo(t *testing.T) {
@@ -604,10 +604,10 @@ func TestASCIIWordMatchesGo(t *testing.T) {
 		for n := 0; n <= 40; n++ {
 			for readable := n; readable <= len(buf); readable += 1 + readable%3 {
 				for i := 0; i <= n; i++ {
-					s, e := asciiWord(p, i, n, readable)
+					s, e := nextWord(p, i, uint64(n)|uint64(readable)<<32)
 					ws, we := asciiWordGo(p, i, n, readable)
 					if s != ws || e != we {
-						t.Fatalf("asciiWord(%q, i %d, n %d, readable %d) = %d, %d; want %d, %d", buf[:n], i, n, readable, s, e, ws, we)
+						t.Fatalf("nextWord(%q, i %d, n %d, readable %d) = %d, %d; want %d, %d", buf[:n], i, n, readable, s, e, ws, we)
 					}
 				}
 			}
@@ -675,7 +675,7 @@ func benchText(b *testing.B) (lines [][]byte, words int) {
 }
 
 // BenchmarkWords is Words over text lines, in ns per word (make bench
-// runs it natively and inside wazero, where asciiWord is WebAssembly).
+// runs it natively and inside wazero, where nextWord is WebAssembly).
 func BenchmarkWords(b *testing.B) {
 	lines, words := benchText(b)
 	n := 0
