@@ -3,10 +3,11 @@
 
 // func emitCounted(e *Emitter, key, value []byte)
 //
-// The fast path of emitPair (wmr.go) for a combine table with Sum: the
-// same checks, keyWords, keyHash and probe as there, in WebAssembly's own
-// structured control flow. Anything else is handed to emitPair with the
-// arguments as they are (JMP: call, then return its result).
+// Emit's fast path for a combine table with Sum: emitPair's checks (wmr.go)
+// and the lookup of combineTable.entry (combine.go: keyWords, keyHash, the
+// probe), in WebAssembly's own structured control flow, for a key already
+// in the table. Anything else, a new key included, is handed to emitPair
+// with the arguments as they are (JMP: call, then return its result).
 //
 // R0 table, R1 key base, R2 key length, R3 the digit, R4 k0, R5 k1,
 // R6 hash/slot index, R7 entry address, R8 mask, R9 base.

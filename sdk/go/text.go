@@ -1,7 +1,6 @@
 package wmr
 
 import (
-	"bytes"
 	"encoding/binary"
 	"iter"
 	"math/bits"
@@ -188,12 +187,6 @@ func wordEnd(line []byte, i int) int {
 		i += size
 	}
 	return i
-}
-
-// indexNewlineGo is indexNewline in Go: the offset of the first '\n' in
-// b[:n] (b at p; readable bytes from p may be read, readable >= n), or -1.
-func indexNewlineGo(p unsafe.Pointer, n, readable int) int {
-	return bytes.IndexByte(unsafe.Slice((*byte)(p), n), '\n')
 }
 
 // indexNewline is bytes.IndexByte(b, '\n') for a block of text lines,

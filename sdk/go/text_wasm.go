@@ -17,8 +17,10 @@ func nextWord(p unsafe.Pointer, i int, bounds uint64) (start, end int) {
 //go:noescape
 func asciiWord(at, bounds uint64) (word uint64)
 
-// newlineIn is indexNewlineGo in hand-written WebAssembly (text_wasm.s),
-// 8 bytes at a time: the Go runtime's IndexByte for wasm looks at 4.
+// newlineIn is the offset of the first '\n' in the n bytes at p, or -1,
+// in hand-written WebAssembly (text_wasm.s), 8 bytes at a time where
+// readable (at least n) bytes from p allow: the Go runtime's IndexByte
+// for wasm looks at 4.
 //
 //go:noescape
 func newlineIn(p unsafe.Pointer, n, readable int) int

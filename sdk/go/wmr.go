@@ -397,28 +397,10 @@ const emitSlack = 1 << 10
 // fast path (emit_wasm.s) can hand a pair over to it unchanged.
 func emitPair(e *Emitter, key, value []byte) {
 	if t := e.table; t != nil {
+		// In a module, a key already in a Sum table with a one-digit value
+		// (nearly every word of a word count) was counted by emitCounted
+		// before it came here; what comes is a new key or another case.
 		if t.sum && len(value) == 1 && value[0]-'0' <= 9 { // the usual "1"
-			// A key already in the table (nearly every word of a word
-			// count) is counted here, without the calls into the table: in
-			// Go's wasm code they cost more than the lookup. This is the
-			// table's probe for that case; it stops at the key or at an
-			// empty slot, where entry adds it. (Stopping at the first slot
-			// sent a fifth of a word count's words through the calls.)
-			if n := len(key); n <= 16 {
-				if k0, k1, ok := keyWords(key, n); ok {
-					used := uint32(n + 1)
-					for i := keyHash(k0, k1, key); ; i++ {
-						en := (*combineEntry)(unsafe.Add(t.base, uintptr(i&t.mask)*unsafe.Sizeof(combineEntry{})))
-						if (en.k0^k0)|(en.k1^k1)|uint64(en.used^used) == 0 {
-							en.sum += int64(value[0] - '0')
-							return
-						}
-						if en.used == 0 {
-							break
-						}
-					}
-				}
-			}
 			t.addSum(key, int64(value[0]-'0'))
 		} else {
 			t.add(key, value)
