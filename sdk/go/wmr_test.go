@@ -505,18 +505,8 @@ func TestKeyWordsReadsOnlyTheKey(t *testing.T) {
 // values of one digit and others. In a module, a key already in the table
 // is counted without handing the pair to emitPair.
 func TestEmitCountsEveryKindOfPair(t *testing.T) {
-	h := &localHost{}
-	g := newGuest(h)
-	h.g = g
-	g.job = &Job{Map: func(_, _ []byte, _ *Emitter) error { return nil }, Reduce: Sum, Combine: Sum}
+	g, h := sumMapTask(t)
 	t.Cleanup(func() { batchLo, batchLen, batchReach = 0, 0, 0 })
-	init, err := abi.EncodeInit(&abi.Init{ABI: abi.Version, JobID: "t", TaskID: "m", TaskKind: abi.TaskMap, NumPartitions: 1, Finish: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g.init(init) < 0 {
-		t.Fatal(h.err)
-	}
 	batch := g.alloc(200)
 	for i := range batch {
 		batch[i] = "abcdefghijklmnopqrstuvwxyz0123456789\x00\x00"[i%38] // NULs: keys alike but for their length
@@ -693,17 +683,7 @@ func BenchmarkWords(b *testing.B) {
 // table with Sum, every word already in it, in ns per word.
 func BenchmarkEmitCounted(b *testing.B) {
 	lines, words := benchText(b)
-	h := &localHost{}
-	g := newGuest(h)
-	h.g = g
-	g.job = &Job{Map: func(_, _ []byte, _ *Emitter) error { return nil }, Reduce: Sum, Combine: Sum}
-	init, err := abi.EncodeInit(&abi.Init{ABI: abi.Version, JobID: "b", TaskID: "m", TaskKind: abi.TaskMap, NumPartitions: 1, Finish: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if g.init(init) < 0 {
-		b.Fatal(h.err)
-	}
+	g, _ := sumMapTask(b)
 	var keys [][]byte
 	for _, l := range lines {
 		for w := range Words(l) {
@@ -721,4 +701,21 @@ func BenchmarkEmitCounted(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*words), "ns/word")
+}
+
+// sumMapTask is a guest in a map task of a job with Sum as its combiner
+// (so Emit goes to the combine table), on a local host.
+func sumMapTask(tb testing.TB) (*guest, *localHost) {
+	h := &localHost{}
+	g := newGuest(h)
+	h.g = g
+	g.job = &Job{Map: func(_, _ []byte, _ *Emitter) error { return nil }, Reduce: Sum, Combine: Sum}
+	init, err := abi.EncodeInit(&abi.Init{ABI: abi.Version, JobID: "t", TaskID: "m", TaskKind: abi.TaskMap, NumPartitions: 1, Finish: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if g.init(init) < 0 {
+		tb.Fatal(h.err)
+	}
+	return g, h
 }
