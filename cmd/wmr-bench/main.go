@@ -589,10 +589,6 @@ func printTenants(wmr, wasm, dir string, paths []string) int {
 			bobShare = append(bobShare, p.bobCPU.Seconds()/(p.bobCPU+p.loadedCPU).Seconds())
 		}
 	}
-	median := func(x []float64) float64 {
-		x = slices.Sorted(slices.Values(x))
-		return (x[len(x)/2-1] + x[len(x)/2]) / 2
-	}
 	fmt.Printf("tenant A's wordcount of %.0f MB, secure 3-node cluster (TLS, encrypted gossip, tokens), %d runs;\n", float64(tenantBytes)/1e6, runs)
 	capNote := ""
 	if bobCPUMax > 0 {
