@@ -83,7 +83,14 @@ toolchains:
 
 # Each SDK's own tests: Rust natively with cargo, C natively with the host
 # compiler against a fake host, AssemblyScript in Node against a fake host.
-sdk-test: toolchains
+# The go command runs GOOS=wasip1 test binaries with go_wasip1_wasm_exec from
+# PATH: ours is internal/wasiexec (wazero, with the wmr host functions stubbed).
+WASIEXEC := build/wasiexec/go_wasip1_wasm_exec
+GO_WASM_TEST = PATH=$(CURDIR)/build/wasiexec:$$PATH GOOS=wasip1 GOARCH=wasm $(GO) test
+$(WASIEXEC): FORCE
+	$(GO) build -o $@ ./internal/wasiexec
+
+sdk-test: toolchains $(WASIEXEC)
 	cd sdk/rust && PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$(CURDIR)/build/cargo-native /usr/bin/cargo test -q --offline
 	@mkdir -p build
 	$(CC) -std=c11 -Wall -Wextra -Werror -DWMR_NATIVE -Isdk/c -o build/wmr_c_test sdk/c/test/wmr_test.c sdk/c/wmr.c sdk/c/wmr_letters.c
@@ -91,8 +98,7 @@ sdk-test: toolchains
 	cd sdk/assemblyscript && npm test --silent
 	@# The Go SDK's tests once more inside WebAssembly (under wazero, as in a
 	@# worker), where its hand-written wasm fast paths run.
-	$(GO) build -o build/wasiexec/go_wasip1_wasm_exec ./internal/wasiexec
-	cd sdk && PATH=$(CURDIR)/build/wasiexec:$$PATH GOOS=wasip1 GOARCH=wasm $(GO) test ./go/...
+	cd sdk && $(GO_WASM_TEST) ./go/...
 
 letters:
 	$(GO) run ./internal/lettergen
@@ -152,13 +158,12 @@ release: build
 # in-process close-on-done for comparison, and peak memory. BENCH_SIZE sets
 # the corpus size in bytes (default 256 MB).
 BENCH_SIZE ?= 256000000
-bench: toolchains build examples
+bench: toolchains build examples $(WASIEXEC)
 	$(GO) run ./cmd/wmr-bench -size $(BENCH_SIZE)
 	cd abi && $(GO) test -run '^$$' -bench . -benchmem .
 	cd sdk && $(GO) test -run '^$$' -bench . -benchmem ./go
 	@# The same inside WebAssembly, under wazero as in a worker.
-	$(GO) build -o build/wasiexec/go_wasip1_wasm_exec ./internal/wasiexec
-	cd sdk && PATH=$(CURDIR)/build/wasiexec:$$PATH GOOS=wasip1 GOARCH=wasm $(GO) test -run '^$$' -bench . -benchmem ./go
+	cd sdk && $(GO_WASM_TEST) -run '^$$' -bench . -benchmem ./go
 	$(GO) test -run '^$$' -bench . -benchmem ./engine/runs
 
 # Run every fuzzer for FUZZTIME each (their seed corpora also run in make test).
